@@ -1,0 +1,166 @@
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** Express's `trust proxy`: which proxies may tell the client address in X-Forwarded-For. */
+export type TrustProxy = boolean | number | string[];
+
+const proxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address, a CIDR subnet, or one of proxy-addr's names. */
+function isProxyAddress(entry: string): boolean {
+  if (proxyNames.has(entry) || isIP(entry) !== 0) return true;
+  const [address = '', bits = '', ...rest] = entry.split('/');
+  const family = isIP(address);
+  return rest.length === 0 && family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** `false`, `true`, a hop count, or a comma-separated list of addresses; undefined when none of these. */
+function parseTrustProxy(value: string): TrustProxy | undefined {
+  if (value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d{1,2}$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  return entries.every(isProxyAddress) ? entries : undefined;
+}
+
+const trustProxy = z
+  .string()
+  .transform((value, ctx) => {
+    const parsed = parseTrustProxy(value);
+    if (parsed === undefined) {
+      ctx.addIssue('false, true, a hop count, or a comma-separated list of addresses, CIDR subnets, loopback, linklocal or uniquelocal');
+      return z.NEVER;
+    }
+    return parsed;
+  })
+  .default(false);
+
+/**
+ * Every setting Flashline reads, with its default. Parsed once at start-up by `loadConfig`
+ * and passed down: nothing deeper in the code reads `process.env`.
+ */
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .default('redis://127.0.0.1:6379'),
+    // A CA bundle (PEM) to trust for rediss:// URLs, e.g. a private CA; without it the system CAs are trusted.
+    REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+    KEY_PREFIX: z.string().regex(namePattern, 'letters, digits, _ and - only (1 to 32)').default('fl'),
+    QUEUE_PREFIX: z.string().min(1).optional(),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: int(0, 3000),
+    DASHBOARD_PORT: int(0, 3001),
+    ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    DASHBOARD_USER: z.string().min(1).default('admin'),
+    DASHBOARD_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    DASHBOARD_VIEWER_USER: z.string().min(1).default('viewer'),
+    DASHBOARD_VIEWER_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    SALE_PANEL_INTERVAL_MS: int(100, 250),
+    MAX_QUANTITY: int(1, 10),
+    SOLD_OUT_MEMORY_MS: int(0, 1000),
+    WORKERS: int(1, availableParallelism()),
+    WORKER_CONCURRENCY: int(1, 64),
+    MAX_BATCH: int(1, 64),
+    JOB_ATTEMPTS: int(1, 8),
+    JOB_BACKOFF_MS: int(1, 200),
+    LOCK_TTL_MS: int(100, 5000),
+    LOCK_WAIT_MS: int(0, 3000),
+    LOCK_RETRY_MS: int(1, 10),
+    REDIS_TIMEOUT_MS: int(50, 2000),
+    IDEMPOTENCY_TTL_S: int(1, 24 * 3600),
+    ORDER_RETENTION_S: int(1, 24 * 3600),
+    SHUTDOWN_TIMEOUT_MS: int(100, 10_000),
+    JOB_LOCK_MS: int(1000, 30_000),
+    MAX_STALLED: int(1, 5),
+    RECONCILE_AFTER_MS: int(1000, 60_000),
+    RECONCILE_INTERVAL_MS: int(100, 5000),
+    // Negative controls of the fault tests only: switches a safety check off to prove the tests
+    // would catch its absence. Refused with NODE_ENV=production.
+    FLASHLINE_BREAK: z
+      .string()
+      .default('')
+      .transform((list) => list.split(',').filter(Boolean))
+      .pipe(z.array(z.enum(['idempotency', 'fencing'], 'lists what to break: idempotency, fencing'))),
+    RATE_LIMIT_WINDOW_MS: int(1, 1000),
+    RATE_LIMIT_PER_IP: int(0, 200),
+    RATE_LIMIT_PER_USER: int(0, 5),
+    TRUST_PROXY: trustProxy,
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  })
+  .refine((env) => env.NODE_ENV !== 'production' || env.FLASHLINE_BREAK.length === 0, {
+    path: ['FLASHLINE_BREAK'],
+    message: 'must be empty with NODE_ENV=production',
+  })
+  // One user name, one role: the dashboard picks the role from the name that logged in.
+  .refine((env) => env.DASHBOARD_VIEWER_USER !== env.DASHBOARD_USER, {
+    path: ['DASHBOARD_VIEWER_USER'],
+    message: 'must differ from DASHBOARD_USER (the admin)',
+  })
+  .transform((env) => ({
+    env: env.NODE_ENV,
+    redisUrl: env.REDIS_URL,
+    redisTlsCaFile: env.REDIS_TLS_CA_FILE,
+    keyPrefix: env.KEY_PREFIX,
+    // BullMQ's prefix: one hash tag so every key of the queue stays in one Cluster slot.
+    queuePrefix: env.QUEUE_PREFIX ?? `${env.KEY_PREFIX}:{queue}`,
+    host: env.HOST,
+    port: env.PORT,
+    dashboardPort: env.DASHBOARD_PORT,
+    adminToken: env.ADMIN_TOKEN,
+    dashboardUser: env.DASHBOARD_USER,
+    dashboardPassword: env.DASHBOARD_PASSWORD,
+    // The dashboard's read-only role: sees the board (job data redacted) and the sale panel, changes nothing.
+    dashboardViewerUser: env.DASHBOARD_VIEWER_USER,
+    dashboardViewerPassword: env.DASHBOARD_VIEWER_PASSWORD,
+    // How often the sale panel reads the counters and pushes a snapshot (so its worst staleness).
+    salePanelIntervalMs: env.SALE_PANEL_INTERVAL_MS,
+    maxQuantity: env.MAX_QUANTITY,
+    // How long an API process answers a sold-out product from memory (so how soon it sees a restock); 0 = never.
+    soldOutMemoryMs: env.SOLD_OUT_MEMORY_MS,
+    workers: env.WORKERS,
+    workerConcurrency: env.WORKER_CONCURRENCY,
+    // Most orders of one product that one lock acquisition and one commit decide.
+    maxBatch: env.MAX_BATCH,
+    jobAttempts: env.JOB_ATTEMPTS,
+    jobBackoffMs: env.JOB_BACKOFF_MS,
+    lock: { ttlMs: env.LOCK_TTL_MS, maxWaitMs: env.LOCK_WAIT_MS, retryMs: env.LOCK_RETRY_MS },
+    redisTimeoutMs: env.REDIS_TIMEOUT_MS,
+    idempotencyTtlS: env.IDEMPOTENCY_TTL_S,
+    // A decided order expires this long after its decision: Redis memory stays bounded over many sales.
+    orderRetentionMs: env.ORDER_RETENTION_S * 1000,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    // BullMQ's job lock: a worker that dies holding a job is found out (the job "stalls") within this.
+    jobLockMs: env.JOB_LOCK_MS,
+    maxStalled: env.MAX_STALLED,
+    reconcile: { afterMs: env.RECONCILE_AFTER_MS, intervalMs: env.RECONCILE_INTERVAL_MS },
+    brokenOnPurpose: env.FLASHLINE_BREAK,
+    // Requests per window; 0 turns a limit off. Per IP: every route but the health checks; per user: POST /orders.
+    rateLimit: { windowMs: env.RATE_LIMIT_WINDOW_MS, perIp: env.RATE_LIMIT_PER_IP, perUser: env.RATE_LIMIT_PER_USER },
+    trustProxy: env.TRUST_PROXY,
+    // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; open when not.
+    metricsToken: env.METRICS_TOKEN,
+  }));
+
+export type Config = z.output<typeof schema>;
+export type LockSettings = Config['lock'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError that lists every bad setting at once. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable (`PORT=`) means "not set", as in most shells' .env habits.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+
+/** 128 bits of SHA-256 in base64url: `[A-Za-z0-9_-]` only, so never a `{`, `}` or `:` in a key. */
+const digest = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
+
+/**
+ * Every Redis key Flashline writes, built here and nowhere else.
+ * All keys of one product share the hash tag `{p:<productId>}`, so the order transaction
+ * (stock, buyers, order, fence) stays in one Redis Cluster slot. Product and order ids are
+ * validated to `[A-Za-z0-9_-]`, so they can never inject a `{`, `}` or `:` into a key.
+ */
+export function createKeys(prefix: string) {
+  const product = (productId: string) => `${prefix}:{p:${productId}}`;
+  return {
+    prefix,
+    /** Hash: stock (units left), sold, perUserLimit (0 = none). */
+    product: (productId: string) => `${product(productId)}:product`,
+    /** Hash: userId → units confirmed to that user. */
+    buyers: (productId: string) => `${product(productId)}:buyers`,
+    /** String: the current lock holder's random token. */
+    lock: (productId: string) => `${product(productId)}:lock`,
+    /** Counter: the fencing token, incremented by every lock acquisition. */
+    fence: (productId: string) => `${product(productId)}:fence`,
+    /** Sorted set: ids of the product's undecided orders, scored by acceptance time (the reconciler reads it). */
+    pending: (productId: string) => `${product(productId)}:pending`,
+    /** Set: every product id ever set up, so the reconciler can walk them. */
+    products: () => `${prefix}:products`,
+    /** Stream: the dashboard's append-only audit log (who did what to which job, when); never trimmed. */
+    audit: () => `${prefix}:audit`,
+    /** String: the lease of the one reconciler that runs at a time. */
+    reconciler: () => `${prefix}:reconciler`,
+    /** Hash: one order and its decision. */
+    order: (productId: string, orderId: string) => `${product(productId)}:order:${orderId}`,
+    /** String: `<orderId> <fingerprint>` for one Idempotency-Key (by its digest). */
+    idempotency: (keyDigest: string) => `${prefix}:idem:${keyDigest}`,
+    /**
+     * Counter: one client's requests in the current rate-limit window (expires with the window).
+     * The id is digested: an IP address may hold `:` (IPv6) and, behind a proxy, anything a header says.
+     */
+    rateLimit: (scope: 'ip' | 'user', id: string) => `${prefix}:rl:${scope}:${digest(id)}`,
+    /** Sorted set: ids (`<host>:<pid>`) of the workers publishing metrics, scored by their last write (epoch ms). */
+    metricsWorkers: () => `${prefix}:{metrics}:workers`,
+    /** String: one worker's metrics (prom-client JSON), expiring a few seconds after its last write. */
+    workerMetrics: (workerId: string) => `${prefix}:{metrics}:worker:${workerId}`,
+  };
+}
+
+export type Keys = ReturnType<typeof createKeys>;

@@ -1,0 +1,110 @@
+--[[
+  Decides a batch of orders of one product in one atomic step: the heart of Flashline.
+  One lock acquisition and one call decide many orders, in the order given.
+
+  Input (a variable number of keys: the caller passes numkeys = 4 + number of orders):
+    KEYS[1]   product hash (stock, sold, perUserLimit, and the operators' counters)
+    KEYS[2]   buyers hash (userId -> units confirmed)
+    KEYS[3]   fence counter
+    KEYS[4]   the product's pending-orders sorted set
+    KEYS[4+i] order hash of order i
+    ARGV[1]   productId
+    ARGV[2]   fencing token of the caller's lock lease
+    ARGV[3]   now, epoch milliseconds
+    ARGV[4]   largest quantity one order may ask
+    ARGV[5]   '' normally. For the fault tests' negative controls only (refused in production by the
+              config): 'i' skips the already-decided check, 'f' skips the fencing check.
+    ARGV[6]   retention: milliseconds a decided order is kept before it expires
+    ARGV[5+2i], ARGV[6+2i]  userId and quantity of order i
+
+  Output:
+    -1  stale fencing token: a newer lock holder exists and some order needed deciding; nothing changed
+    -2  invalid shared arguments (productId, fence, now): nothing changed
+    -3  unknown product: nothing changed
+    otherwise a flat list, three entries per order i:
+      status   'confirmed' | 'rejected' | 'invalid'
+      reason   '' | 'sold_out' | 'limit_exceeded' | 'processing_failed'
+      applied  1 when this call made the decision, 0 when the order was already decided (or invalid)
+    'invalid': the order's arguments are malformed or contradict the stored order; it is left as it was.
+
+  Already decided orders return their decision before the fence is checked, so a re-sent batch (its
+  reply lost on the wire) reports the decisions instead of failing.
+]]
+local productId, fence, now, maxQuantity = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local broken = ARGV[5] or ''
+local retention = ARGV[6] or ''
+local count = #KEYS - 4
+
+-- Re-check arguments here too, so a call that bypasses the API cannot corrupt stock.
+local function isId(s)
+  return s ~= nil and #s >= 1 and #s <= 64 and string.match(s, '^[%w_%-]+$') ~= nil
+end
+if not isId(productId) or not string.match(fence, '^%d+$') or not string.match(now, '^%d+$')
+    or not string.match(retention, '^[1-9]%d*$') or maxQuantity == nil or #ARGV ~= 6 + 2 * count then
+  return -2
+end
+
+local results = {}
+local undecided = {}
+for i = 1, count do
+  local userId, quantity = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
+  local valid = isId(userId) and string.match(quantity, '^[1-9]%d?%d?%d?$') ~= nil and tonumber(quantity) <= maxQuantity
+  local order = redis.call('HMGET', KEYS[4 + i], 'status', 'reason', 'productId', 'userId', 'quantity')
+  if valid and order[1] and (order[3] ~= productId or order[4] ~= userId or order[5] ~= quantity) then
+    valid = false
+  end
+  if not valid then
+    results[i] = { 'invalid', '', 0 }
+  elseif order[1] and order[1] ~= 'queued' and not string.find(broken, 'i', 1, true) then
+    results[i] = { order[1], order[2] or '', 0 }
+  else
+    undecided[#undecided + 1] = i
+  end
+end
+
+if #undecided > 0 then
+  if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(fence) and not string.find(broken, 'f', 1, true) then
+    return -1
+  end
+  local product = redis.call('HMGET', KEYS[1], 'stock', 'perUserLimit')
+  if not product[1] then
+    return -3
+  end
+  local stock = tonumber(product[1])
+  local limit = tonumber(product[2] or '0')
+  local bought = {}
+  for _, i in ipairs(undecided) do
+    local userId, quantity = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
+    local units = tonumber(quantity)
+    bought[userId] = bought[userId] or tonumber(redis.call('HGET', KEYS[2], userId) or '0')
+    local status, reason = 'confirmed', ''
+    if limit > 0 and bought[userId] + units > limit then
+      status, reason = 'rejected', 'limit_exceeded'
+    elseif stock < units then
+      status, reason = 'rejected', 'sold_out'
+    else
+      stock = stock - units
+      bought[userId] = bought[userId] + units
+      redis.call('HINCRBY', KEYS[1], 'stock', -units)
+      redis.call('HINCRBY', KEYS[1], 'sold', units)
+      redis.call('HINCRBY', KEYS[2], userId, units)
+    end
+    redis.call('HSET', KEYS[4 + i], 'productId', productId, 'userId', userId, 'quantity', quantity,
+      'status', status, 'reason', reason, 'decidedAt', now)
+    redis.call('HSETNX', KEYS[4 + i], 'createdAt', now)
+    -- A decided order is kept for the buyer to read, then expires: memory stays bounded.
+    redis.call('PEXPIRE', KEYS[4 + i], retention)
+    redis.call('ZREM', KEYS[4], KEYS[4 + i])
+    -- Operators' counters (the sale panel, /metrics): decisions by outcome.
+    redis.call('HINCRBY', KEYS[1], status == 'confirmed' and 'confirmed' or ('rejected:' .. reason), 1)
+    results[i] = { status, reason, 1 }
+  end
+end
+
+local flat = {}
+for i = 1, count do
+  flat[#flat + 1] = results[i][1]
+  flat[#flat + 1] = results[i][2]
+  flat[#flat + 1] = results[i][3]
+end
+return flat

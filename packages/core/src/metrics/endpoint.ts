@@ -1,0 +1,68 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AggregatorRegistry, type Counter, type Registry } from 'prom-client';
+import { AppError } from '../errors/appError.ts';
+import type { MetricsJson } from './registry.ts';
+import { withTimeout } from './registry.ts';
+
+export interface Exposition {
+  contentType: string;
+  text: string;
+}
+
+/** One process's registry, as it is. */
+export const ownMetrics = (registry: Registry) => async (): Promise<Exposition> => ({ contentType: registry.contentType, text: await registry.metrics() });
+
+/**
+ * This process's registry merged with what the workers published. Each worker's series carry
+ * its `worker` label, so nothing is summed across workers: a worker that stops takes its series
+ * with it, and no counter ever goes down. When the published copies cannot be read in time the
+ * scrape answers without them and `flashline_metrics_read_errors_total{source="workers"}` counts it.
+ */
+export const mergedMetrics =
+  (registry: Registry, published: () => Promise<MetricsJson[]>, readErrors: Counter<'source'>, timeoutMs = 1000) =>
+  async (): Promise<Exposition> => {
+    const workers = await withTimeout(published(), timeoutMs, 'reading the workers\u2019 metrics').catch(() => {
+      readErrors.inc({ source: 'workers' });
+      return [];
+    });
+    // Every source's series are apart (a worker label each), so this merges, never sums: 'first'
+    // also keeps the metrics prom-client would drop (process_start_time_seconds is 'omit').
+    const sources = [await registry.getMetricsAsJSON(), ...workers].map((metrics) => metrics.map((metric) => ({ ...metric, aggregator: 'first' as const })));
+    const merged = AggregatorRegistry.aggregate(sources);
+    return { contentType: registry.contentType, text: await merged.metrics() };
+  };
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  res.writeHead(status, headers).end(body);
+}
+
+function sendError(res: ServerResponse, error: AppError, headers: Record<string, string> = {}): void {
+  send(res, error.httpStatus, { 'content-type': 'application/json; charset=utf-8', ...headers }, JSON.stringify(error.toJSON()));
+}
+
+/**
+ * GET /metrics. Open when `token` is undefined (reach limited by the network, the Prometheus
+ * custom); with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`.
+ * A plain Node handler, so any HTTP framework can mount it.
+ */
+export function metricsHandler(render: () => Promise<Exposition>, token?: string) {
+  const expected = token === undefined ? undefined : digest(token);
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (expected) {
+      const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+      if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+        sendError(res, new AppError('unauthorized', 'send Authorization: Bearer <METRICS_TOKEN>'), { 'www-authenticate': 'Bearer realm="metrics"' });
+        return;
+      }
+    }
+    try {
+      const { contentType, text } = await render();
+      send(res, 200, { 'content-type': contentType, 'cache-control': 'no-store' }, text);
+    } catch (error) {
+      sendError(res, new AppError('internal', 'metrics could not be collected', { cause: error }));
+    }
+  };
+}

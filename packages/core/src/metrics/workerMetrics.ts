@@ -1,0 +1,80 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { LockObserver } from '../locks/productLock.ts';
+import type { Decision } from '../orders/order.ts';
+import { createRegistry } from './registry.ts';
+
+/** A worker process's metrics; its registry is published to Redis for the dashboard to serve. */
+export function createWorkerMetrics(registry: Registry = createRegistry()) {
+  const decided = new Counter({
+    name: 'flashline_orders_decided_total',
+    help: 'Orders this worker decided, by status and reason (reason "none" for confirmed)',
+    labelNames: ['status', 'reason'] as const,
+    registers: [registry],
+  });
+  const decisionLatency = new Histogram({
+    name: 'flashline_decision_latency_seconds',
+    help: 'From the order being accepted (job enqueued) to its decision being committed',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const lockWait = new Histogram({
+    name: 'flashline_lock_wait_seconds',
+    help: 'Time to acquire a product lock, contention retries included (acquisitions that succeeded)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const lockRetries = new Counter({
+    name: 'flashline_lock_retries_total',
+    help: 'Lock acquisition attempts that found the product lock held by another worker',
+    registers: [registry],
+  });
+  const lockTimeouts = new Counter({
+    name: 'flashline_lock_timeouts_total',
+    help: 'Lock acquisitions given up after LOCK_WAIT_MS (lock_unavailable; the job is retried)',
+    registers: [registry],
+  });
+
+  const lockObserver: LockObserver = {
+    acquired(waitMs, busyAttempts) {
+      lockWait.observe(waitMs / 1000);
+      lockRetries.inc(busyAttempts);
+    },
+    gaveUp(_waitMs, busyAttempts) {
+      lockTimeouts.inc();
+      lockRetries.inc(busyAttempts);
+    },
+  };
+
+  return {
+    registry,
+    decided,
+    decisionLatency,
+    lockObserver,
+    /** A decision this worker's commit applied; `acceptedAt` is the job's enqueue time (epoch ms). */
+    observeDecision(decision: Decision, acceptedAt: number, now = Date.now()) {
+      decided.inc({ status: decision.status, reason: decision.status === 'confirmed' ? 'none' : decision.reason });
+      decisionLatency.observe(Math.max(0, now - acceptedAt) / 1000);
+    },
+    /** Orders ended rejected / processing_failed (a job out of attempts, or the reconciler). */
+    observeFailed(count = 1) {
+      if (count > 0) decided.inc({ status: 'rejected', reason: 'processing_failed' }, count);
+    },
+    /** Batches and the orders they carried, read from the batcher's own counts at each publication. */
+    trackBatches(stats: () => { batches: number; orders: number }) {
+      const counter = (name: string, help: string, pick: (s: { batches: number; orders: number }) => number) =>
+        new Counter({
+          name,
+          help,
+          registers: [registry],
+          collect() {
+            this.reset();
+            this.inc(pick(stats()));
+          },
+        });
+      counter('flashline_commit_batches_total', 'Batches committed (one lock acquisition and one commit each)', (s) => s.batches);
+      counter('flashline_commit_batch_orders_total', 'Orders carried by those batches (divide by batches: mean batch size)', (s) => s.orders);
+    },
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys/keys.ts';
+import { productOfOrder } from './orderId.ts';
+
+export type OrderStatus = 'queued' | 'confirmed' | 'rejected';
+export type RejectReason = 'sold_out' | 'limit_exceeded' | 'processing_failed';
+
+export type Decision = { status: 'confirmed' } | { status: 'rejected'; reason: RejectReason };
+
+export interface Order {
+  orderId: string;
+  productId: string;
+  userId: string;
+  quantity: number;
+  status: OrderStatus;
+  reason?: RejectReason;
+  createdAt: string;
+  decidedAt?: string;
+}
+
+const iso = (epochMs: string) => new Date(Number(epochMs)).toISOString();
+
+/** Reads one order; null when the id is not ours or no such order exists. */
+export async function getOrder(redis: Redis, keys: Keys, orderId: string): Promise<Order | null> {
+  const productId = productOfOrder(orderId);
+  if (productId === null) return null;
+  const fields = await redis.hgetall(keys.order(productId, orderId));
+  if (!fields.status || !fields.userId || !fields.quantity || !fields.createdAt) return null;
+  return {
+    orderId,
+    productId,
+    userId: fields.userId,
+    quantity: Number(fields.quantity),
+    status: fields.status as OrderStatus,
+    ...(fields.reason ? { reason: fields.reason as RejectReason } : {}),
+    createdAt: iso(fields.createdAt),
+    ...(fields.decidedAt ? { decidedAt: iso(fields.decidedAt) } : {}),
+  };
+}
+
+/** Ends an order whose job ran out of attempts; a decided order keeps its decision. Returns the status after. */
+/**
+ * Queues again an order that ended processing_failed, for an operator's retry of its failed job;
+ * true when it was reopened. Any other order is left as it was.
+ */
+export async function reopenOrder(redis: Redis, keys: Keys, productId: string, orderId: string): Promise<boolean> {
+  return (await redis.reopenOrder(keys.order(productId, orderId), keys.pending(productId), keys.product(productId), Date.now())) === 1;
+}
+
+export async function failOrder(redis: Redis, keys: Keys, productId: string, orderId: string, retentionMs: number): Promise<OrderStatus | null> {
+  const status = await redis.failOrder(keys.order(productId, orderId), keys.pending(productId), keys.product(productId), Date.now(), retentionMs);
+  return status as OrderStatus | null;
+}

@@ -1,0 +1,52 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys/keys.ts';
+import type { RejectReason } from '../orders/order.ts';
+
+/** What operators watch per product during a sale: the sale panel and /metrics read this. */
+export interface ProductStats {
+  productId: string;
+  stock: number;
+  sold: number;
+  /** Orders accepted (202) so far. */
+  accepted: number;
+  /** Orders accepted and not decided yet. */
+  queued: number;
+  confirmed: number;
+  rejected: Record<RejectReason, number>;
+}
+
+const REASONS: readonly RejectReason[] = ['sold_out', 'limit_exceeded', 'processing_failed'];
+const FIELDS = ['stock', 'sold', 'accepted', 'confirmed', ...REASONS.map((reason) => `rejected:${reason}`)];
+
+/**
+ * Reads the counters the Lua scripts keep in each product hash (acceptOrder, commitOrders,
+ * failOrder), in one pipeline: one round trip for any number of products. Unknown products are left out.
+ */
+export async function getProductStats(redis: Redis, keys: Keys, productIds: readonly string[]): Promise<ProductStats[]> {
+  if (productIds.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const productId of productIds) {
+    pipeline.hmget(keys.product(productId), ...FIELDS);
+    pipeline.zcard(keys.pending(productId));
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  const stats: ProductStats[] = [];
+  productIds.forEach((productId, i) => {
+    const [fieldsError, fields] = replies[2 * i] ?? [];
+    const [queuedError, queued] = replies[2 * i + 1] ?? [];
+    if (fieldsError || queuedError) throw fieldsError ?? queuedError;
+    const values = (fields as (string | null)[]).map((value) => Number(value ?? 0));
+    if ((fields as (string | null)[])[0] == null) return;
+    const [stock = 0, sold = 0, accepted = 0, confirmed = 0, soldOut = 0, limit = 0, failed = 0] = values;
+    stats.push({
+      productId,
+      stock,
+      sold,
+      accepted,
+      queued: Number(queued),
+      confirmed,
+      rejected: { sold_out: soldOut, limit_exceeded: limit, processing_failed: failed },
+    });
+  });
+  return stats;
+}

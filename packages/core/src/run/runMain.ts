@@ -1,0 +1,51 @@
+import { loadConfig, ConfigError, type Config } from '../config/config.ts';
+import { createLogger, errorFields, type Logger } from '../log/logger.ts';
+
+export type Shutdown = () => Promise<void>;
+
+/**
+ * The frame every app's main shares: parse config once, start, and on SIGINT/SIGTERM run the
+ * app's graceful shutdown within SHUTDOWN_TIMEOUT_MS, then exit 0 (1 if it failed or overran).
+ * A bad configuration exits 1 with every problem listed.
+ */
+export async function runMain(service: string, start: (config: Config, log: Logger) => Promise<Shutdown>): Promise<void> {
+  const log = createLogger(service);
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    log('error', error.message);
+    process.exit(1);
+  }
+  let shutdown: Shutdown;
+  try {
+    shutdown = await start(config, log);
+  } catch (error) {
+    log('error', `${service} failed to start`, errorFields(error));
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'shutting down', { signal });
+    const overrun = setTimeout(() => {
+      log('error', 'shutdown overran its deadline', { deadlineMs: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 1000);
+    overrun.unref();
+    shutdown().then(
+      () => {
+        log('info', 'stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log('error', 'shutdown failed', errorFields(error));
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

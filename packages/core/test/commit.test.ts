@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { AppError, OrderBatcher, ProductLocks, commitOrder, commitOrders, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
+import { scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
+
+const MAX_QUANTITY = 10;
+const RULES = { maxQuantity: MAX_QUANTITY, orderRetentionMs: 60_000 };
+
+describe('order commit', () => {
+  const ctx = useRedis();
+
+  let seq = 0;
+  const order = (productId: string, userId: string, quantity: number): OrderJob => ({
+    orderId: `${productId}.${String(++seq).padStart(16, '0')}`,
+    productId,
+    userId,
+    quantity,
+  });
+  /** The product's current fencing token, as a lock holder would have it. */
+  async function fenceOf(keys: Keys, productId: string): Promise<number> {
+    const locks = new ProductLocks(ctx.redis, keys, { ttlMs: 60_000, maxWaitMs: 0, retryMs: 1 });
+    return (await locks.acquire(productId)).fence;
+  }
+
+  it('is idempotent under replay: a re-run decides nothing twice', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const fence = await fenceOf(keys, 'p');
+    const o = order('p', 'u1', 4);
+    const first = await commitOrder(ctx.redis, keys, o, fence, RULES);
+    // A retried job, a stalled job run again, a re-sent command: 20 replays, some concurrent.
+    const replays = await Promise.all(Array.from({ length: 20 }, () => commitOrder(ctx.redis, keys, o, fence, RULES)));
+    assert.equal(first.applied, true);
+    assert.ok(replays.every((r) => !r.applied && r.decision.status === 'confirmed'));
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 6, sold: 4, perUserLimit: null });
+    assert.equal(await ctx.redis.hget(keys.buyers('p'), 'u1'), '4');
+  });
+
+  it('replays a decision even after a newer lock holder took the fence', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 1 });
+    const fence = await fenceOf(keys, 'p');
+    const o = order('p', 'u1', 1);
+    await commitOrder(ctx.redis, keys, o, fence, RULES);
+    await ctx.redis.del(keys.lock('p'));
+    await fenceOf(keys, 'p');
+    const replay = await commitOrder(ctx.redis, keys, o, fence, RULES);
+    assert.deepEqual(replay, { decision: { status: 'confirmed' }, applied: false });
+  });
+
+  it('never takes stock below zero', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 25 });
+    const fence = await fenceOf(keys, 'p');
+    const orders = Array.from({ length: 60 }, (_, i) => order('p', `u${i}`, 1 + (i % 3)));
+    const results = await Promise.all(orders.map((o) => commitOrder(ctx.redis, keys, o, fence, RULES)));
+    const product = (await getProduct(ctx.redis, keys, 'p'))!;
+    const confirmedUnits = orders.reduce((sum, o, i) => sum + (results[i]!.decision.status === 'confirmed' ? o.quantity : 0), 0);
+    assert.ok(product.stock >= 0, `stock went to ${product.stock}`);
+    assert.equal(product.stock + confirmedUnits, 25, 'units confirmed + left != initial');
+    assert.equal(product.sold, confirmedUnits);
+    assert.ok(product.stock < 3, 'stock left while a 1-unit order was refused');
+    const reasons = new Set(results.filter((r) => r.decision.status === 'rejected').map((r) => 'reason' in r.decision && r.decision.reason));
+    assert.deepEqual([...reasons], ['sold_out']);
+  });
+
+  it('holds the per-user limit', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 100, perUserLimit: 3 });
+    const fence = await fenceOf(keys, 'p');
+    const mine = [1, 1, 2, 1, 1].map((q) => order('p', 'greedy', q));
+    const results = await Promise.all(mine.map((o) => commitOrder(ctx.redis, keys, o, fence, RULES)));
+    const bought = Number(await ctx.redis.hget(keys.buyers('p'), 'greedy'));
+    assert.ok(bought <= 3, `user bought ${bought} over a limit of 3`);
+    assert.equal(bought, 3);
+    assert.ok(results.some((r) => r.decision.status === 'rejected' && r.decision.reason === 'limit_exceeded'));
+    const other = await commitOrder(ctx.redis, keys, order('p', 'someone', 3), fence, RULES);
+    assert.deepEqual(other.decision, { status: 'confirmed' }, 'one user\'s limit blocked another');
+  });
+
+  it('refuses bad arguments from a caller that bypasses the API, changing nothing', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const fence = await fenceOf(keys, 'p');
+    const before = await snapshot(ctx.redis, keys);
+    const bad: [string, string, string | number][] = [
+      ['p', 'u', 0],
+      ['p', 'u', -1],
+      ['p', 'u', 1.5],
+      ['p', 'u', 11],
+      ['p', 'u', 'abc'],
+      ['p', 'u', '1e1'],
+      ['p', 'u:x', 1],
+      ['p', 'u{x}', 1],
+      ['p', '', 1],
+      ['p', 'x'.repeat(65), 1],
+    ];
+    for (const [productId, userId, quantity] of bad) {
+      const reply = await ctx.redis.commitOrders(
+        5, keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.order(productId, 'p.x'),
+        productId, fence, Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, userId, quantity,
+      );
+      assert.deepEqual(reply, ['invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
+    }
+    // Shared arguments: a retention that is not a positive whole number of milliseconds.
+    for (const retention of ['0', '-5', '1.5', 'x', '']) {
+      const reply = await ctx.redis.commitOrders(
+        5, keys.product('p'), keys.buyers('p'), keys.fence('p'), keys.pending('p'), keys.order('p', 'p.x'),
+        'p', fence, Date.now(), MAX_QUANTITY, '', retention, 'u', 1,
+      );
+      assert.equal(reply, -2, `accepted retention ${JSON.stringify(retention)}`);
+    }
+    assert.deepEqual(await snapshot(ctx.redis, keys), before);
+  });
+
+  it('refuses a job whose arguments contradict the stored order', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const o = order('p', 'u1', 1);
+    await ctx.redis.acceptOrder(keys.product('p'), keys.order('p', o.orderId), keys.pending('p'), 'p', 'u1', 1, Date.now());
+    const fence = await fenceOf(keys, 'p');
+    await assert.rejects(commitOrder(ctx.redis, keys, { ...o, quantity: 9 }, fence, RULES), (e: unknown) => e instanceof AppError && e.code === 'invalid_request');
+    assert.equal(await ctx.redis.hget(keys.product('p'), 'stock'), '10');
+  });
+
+  it('ends an exhausted order as processing_failed, but never overrides a decision', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const queued = order('p', 'u1', 1);
+    const decided = order('p', 'u2', 1);
+    for (const o of [queued, decided]) await ctx.redis.acceptOrder(keys.product('p'), keys.order('p', o.orderId), keys.pending('p'), 'p', o.userId, 1, Date.now());
+    await commitOrder(ctx.redis, keys, decided, await fenceOf(keys, 'p'), RULES);
+    assert.equal(await failOrder(ctx.redis, keys, 'p', queued.orderId, RULES.orderRetentionMs), 'rejected');
+    assert.equal(await failOrder(ctx.redis, keys, 'p', decided.orderId, RULES.orderRetentionMs), 'confirmed');
+    assert.equal((await getOrder(ctx.redis, keys, queued.orderId))?.reason, 'processing_failed');
+    assert.equal((await getOrder(ctx.redis, keys, decided.orderId))?.status, 'confirmed');
+    assert.equal(await ctx.redis.zcard(keys.pending('p')), 0, 'decided orders left in the pending index');
+  });
+
+  it('counts accepted and decided orders per product once each, and lets decided orders expire', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 2, perUserLimit: 1 });
+    const orders = [order('p', 'a', 1), order('p', 'a', 1), order('p', 'b', 1), order('p', 'c', 1), order('p', 'd', 1), order('p', 'e', 1)];
+    for (const o of orders) await ctx.redis.acceptOrder(keys.product('p'), keys.order('p', o.orderId), keys.pending('p'), 'p', o.userId, 1, Date.now());
+    const [stalled, ...rest] = orders;
+    const decidable = rest.slice(0, 4); // a (over the limit), b, c (sold out), d (sold out); e stays queued
+    const fence = await fenceOf(keys, 'p');
+    await commitOrders(ctx.redis, keys, 'p', decidable, fence, RULES);
+    await commitOrders(ctx.redis, keys, 'p', decidable, fence, RULES); // a replay counts nothing again
+    await failOrder(ctx.redis, keys, 'p', stalled!.orderId, RULES.orderRetentionMs);
+    await failOrder(ctx.redis, keys, 'p', stalled!.orderId, RULES.orderRetentionMs);
+    const [stats] = await getProductStats(ctx.redis, keys, ['p', 'unknown']);
+    // 'a' first order failed (processing_failed); second 'a' confirmed; b confirmed; c, d sold out.
+    assert.deepEqual(stats, {
+      productId: 'p',
+      stock: 0,
+      sold: 2,
+      accepted: 6,
+      queued: 1,
+      confirmed: 2,
+      rejected: { sold_out: 2, limit_exceeded: 0, processing_failed: 1 },
+    });
+    for (const o of [stalled!, ...decidable]) {
+      const ttl = await ctx.redis.pttl(keys.order('p', o.orderId));
+      assert.ok(ttl > 0 && ttl <= RULES.orderRetentionMs, `decided order ${o.orderId} has ttl ${ttl}`);
+    }
+    assert.equal(await ctx.redis.pttl(keys.order('p', rest[4]!.orderId)), -1, 'an undecided order must not expire');
+  });
+
+  it('decides a batch in order: one user\'s limit and the stock hold inside the batch', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 5, perUserLimit: 2 });
+    const fence = await fenceOf(keys, 'p');
+    const batch = [order('p', 'ann', 1), order('p', 'ann', 1), order('p', 'ann', 1), order('p', 'bob', 2), order('p', 'cid', 2), order('p', 'dan', 1)];
+    const results = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
+    const outcomes = results.map((r) => (r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason));
+    assert.deepEqual(outcomes, ['confirmed', 'confirmed', 'limit_exceeded', 'confirmed', 'sold_out', 'confirmed']);
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 0, sold: 5, perUserLimit: 2 });
+    // Replayed whole: nothing changes, the decisions come back.
+    const replay = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
+    assert.ok(replay.every((r) => !(r instanceof AppError) && !r.applied));
+    assert.equal((await getProduct(ctx.redis, keys, 'p'))?.stock, 0);
+  });
+
+  it('keeps an invalid order of a batch from blocking the others, and refuses a stale batch whole', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 5 });
+    const fence = await fenceOf(keys, 'p');
+    const results = await commitOrders(ctx.redis, keys, 'p', [order('p', 'ok', 1), order('p', 'bad', 99)], fence, RULES);
+    assert.ok(!(results[0] instanceof AppError) && results[0]!.decision.status === 'confirmed');
+    assert.ok(results[1] instanceof AppError && results[1].code === 'invalid_request');
+    await ctx.redis.del(keys.lock('p'));
+    await fenceOf(keys, 'p'); // a newer holder
+    await assert.rejects(commitOrders(ctx.redis, keys, 'p', [order('p', 'late', 1)], fence, RULES), (e: unknown) => e instanceof AppError && e.code === 'lease_lost');
+    assert.equal((await getProduct(ctx.redis, keys, 'p'))?.stock, 4);
+  });
+
+  it('batches the concurrent orders of a product across processes, selling exactly the stock', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'hot', { stock: 150 });
+    const settings = { ttlMs: 2000, maxWaitMs: 10_000, retryMs: 2 };
+    // Three batchers on three connections: three worker processes.
+    const clients = [0, 1, 2].map(() => scriptedClient(ctx.server));
+    const batchers = clients.map((redis) => new OrderBatcher({ redis, keys, locks: new ProductLocks(redis, keys, settings), rules: RULES, maxBatch: 64 }));
+    const orders = Array.from({ length: 300 }, (_, i) => order('hot', `u${i}`, 1));
+    const results = await Promise.all(orders.map((o, i) => batchers[i % 3]!.decide(o)));
+    clients.forEach((c) => c.disconnect());
+    assert.equal(results.filter((r) => r.decision.status === 'confirmed').length, 150);
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'hot'), { productId: 'hot', stock: 0, sold: 150, perUserLimit: null });
+    const batches = batchers.reduce((sum, b) => sum + b.stats.batches, 0);
+    assert.ok(batches < 30, `300 concurrent orders took ${batches} commits: not batched`);
+  });
+});
