@@ -1,0 +1,69 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mapConcurrent, requestJson } from './http.ts';
+
+export interface OrderSpec {
+  productId: string;
+  userId: string;
+  quantity: number;
+}
+
+export interface Submitted extends OrderSpec {
+  /** HTTP status; 0 when the outcome is unknown (network error or timeout). */
+  status: number;
+  orderId?: string;
+  code?: string;
+  acceptedAt: number;
+  latencyMs: number;
+}
+
+/** Fires every order at `POST /orders`, `concurrency` at a time, recording each outcome. */
+export async function submitOrders(apiUrl: string, orders: OrderSpec[], concurrency: number): Promise<Submitted[]> {
+  return mapConcurrent(orders, concurrency, async (order) => {
+    const started = performance.now();
+    const reply = await requestJson(`${apiUrl}/orders`, { method: 'POST', body: order });
+    const latencyMs = performance.now() - started;
+    return {
+      ...order,
+      status: reply.status,
+      ...(reply.status === 202 ? { orderId: reply.body.orderId as string } : {}),
+      ...(reply.body?.error?.code ? { code: reply.body.error.code as string } : {}),
+      acceptedAt: Date.now(),
+      latencyMs,
+    };
+  });
+}
+
+export interface OrderView {
+  orderId: string;
+  productId: string;
+  userId: string;
+  quantity: number;
+  status: 'queued' | 'confirmed' | 'rejected';
+  reason?: string;
+  createdAt: string;
+  decidedAt?: string;
+}
+
+/**
+ * Reads every order through `GET /orders/:id` until none is queued or `timeoutMs` passes.
+ * Returns the last view of each (undefined when it could not be read).
+ */
+export async function waitUntilDecided(apiUrl: string, orderIds: string[], timeoutMs: number): Promise<Map<string, OrderView | undefined>> {
+  const views = new Map<string, OrderView | undefined>();
+  let pending = orderIds;
+  const deadline = Date.now() + timeoutMs;
+  while (pending.length > 0) {
+    const replies = await mapConcurrent(pending, 32, (id) => requestJson(`${apiUrl}/orders/${id}`));
+    replies.forEach((reply, i) => views.set(pending[i]!, reply.status === 200 ? (reply.body as OrderView) : undefined));
+    pending = pending.filter((id) => views.get(id)?.status !== 'confirmed' && views.get(id)?.status !== 'rejected');
+    if (pending.length === 0 || Date.now() > deadline) break;
+    await sleep(200);
+  }
+  return views;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.ts';
+
+export interface TestRedis {
+  url: string;
+  port: number;
+  /** A plain client for assertions and set-up; closed by `stop`. */
+  client: Redis;
+  /** SIGKILLs the server (a crash); `start` brings it back on the same port and data dir. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a private `redis-server` from PATH on a free port, with its own data dir. Tests never
+ * touch a Redis they did not start, so they may flush it freely.
+ */
+export async function startRedis(options: { appendonly?: boolean } = {}): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'flashline-redis-'));
+  const port = await freePort();
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--appendonly', options.appendonly ? 'yes' : 'no', '--appendfsync', 'everysec',
+    '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
+  ];
+  let server: ChildProcess | undefined;
+  const url = `redis://127.0.0.1:${port}`;
+
+  async function start(): Promise<void> {
+    server = spawn('redis-server', args, { stdio: 'ignore' });
+    server.on('error', () => {});
+    await waitForPing(port);
+  }
+  async function kill(): Promise<void> {
+    const child = server;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGKILL');
+    });
+  }
+
+  await start();
+  const client = new Redis(url, { maxRetriesPerRequest: null });
+  client.on('error', () => {});
+  return {
+    url,
+    port,
+    client,
+    kill,
+    start,
+    async stop() {
+      client.disconnect();
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  probe.on('error', () => {});
+  try {
+    for (let i = 0; i < 200; i++) {
+      try {
+        if (probe.status !== 'ready') await probe.connect();
+        if ((await probe.ping()) === 'PONG') return;
+      } catch {
+        probe.disconnect();
+        await sleep(25);
+      }
+    }
+    throw new Error(`redis-server on port ${port} did not start (is redis-server on PATH?)`);
+  } finally {
+    probe.disconnect();
+  }
+}
