@@ -1,0 +1,53 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AppError, createApiMetrics, metricsHandler, ownMetrics, type ApiMetrics, type Config, type Keys, type Logger, type OrderJob } from '@flashline/core';
+import { errorHandler, notFound } from './http/errors.ts';
+import { countRequests } from './http/metrics.ts';
+import { limitByIp } from './http/rateLimit.ts';
+import { requireUtf8 } from './http/validate.ts';
+import { healthRoutes } from './routes/health.ts';
+import { orderRoutes } from './routes/orders.ts';
+import { productRoutes } from './routes/products.ts';
+
+export interface ApiDeps {
+  config: Config & { adminToken: string };
+  redis: Redis;
+  keys: Keys;
+  queue: Queue<OrderJob>;
+  log: Logger;
+  /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
+  metrics?: ApiMetrics;
+}
+
+/** The HTTP API without a port: routes and middleware only (main.ts listens). */
+export function createApp(deps: ApiDeps): Express {
+  const metrics = deps.metrics ?? createApiMetrics();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // Set explicitly (TRUST_PROXY): only a trusted proxy's X-Forwarded-For may change req.ip.
+  app.set('trust proxy', deps.config.trustProxy);
+  // First, so every answer is counted: 429s and 503s given before any route included.
+  app.use(countRequests(metrics));
+  app.use(helmet());
+  // Health checks and metrics come before the limits: probes and scrapes are never refused, and
+  // /metrics needs no Redis (this process's own counters). METRICS_TOKEN, when set, guards it.
+  app.use(healthRoutes(deps));
+  app.get('/metrics', metricsHandler(ownMetrics(metrics.registry), deps.config.metricsToken));
+  // While the connection is down or reconnecting, answer 503 at once: nothing is sent that could
+  // run later, after the client was told it failed.
+  app.use((_req, _res, next) => {
+    next(deps.redis.status === 'ready' ? undefined : new AppError('unavailable', 'the order store is unavailable, retry shortly'));
+  });
+  // Before the body is read: a client over its limit costs one Redis call, not a parse.
+  app.use(limitByIp(deps));
+  // strict: only objects and arrays; 4 kB is ample for an order and bounds what a bot can send.
+  app.use(express.json({ limit: '4kb', strict: true, verify: requireUtf8 }));
+  app.use(productRoutes(deps));
+  app.use(orderRoutes(deps));
+  app.use(notFound);
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,25 @@
+import { connectRedis, createKeys, createOrdersQueue, listen, redactUrl, runMain, waitUntilReady, withSecrets } from '@flashline/core';
+import { createApp } from './app.ts';
+
+await runMain('api', async (baseConfig, log) => {
+  const config = withSecrets(baseConfig, log, ['adminToken']);
+  const redis = connectRedis(config, 'producer');
+  // BullMQ checks the server version once, when the queue is made; with the producer's offline
+  // queue off that check must find a live connection, so wait for Redis before going further.
+  let lastError = '';
+  redis.on('error', (error: Error) => (lastError = error.message));
+  while (!(await waitUntilReady(redis, 5000).then(() => true, () => false))) {
+    log('warn', 'waiting for Redis', { redisUrl: redactUrl(config.redisUrl), error: lastError });
+  }
+  const queue = createOrdersQueue(config, redis);
+  const app = createApp({ config, redis, keys: createKeys(config.keyPrefix), queue, log });
+
+  const http = await listen(app, config.port, config.host);
+  log('info', 'api listening', { url: `http://${config.host}:${http.port}`, port: http.port });
+
+  return async () => {
+    await http.close();
+    await queue.close();
+    await redis.quit().catch(() => redis.disconnect());
+  };
+});

@@ -1,0 +1,40 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { AppError, SoldOutMemory, acceptOrder, getOrder, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
+import type { ApiDeps } from '../app.ts';
+import { enforceRateLimit } from '../http/rateLimit.ts';
+import { jsonBody, parse } from '../http/validate.ts';
+
+const orderIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'is not an order id');
+
+export function orderRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  const requestSchema = orderRequestSchema(deps.config.maxQuantity);
+  const acceptDeps = {
+    ...deps,
+    idempotencyTtlS: deps.config.idempotencyTtlS,
+    ...(deps.config.soldOutMemoryMs > 0 ? { soldOut: new SoldOutMemory(deps.config.soldOutMemoryMs) } : {}),
+  };
+  const perUser: RateLimit = { scope: 'user', limit: deps.config.rateLimit.perUser, windowMs: deps.config.rateLimit.windowMs };
+
+  router.post('/orders', async (req, res) => {
+    const request = parse(requestSchema, jsonBody(req), 'body');
+    const keyHeader = req.get('idempotency-key');
+    const idempotencyKey = keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
+    // Counted only for a valid request (a real userId), and before anything about the order is written.
+    // A product known sold out needs neither: acceptOrder answers it from memory, without Redis.
+    if (!acceptDeps.soldOut?.refuses(request.productId, request.quantity)) await enforceRateLimit(deps, perUser, request.userId, res);
+    // Answered only after the order is recorded and its job added: never a 202 that was not enqueued.
+    const accepted = await acceptOrder(acceptDeps, request, idempotencyKey);
+    res.status(202).location(`/orders/${accepted.orderId}`).json(accepted);
+  });
+
+  router.get('/orders/:orderId', async (req, res) => {
+    const orderId = parse(orderIdSchema, req.params.orderId, 'orderId');
+    const order = await getOrder(deps.redis, deps.keys, orderId);
+    if (!order) throw new AppError('not_found', `order ${orderId} does not exist`);
+    res.json(order);
+  });
+
+  return router;
+}

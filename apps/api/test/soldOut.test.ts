@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import request from 'supertest';
+import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+async function commandsProcessed(server: TestRedis): Promise<number> {
+  const info = await server.client.info('stats');
+  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1]);
+}
+
+describe('the sold-out storm', () => {
+  let server: TestRedis;
+  let api: ApiUnderTest;
+
+  before(async () => {
+    server = await startRedis();
+    api = await apiOn(server, 'storm');
+  });
+  after(async () => {
+    await api.close();
+    await server.stop();
+  });
+
+  it('answers a known sold-out product from memory, without a Redis round trip per request', async () => {
+    await request(api.app).put('/products/gone').set(admin).send({ stock: 0 }).expect(200);
+    await request(api.app).post('/orders').send({ productId: 'gone', userId: 'first', quantity: 1 }).expect(409); // Redis says so once
+    const before = await commandsProcessed(server);
+    for (let i = 0; i < 50; i++) {
+      const res = await request(api.app).post('/orders').send({ productId: 'gone', userId: `u${i}`, quantity: 1 }).expect(409);
+      assert.equal(res.body.error.code, 'sold_out');
+    }
+    const used = (await commandsProcessed(server)) - before - 1; // the INFO above counts itself
+    assert.ok(used <= 1, `50 sold-out answers cost ${used} Redis commands`);
+  });
+
+  it('sees a restock within a second', async () => {
+    await request(api.app).put('/products/back').set(admin).send({ stock: 0 }).expect(200);
+    await request(api.app).post('/orders').send({ productId: 'back', userId: 'u', quantity: 1 }).expect(409);
+    await request(api.app).put('/products/back').set(admin).send({ stock: 5 }).expect(200);
+    const restocked = Date.now();
+    let status = 409;
+    while (status === 409 && Date.now() - restocked < 3000) {
+      status = (await request(api.app).post('/orders').send({ productId: 'back', userId: 'u', quantity: 1 })).status;
+      if (status === 409) await sleep(50);
+    }
+    assert.equal(status, 202);
+    assert.ok(Date.now() - restocked <= 1200, `the restock took ${Date.now() - restocked} ms to be seen`);
+  });
+
+  it('still finds an order recorded before the sell-out when its request is retried with its key', async () => {
+    await request(api.app).put('/products/last').set(admin).send({ stock: 1 }).expect(200);
+    const first = await request(api.app).post('/orders').set('Idempotency-Key', 'k-last').send({ productId: 'last', userId: 'a', quantity: 1 }).expect(202);
+    await request(api.app).put('/products/last').set(admin).send({ stock: 0 }).expect(200);
+    await request(api.app).post('/orders').send({ productId: 'last', userId: 'b', quantity: 1 }).expect(409); // now remembered sold out
+    const retry = await request(api.app).post('/orders').set('Idempotency-Key', 'k-last').send({ productId: 'last', userId: 'a', quantity: 1 }).expect(202);
+    assert.equal(retry.body.orderId, first.body.orderId);
+    const stranger = await request(api.app).post('/orders').set('Idempotency-Key', 'k-new').send({ productId: 'last', userId: 'c', quantity: 1 }).expect(409);
+    assert.equal(stranger.body.error.code, 'sold_out');
+  });
+});
