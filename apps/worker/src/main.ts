@@ -1,0 +1,65 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  connectRedis,
+  createKeys,
+  createOrdersQueue,
+  createRegistry,
+  createWorkerMetrics,
+  errorFields,
+  publishMetrics,
+  runMain,
+  startReconciler,
+  workerId,
+} from '@flashline/core';
+import { createOrderWorker } from './orderWorker.ts';
+
+await runMain('worker', async (config, log) => {
+  const redis = connectRedis(config, 'worker');
+  const keys = createKeys(config.keyPrefix);
+  // Workers serve no HTTP: their metrics go to Redis every second, labelled with this worker's id,
+  // and the dashboard's GET /metrics serves them (docs/metrics.md).
+  const id = workerId();
+  const metrics = createWorkerMetrics(createRegistry({ worker: id }));
+  const worker = createOrderWorker(config, redis, log, metrics);
+  let publishFailures = 0;
+  const stopPublishing = publishMetrics(redis, keys, metrics.registry, id, (error) => {
+    if (publishFailures++ % 60 === 0) log('warn', 'could not publish metrics', errorFields(error));
+  });
+  let decided = 0;
+  worker.on('completed', () => (decided += 1));
+  const stats = setInterval(() => {
+    if (decided > 0) log('info', 'orders decided', { count: decided, perSecond: decided / 5 });
+    decided = 0;
+  }, 5000);
+  stats.unref();
+
+  const queue = createOrdersQueue(config, redis);
+  const stopReconciler = startReconciler(
+    { redis, keys, queue, afterMs: config.reconcile.afterMs, orderRetentionMs: config.orderRetentionMs, intervalMs: config.reconcile.intervalMs },
+    (report) => {
+      metrics.observeFailed(report.failed);
+      if (report.checked > 0) log('info', 'reconciled overdue orders', { ...report });
+    },
+    (error) => log('warn', 'reconciler failed', errorFields(error)),
+  );
+
+  void worker.run().catch(() => {});
+  await worker.waitUntilReady();
+  log('info', 'worker ready', { pid: process.pid, concurrency: config.workerConcurrency });
+
+  return async () => {
+    clearInterval(stats);
+    stopReconciler();
+    // Let active jobs finish (their locks are released as each `using` ends), within the deadline;
+    // past it, force-close: unfinished jobs stall and another worker redoes them idempotently.
+    const finished = worker.close().then(() => true);
+    const inTime = await Promise.race([finished, sleep(config.shutdownTimeoutMs).then(() => false)]);
+    if (!inTime) {
+      log('warn', 'active jobs did not finish in time; closing anyway', { deadlineMs: config.shutdownTimeoutMs });
+      await worker.close(true);
+    }
+    stopPublishing();
+    await queue.close();
+    await redis.quit().catch(() => redis.disconnect());
+  };
+});

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  acceptOrder,
+  connectRedis,
+  createKeys,
+  createOrdersQueue,
+  getOrder,
+  getProduct,
+  loadConfig,
+  setProduct,
+  type Config,
+  type Order,
+} from '@flashline/core';
+import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { createOrderWorker } from '../src/orderWorker.ts';
+
+describe('order worker', () => {
+  let server: TestRedis;
+  let config: Config;
+  let redis: Redis;
+  let producer: Redis;
+  let worker: Worker;
+  const keys = createKeys('wk');
+
+  before(async () => {
+    server = await startRedis();
+    config = loadConfig({ REDIS_URL: server.url, KEY_PREFIX: 'wk', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20', LOCK_WAIT_MS: '50', LOCK_TTL_MS: '1000' });
+    redis = connectRedis(config, 'worker');
+    producer = connectRedis(config, 'worker');
+    worker = createOrderWorker(config, redis, () => {});
+    void worker.run();
+    await worker.waitUntilReady();
+  });
+  after(async () => {
+    await worker.close();
+    await ordersQueue?.close();
+    redis.disconnect();
+    producer.disconnect();
+    await server.stop();
+  });
+
+  let ordersQueue: ReturnType<typeof createOrdersQueue>;
+  const queue = () => (ordersQueue ??= createOrdersQueue(config, producer));
+
+  async function place(productId: string, userId: string, quantity: number) {
+    return acceptOrder({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 }, { productId, userId, quantity });
+  }
+  async function decided(orderId: string, timeoutMs = 10_000): Promise<Order> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const order = await getOrder(redis, keys, orderId);
+      if (order && order.status !== 'queued') return order;
+      if (Date.now() > deadline) throw new Error(`order ${orderId} still ${order?.status}`);
+      await sleep(20);
+    }
+  }
+
+  /** The job once BullMQ has finished with it (its attempt count is final only then). */
+  async function finishedJob(orderId: string) {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+      const job = await queue().getJob(orderId);
+      if (job?.finishedOn) return job;
+    }
+    throw new Error(`job ${orderId} never finished`);
+  }
+
+  it('confirms, then rejects sold_out as a final result (no retry)', async () => {
+    await setProduct(redis, keys, 'one', { stock: 1 });
+    const first = await place('one', 'a', 1);
+    assert.equal((await decided(first.orderId)).status, 'confirmed');
+    // The API accepted the second order while a unit was left; a correction sells out before the worker decides.
+    await worker.pause(true);
+    await setProduct(redis, keys, 'one', { stock: 1 });
+    const second = await place('one', 'b', 1);
+    await setProduct(redis, keys, 'one', { stock: 0 });
+    worker.resume();
+    const order = await decided(second.orderId);
+    assert.deepEqual([order.status, order.reason], ['rejected', 'sold_out']);
+    assert.equal((await finishedJob(second.orderId)).attemptsMade, 1, 'a business rejection was retried');
+  });
+
+  it('rejects limit_exceeded without retrying', async () => {
+    await setProduct(redis, keys, 'lim', { stock: 10, perUserLimit: 1 });
+    const a = await place('lim', 'carol', 1);
+    assert.equal((await decided(a.orderId)).status, 'confirmed');
+    const b = await place('lim', 'carol', 1);
+    const order = await decided(b.orderId);
+    assert.deepEqual([order.status, order.reason], ['rejected', 'limit_exceeded']);
+    assert.equal((await finishedJob(b.orderId)).attemptsMade, 1);
+  });
+
+  it('retries infrastructure errors, and ends an order that exhausts its attempts as processing_failed', async () => {
+    await setProduct(redis, keys, 'blocked', { stock: 5 });
+    await redis.set(keys.lock('blocked'), 'a-holder-that-never-lets-go');
+    const { orderId } = await place('blocked', 'dave', 1);
+    const order = await decided(orderId);
+    assert.deepEqual([order.status, order.reason], ['rejected', 'processing_failed']);
+    assert.equal((await finishedJob(orderId)).attemptsMade, 3, 'expected every attempt to be used');
+    assert.equal((await getProduct(redis, keys, 'blocked'))?.stock, 5, 'a failed order changed stock');
+  });
+
+  it('decides a failed order when an operator retries its job, once however often it is retried', async () => {
+    await setProduct(redis, keys, 'retried', { stock: 5 });
+    await redis.set(keys.lock('retried'), 'a-holder-that-never-lets-go');
+    const { orderId } = await place('retried', 'gina', 2);
+    assert.equal((await decided(orderId)).reason, 'processing_failed');
+    await finishedJob(orderId);
+    await redis.del(keys.lock('retried'));
+    // Bull Board's retry: the failed job goes back to wait with its attempts kept. Twice, racing.
+    const job = (await queue().getJob(orderId))!;
+    await job.retry('failed');
+    await job.retry('failed').catch(() => {}); // the second finds the job no longer failed
+    for (const deadline = Date.now() + 10_000; (await getOrder(redis, keys, orderId))?.status !== 'confirmed'; await sleep(20)) {
+      assert.ok(Date.now() < deadline, 'the retried order was never confirmed');
+    }
+    // A later retry of the completed job changes nothing.
+    await (await queue().getJob(orderId))!.retry('completed').catch(() => {});
+    await sleep(300);
+    assert.deepEqual(await getProduct(redis, keys, 'retried'), { productId: 'retried', stock: 3, sold: 2, perUserLimit: null });
+    assert.equal(await redis.hget(keys.product('retried'), 'rejected:processing_failed'), '0');
+    assert.equal(await redis.hget(keys.product('retried'), 'confirmed'), '1');
+  });
+
+  it('recovers when an infrastructure error clears before the attempts run out', async () => {
+    await setProduct(redis, keys, 'flaky', { stock: 5 });
+    await redis.set(keys.lock('flaky'), 'busy', 'PX', 80);
+    const { orderId } = await place('flaky', 'erin', 2);
+    assert.equal((await decided(orderId)).status, 'confirmed');
+    assert.equal((await getProduct(redis, keys, 'flaky'))?.stock, 3);
+  });
+
+  it('decides a re-added job of a decided order without applying it again', async () => {
+    await setProduct(redis, keys, 'again', { stock: 5 });
+    const { orderId } = await place('again', 'frank', 2);
+    await decided(orderId);
+    const q = queue();
+    const job = await q.getJob(orderId);
+    await job?.remove();
+    await q.add('order', { orderId, productId: 'again', userId: 'frank', quantity: 2 }, { jobId: orderId });
+    const deadline = Date.now() + 5000;
+    while ((await q.getJob(orderId).then((j) => j?.finishedOn)) === undefined && Date.now() < deadline) await sleep(20);
+    assert.deepEqual(await getProduct(redis, keys, 'again'), { productId: 'again', stock: 3, sold: 2, perUserLimit: null });
+  });
+});
