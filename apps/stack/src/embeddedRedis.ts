@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { Logger } from '@flashline/core';
+
+export interface RedisForStack {
+  url: string;
+  /** Set when this process started the server: stops it (AOF is flushed on SIGTERM). */
+  stop?: () => Promise<void>;
+}
+
+export class NoRedisError extends Error {
+  override name = 'NoRedisError';
+}
+
+export interface EnsureRedisOptions {
+  url: string;
+  /** REDIS_URL was set: use it as is, never start a server in its place. */
+  urlGiven: boolean;
+  dataDir: string;
+  /** The PATH to look for `redis-server` on. */
+  path: string | undefined;
+  log: Logger;
+}
+
+/**
+ * The Redis the stack runs on: REDIS_URL when given; else whatever answers at the default URL;
+ * else an embedded `redis-server` from PATH, durable (AOF, fsync every second) and never
+ * evicting (an evicted stock key would be an oversell), with its data under `dataDir`.
+ */
+export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisForStack> {
+  if (options.urlGiven || (await answers(options.url))) return { url: options.url };
+  const binary = findOnPath('redis-server', options.path);
+  if (!binary) {
+    throw new NoRedisError(
+      `nothing answers at ${options.url} and there is no redis-server on PATH.\n` +
+        '  Install Redis 7 (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis),\n' +
+        '  or point Flashline at a running one: REDIS_URL=redis://host:6379 npm start',
+    );
+  }
+  const { hostname, port } = new URL(options.url);
+  const dir = resolve(options.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const args = [
+    '--bind', hostname, '--port', port || '6379', '--dir', dir,
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+    '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'),
+  ];
+  const server = spawn(binary, args, { stdio: 'ignore' });
+  const exited = new Promise<void>((done) => server.once('exit', () => done()));
+  for (let i = 0; i < 100 && server.exitCode === null; i++) {
+    if (await answers(options.url)) {
+      options.log('info', 'started embedded redis-server', { url: options.url, dataDir: dir, pid: server.pid });
+      return { url: options.url, stop: () => stopServer(server, exited) };
+    }
+    await sleep(50);
+  }
+  server.kill('SIGKILL');
+  throw new NoRedisError(`redis-server did not start on ${options.url}; see ${join(dir, 'redis.log')}`);
+}
+
+async function stopServer(server: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (server.exitCode !== null) return;
+  server.kill('SIGTERM');
+  await exited;
+}
+
+async function answers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+export function findOnPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

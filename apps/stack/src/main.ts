@@ -1,0 +1,63 @@
+import { fileURLToPath } from 'node:url';
+import { ConfigError, createLogger, errorFields, loadConfig, redactUrl, withSecrets } from '@flashline/core';
+import { NoRedisError, ensureRedis } from './embeddedRedis.ts';
+import { Supervisor } from './supervisor.ts';
+
+/**
+ * `npm start`: the whole system as one supervised group — a Redis (found or embedded), the API,
+ * the dashboard and WORKERS worker processes — stopped together on SIGINT/SIGTERM.
+ */
+const log = createLogger('stack');
+const repo = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
+
+try {
+  const config = withSecrets(loadConfig(process.env), log, ['adminToken', 'dashboardPassword', 'dashboardViewerPassword']);
+  const redis = await ensureRedis({
+    url: config.redisUrl,
+    urlGiven: !!process.env.REDIS_URL,
+    dataDir: repo('.data/redis'),
+    path: process.env.PATH,
+    log,
+  });
+
+  const env = {
+    ...process.env,
+    REDIS_URL: redis.url,
+    ADMIN_TOKEN: config.adminToken,
+    DASHBOARD_PASSWORD: config.dashboardPassword,
+    DASHBOARD_VIEWER_PASSWORD: config.dashboardViewerPassword,
+  };
+  const urls: Record<string, string> = {};
+  let workersReady = 0;
+  let announced = false;
+  const supervisor = new Supervisor(env, log, (name, line) => {
+    if (announced || !line.startsWith('{')) return;
+    const entry = JSON.parse(line) as { msg?: string; url?: string };
+    if (entry.msg === 'api listening' || entry.msg === 'dashboard listening') urls[name] = entry.url ?? '';
+    if (entry.msg === 'worker ready') workersReady += 1;
+    if (urls.api && urls.dashboard && workersReady >= config.workers) {
+      announced = true;
+      log('info', 'stack ready', { api: urls.api, dashboard: urls.dashboard, dashboardUser: config.dashboardUser, dashboardViewerUser: config.dashboardViewerUser, workers: config.workers, redis: redactUrl(redis.url) });
+    }
+  });
+  supervisor.start({ name: 'api', entry: repo('apps/api/src/main.ts') });
+  supervisor.start({ name: 'dashboard', entry: repo('apps/dashboard/src/main.ts') });
+  for (let i = 0; i < config.workers; i++) supervisor.start({ name: 'worker', entry: repo('apps/worker/src/main.ts') });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'stopping the stack', { signal });
+    await supervisor.stop(config.shutdownTimeoutMs + 2000);
+    await redis.stop?.();
+    log('info', 'stack stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+} catch (error) {
+  if (error instanceof ConfigError || error instanceof NoRedisError) log('error', error.message);
+  else log('error', 'the stack failed to start', errorFields(error));
+  process.exit(1);
+}

@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '@flashline/core';
+
+export interface ProcessSpec {
+  name: string;
+  entry: string;
+}
+
+interface Supervised {
+  spec: ProcessSpec;
+  child?: ChildProcess;
+  restarts: number;
+  startedAt: number;
+}
+
+/**
+ * Runs the apps as child processes, passes their log lines through, restarts one that dies
+ * (backing off from 0.5 s to 30 s), and stops them all together.
+ */
+export class Supervisor {
+  private readonly processes: Supervised[] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly log: Logger,
+    private readonly onLine: (name: string, line: string) => void,
+  ) {}
+
+  start(spec: ProcessSpec): void {
+    const supervised: Supervised = { spec, restarts: 0, startedAt: Date.now() };
+    this.processes.push(supervised);
+    this.launch(supervised);
+  }
+
+  private launch(supervised: Supervised): void {
+    const child = spawn(process.execPath, ['--import', 'tsx', supervised.spec.entry], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    supervised.child = child;
+    supervised.startedAt = Date.now();
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        (stream === child.stderr ? process.stderr : process.stdout).write(`${line}\n`);
+        this.onLine(supervised.spec.name, line);
+      });
+    }
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      // A process that ran a minute counts as healthy again: its next crash restarts fast.
+      if (Date.now() - supervised.startedAt > 60_000) supervised.restarts = 0;
+      const delay = Math.min(500 * 2 ** supervised.restarts, 30_000);
+      supervised.restarts += 1;
+      this.log('warn', 'process exited; restarting', { process: supervised.spec.name, code, signal, inMs: delay });
+      void sleep(delay).then(() => this.stopping || this.launch(supervised));
+    });
+  }
+
+  /** SIGTERM to every child; SIGKILL to any still running after `deadlineMs`. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    const running = this.processes.map((p) => p.child).filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
+    // 'close', not 'exit': it comes once the child's output pipes are drained too, so its last log
+    // lines ("stopped") are forwarded before the supervisor reports the stack stopped and exits.
+    const exits = running.map((child) => new Promise<void>((done) => child.once('close', () => done())));
+    for (const child of running) child.kill('SIGTERM');
+    const timer = setTimeout(() => running.forEach((child) => child.kill('SIGKILL')), deadlineMs);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  }
+}

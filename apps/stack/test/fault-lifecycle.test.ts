@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ProductLocks, connectRedis, createKeys } from '@flashline/core';
+import { products, requestJson, runScenario, type Outcome, type System } from '@flashline/test-utils';
+
+const PLAN = { products: products(10, 300), orders: 3000, seed: 23 };
+const SLOW = { WORKER_CONCURRENCY: '4' };
+
+/** SIGSTOP worker 0 for longer than its lock lease and its job lock, mid-burst, then SIGCONT. */
+function pauseWorker(pauseMs: number) {
+  return async (system: System) => {
+    await sleep(1500);
+    const worker = system.workers[0]!;
+    worker.child.kill('SIGSTOP');
+    await sleep(pauseMs);
+    worker.child.kill('SIGCONT');
+    await sleep(1500);
+  };
+}
+
+/**
+ * SIGSTOP worker `index` as it claims a product lock: the proxy sees its lock command pass (the
+ * command names the fence key, and the lock token names the worker's pid) and stops the worker
+ * before Redis even runs it. Redis then grants the lock, whose lease runs out while the worker
+ * sleeps; more orders for that product make another worker take the lock meanwhile.
+ */
+async function pauseWhileHoldingLock(system: System, index: number, pauseMs: number, extra: Outcome[]): Promise<void> {
+  const worker = system.workers[index]!;
+  const mine = `:${worker.child.pid}:`;
+  let productId = '';
+  for (;;) {
+    productId = await new Promise<string>((resolve) =>
+      system.proxy!.whenClientSends([':fence', mine], (chunk) => {
+        worker.child.kill('SIGSTOP');
+        // The acquire command's fence key followed by its token: a chunk may also carry another
+        // command naming a fence (a commit of another product), which must not be taken for it.
+        const acquire = new RegExp(`\\{p:([A-Za-z0-9_-]+)\\}:fence\\r\\n\\$\\d+\\r\\n[^\\r]*${mine}`);
+        resolve(acquire.exec(chunk.toString('latin1'))?.[1] ?? '');
+      }),
+    );
+    await sleep(50); // Redis runs the command meanwhile
+    // Granted? An attempt that found the lock taken leaves nothing stale behind: try the next one.
+    if (productId && (await system.redis.client.get(`${system.prefix}:{p:${productId}}:lock`))?.includes(mine)) break;
+    worker.child.kill('SIGCONT');
+  }
+  const started = Date.now();
+  await sleep(1200); // past the 1 s lease
+  // Another holder takes and frees the lock now, for certain: the paused worker's fence is stale.
+  const redis = connectRedis({ redisUrl: system.redis.url, redisTimeoutMs: 1000 }, 'worker');
+  const locks = new ProductLocks(redis, createKeys(system.prefix), { ttlMs: 1000, maxWaitMs: 2000, retryMs: 5 });
+  const { token } = await locks.acquire(productId);
+  await locks.release(productId, token);
+  redis.disconnect();
+  for (let i = 0; i < 10; i++) {
+    const order = { productId, userId: `late-${i}`, quantity: 1 };
+    const reply = await requestJson(`${system.apiUrl}/orders`, { method: 'POST', body: order });
+    extra.push({ ...order, status: reply.status === 202 || reply.status === 409 ? reply.status : 0, tries: 1, ...(reply.status === 202 ? { orderId: reply.body.orderId } : { code: reply.body?.error?.code }) });
+  }
+  await sleep(Math.max(0, pauseMs - (Date.now() - started)));
+  worker.child.kill('SIGCONT');
+}
+
+/** BullMQ's count of jobs it found stalled (a worker stopped holding them). */
+async function stalledEvents(system: System): Promise<number> {
+  const events = await system.redis.client.xrange(`${system.prefix}:{queue}:orders:events`, '-', '+');
+  return events.filter(([, fields]) => fields[1] === 'stalled').length;
+}
+
+describe('a worker paused past its lease (SIGSTOP)', () => {
+  it('paused while holding a product lock, past its lease: its stale commit is refused by the fencing token; nothing doubles', async (t) => {
+    let workerLog = '';
+    // The pause outlasts the product lock lease (1 s) but not BullMQ's job lock (10 s): the paused
+    // worker still owns its job when it resumes, while other workers took the product lock meanwhile.
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      orders: 1200,
+      system: { workers: 3, latencyMs: 3, env: { ...SLOW, JOB_LOCK_MS: '10000' } },
+      fault: async (system, _burst, extra) => {
+        await sleep(1000);
+        await pauseWhileHoldingLock(system, 0, 3000, extra);
+        await sleep(2000);
+        workerLog = system.workers[0]!.output();
+      },
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.deepEqual(violations, {});
+    const fenced = workerLog.split('\n').filter((line) => /fencing token \d+ for product .* is stale/.test(line));
+    const aborted = workerLog.split('\n').filter((line) => /lease on product .* lost/.test(line));
+    t.diagnostic(`stale commits refused by the fencing token after SIGCONT: ${fenced.length} (work aborted by the lease watchdog: ${aborted.length})`);
+    assert.ok(fenced.length > 0, 'the paused worker\'s stale commit was not refused by the fence');
+  });
+
+  it('paused past its job lock too (its jobs run elsewhere meanwhile): nothing doubles', async (t) => {
+    const { report, violations } = await runScenario({ ...PLAN, system: { workers: 3, latencyMs: 3, env: SLOW }, fault: pauseWorker(5000) });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.deepEqual(violations, {});
+  });
+
+  it('negative control: the same pause with fencing and idempotency off is flagged', async (t) => {
+    const { violations } = await runScenario({
+      ...PLAN,
+      system: { workers: 3, latencyMs: 3, env: { ...SLOW, FLASHLINE_BREAK: 'fencing,idempotency' } },
+      fault: pauseWorker(5000),
+    });
+    t.diagnostic(`violations ${JSON.stringify(violations)}`);
+    assert.ok((violations.duplicates ?? 0) > 0, `the checker missed the doubled orders: ${JSON.stringify(violations)}`);
+  });
+});
+
+/** Deletes some waiting jobs mid-burst: their orders stay queued with no job, as after a lost enqueue. */
+function loseJobs(count: number, lost: string[]) {
+  return async (system: System) => {
+    await sleep(1500);
+    const connection = new Redis(system.redis.url, { maxRetriesPerRequest: null });
+    const queue = new Queue('orders', { connection, prefix: `${system.prefix}:{queue}` });
+    for (const job of await queue.getWaiting(0, count - 1)) {
+      // A job a worker took meanwhile is locked and stays: only waiting ones are lost.
+      const removed = await job.remove().then(() => true, () => false);
+      if (removed) lost.push(job.id!);
+    }
+    await queue.close();
+    connection.disconnect();
+  };
+}
+
+describe('the reconciler', () => {
+  it('re-drives orders whose job was lost, so every accepted order is decided', async (t) => {
+    const lost: string[] = [];
+    const { report, violations } = await runScenario({ ...PLAN, system: { workers: 2, latencyMs: 3, env: SLOW }, fault: loseJobs(40, lost) });
+    t.diagnostic(`report ${JSON.stringify(report)}; jobs deleted: ${lost.length}`);
+    assert.ok(lost.length >= 20, `only ${lost.length} jobs were waiting to delete`);
+    assert.deepEqual(violations, {});
+  });
+
+  it('negative control: the same lost jobs with the reconciler off are flagged', async (t) => {
+    const lost: string[] = [];
+    const { violations } = await runScenario({
+      ...PLAN,
+      system: { workers: 2, latencyMs: 3, env: { ...SLOW, RECONCILE_AFTER_MS: '3600000' } },
+      fault: loseJobs(40, lost),
+    });
+    t.diagnostic(`violations ${JSON.stringify(violations)}; jobs deleted: ${lost.length}`);
+    assert.ok(lost.length > 0);
+    assert.deepEqual(violations, { lost: lost.length, stuck: lost.length }, 'the checker should flag exactly the orders whose job was deleted');
+  });
+});
+
+/** SIGTERM each worker in turn under load (each must exit 0), restarting it after. */
+function rollingRestart(exitCodes: (number | null)[]) {
+  return async (system: System) => {
+    for (let i = 0; i < 3; i++) {
+      await sleep(700);
+      exitCodes.push(await system.stopWorker(i, 'SIGTERM'));
+      await system.startWorker(i);
+    }
+  };
+}
+
+describe('graceful shutdown under load', () => {
+  it('rolling SIGTERM of the workers loses, doubles and stalls nothing', async (t) => {
+    const codes: (number | null)[] = [];
+    let stalled = -1;
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      system: { workers: 3, latencyMs: 3, env: SLOW },
+      fault: rollingRestart(codes),
+      heal: async (system) => {
+        stalled = await stalledEvents(system);
+      },
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}; exit codes ${codes}; stalled jobs ${stalled}`);
+    assert.deepEqual(violations, {});
+    assert.deepEqual(codes, [0, 0, 0]);
+    assert.equal(stalled, 0, 'a graceful stop left jobs to stall');
+  });
+
+  it('negative control: a stop that abandons its jobs (deadline too short, no stall recovery) is flagged', async (t) => {
+    const codes: (number | null)[] = [];
+    const { violations } = await runScenario({
+      ...PLAN,
+      system: { workers: 3, latencyMs: 30, env: { ...SLOW, SHUTDOWN_TIMEOUT_MS: '100', JOB_LOCK_MS: '600000' } },
+      fault: rollingRestart(codes),
+    });
+    t.diagnostic(`violations ${JSON.stringify(violations)}`);
+    assert.ok((violations.stuck ?? 0) > 0, `the checker missed the abandoned orders: ${JSON.stringify(violations)}`);
+  });
+});

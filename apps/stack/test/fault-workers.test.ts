@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { products, runScenario, type System } from '@flashline/test-utils';
+
+// Demand ≈ 1.5× supply: orders race for the last units while the faults hit. A few ms of network
+// latency and small worker concurrency keep the workers saturated, so every kill lands on jobs in flight.
+const PLAN = { products: products(10, 400), orders: 3000, seed: 7 };
+const WORKERS = { workers: 3, latencyMs: 3 };
+const SLOW = { WORKER_CONCURRENCY: '4' };
+
+/** kill -9 one of three workers every `everyMs` while the burst runs; each comes back after a moment. */
+function killWorkersInTurn(everyMs: number) {
+  return async (system: System, burst: Promise<unknown>) => {
+    let done = false;
+    void burst.finally(() => (done = true));
+    for (let i = 0; !done; i = (i + 1) % 3) {
+      await sleep(everyMs);
+      await system.stopWorker(i, 'SIGKILL');
+      await sleep(300);
+      await system.startWorker(i);
+    }
+  };
+}
+
+/** kill -9 every worker at once mid-burst; they come back only after the burst. */
+async function killAllWorkers(system: System) {
+  await sleep(1000);
+  await Promise.all([0, 1, 2].map((i) => system.stopWorker(i, 'SIGKILL')));
+}
+const restartAll = async (system: System) => {
+  await sleep(1000);
+  await Promise.all([0, 1, 2].map((i) => system.startWorker(i)));
+};
+
+describe('worker crashes', () => {
+  it('kill -9 of one of several workers every second: nothing lost, oversold or doubled', async (t) => {
+    const { report, violations, exitCodes } = await runScenario({ ...PLAN, system: { ...WORKERS, env: SLOW }, fault: killWorkersInTurn(1000) });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.deepEqual(violations, {});
+    assert.ok(report.accepted > 0 && (report.decided.confirmed ?? 0) > 0);
+    assert.deepEqual(exitCodes, exitCodes.map(() => 0));
+  });
+
+  it('negative control: the same kills with stall detection too slow to help are flagged', async (t) => {
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      system: { ...WORKERS, env: { ...SLOW, JOB_LOCK_MS: '600000' } },
+      fault: killWorkersInTurn(1000),
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.ok((violations.stuck ?? 0) > 0 && (violations.lost ?? 0) > 0, `the checker missed the stranded orders: ${JSON.stringify(violations)}`);
+  });
+
+  it('every worker killed at once mid-burst, restarted later: every order still decided', async (t) => {
+    const { report, violations } = await runScenario({ ...PLAN, system: { ...WORKERS, env: SLOW }, fault: killAllWorkers, heal: restartAll });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.deepEqual(violations, {});
+  });
+
+  it('negative control: all killed, stall detection too slow, is flagged', async (t) => {
+    const { violations } = await runScenario({
+      ...PLAN,
+      system: { ...WORKERS, env: { ...SLOW, JOB_LOCK_MS: '600000' } },
+      fault: killAllWorkers,
+      heal: restartAll,
+    });
+    t.diagnostic(`violations ${JSON.stringify(violations)}`);
+    assert.ok((violations.stuck ?? 0) > 0, `the checker missed the stranded orders: ${JSON.stringify(violations)}`);
+  });
+});
