@@ -1,0 +1,24 @@
+import { createHmac, randomBytes } from 'node:crypto';
+
+// Fields a viewer may read as they are. Anything else a job carries, now or in a future version,
+// is hidden by default: a new field has to be added here to be shown.
+const shown = new Set(['orderId', 'productId', 'quantity']);
+
+/**
+ * What a viewer sees of an order job: the buyer's id replaced by a pseudonym, other unknown
+ * fields hidden. The pseudonym is an HMAC under a key drawn at start-up: stable while the
+ * dashboard runs (one buyer's orders can be told apart from another's), but not a plain hash a
+ * viewer could reverse by hashing guessed user ids.
+ */
+export function createJobDataRedactor(key: Buffer = randomBytes(32)): (data: unknown) => unknown {
+  const pseudonym = (userId: string) => `user-${createHmac('sha256', key).update(userId).digest('hex').slice(0, 10)}`;
+  return (data) => {
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) return '[redacted]';
+    return Object.fromEntries(
+      Object.entries(data).map(([field, value]) => {
+        if (field === 'userId') return [field, typeof value === 'string' ? pseudonym(value) : '[redacted]'];
+        return [field, shown.has(field) ? value : '[redacted]'];
+      }),
+    );
+  };
+}

@@ -1,0 +1,38 @@
+import { Queue } from 'bullmq';
+import { ORDERS_QUEUE, connectRedis, createKeys, listen, runMain, withSecrets } from '@flashline/core';
+import { BOARD_PATH, SALE_PATH, createDashboardApp } from './app.ts';
+import { AuditLog } from './audit/auditLog.ts';
+import { SaleFeed } from './sale/saleFeed.ts';
+import { dashboardMetrics } from './metrics.ts';
+
+await runMain('dashboard', async (baseConfig, log) => {
+  const config = withSecrets(baseConfig, log, ['dashboardPassword', 'dashboardViewerPassword']);
+  // A reader of the queue, not a producer: it may wait through a Redis restart.
+  const redis = connectRedis(config, 'worker');
+  const keys = createKeys(config.keyPrefix);
+  const orders = new Queue(ORDERS_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  const sale = new SaleFeed({ redis, keys, orders, intervalMs: config.salePanelIntervalMs, log });
+  const app = createDashboardApp({
+    users: {
+      admin: { user: config.dashboardUser, password: config.dashboardPassword },
+      viewer: { user: config.dashboardViewerUser, password: config.dashboardViewerPassword },
+    },
+    queues: [orders],
+    audit: new AuditLog(redis, keys),
+    sale,
+    log,
+    metrics: dashboardMetrics(config, redis, orders),
+  });
+
+  const http = await listen(app, config.dashboardPort, config.host);
+  const url = `http://${config.host}:${http.port}`;
+  log('info', 'dashboard listening', { url: `${url}${BOARD_PATH}`, salePanel: `${url}${SALE_PATH}`, port: http.port, admin: config.dashboardUser, viewer: config.dashboardViewerUser });
+
+  return async () => {
+    // The panels' event streams never end by themselves: end them, or the server would wait forever.
+    sale.close();
+    await http.close();
+    await orders.close();
+    await redis.quit().catch(() => redis.disconnect());
+  };
+});

@@ -1,0 +1,25 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  createKeys,
+  createReadErrors,
+  createRegistry,
+  mergedMetrics,
+  metricsHandler,
+  readPublishedMetrics,
+  registerQueueDepth,
+  type Config,
+} from '@flashline/core';
+
+/**
+ * The dashboard's GET /metrics: the cluster-wide view. Its own process metrics, the orders queue's
+ * depth, and the metrics every live worker published to Redis (each with its `worker` label).
+ * The API serves only its own process's metrics, so scraping every process counts nothing twice.
+ */
+export function dashboardMetrics(config: Pick<Config, 'keyPrefix' | 'metricsToken'>, redis: Redis, orders: Queue) {
+  const registry = createRegistry();
+  const readErrors = createReadErrors(registry);
+  registerQueueDepth(registry, orders, readErrors);
+  const keys = createKeys(config.keyPrefix);
+  return metricsHandler(mergedMetrics(registry, () => readPublishedMetrics(redis, keys), readErrors), config.metricsToken);
+}

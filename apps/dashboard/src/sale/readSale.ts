@@ -1,0 +1,61 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { getProductStats, type Keys, type ProductStats } from '@flashline/core';
+
+export interface SaleSources {
+  redis: Redis;
+  keys: Keys;
+  orders: Queue;
+}
+
+export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
+export type JobCounts = Record<(typeof JOB_STATES)[number], number>;
+
+/** One read of everything the panel shows but the locks. */
+export interface SaleReading {
+  /** Server time when the read started: the data is at least this fresh. */
+  at: number;
+  products: ProductStats[];
+  jobs: JobCounts;
+  workers: number;
+}
+
+export async function readSale({ redis, keys, orders }: SaleSources): Promise<SaleReading> {
+  const at = Date.now();
+  const productIds = await redis.smembers(keys.products());
+  const [products, counts, workers] = await Promise.all([
+    getProductStats(redis, keys, productIds),
+    orders.getJobCounts(...JOB_STATES),
+    orders.getWorkersCount(),
+  ]);
+  const jobs = Object.fromEntries(JOB_STATES.map((state) => [state, counts[state] ?? 0])) as JobCounts;
+  return { at, products, jobs, workers };
+}
+
+export interface LockState {
+  productId: string;
+  /** `host:pid` of the holder, or null when the lock is free. */
+  holder: string | null;
+  /** Milliseconds left on the lease (0 when free). */
+  ttlMs: number;
+  /** The last fencing token handed out for the product. */
+  fence: number;
+}
+
+/** Lock state of a few products in one round trip. */
+export async function readLocks({ redis, keys }: Pick<SaleSources, 'redis' | 'keys'>, productIds: readonly string[]): Promise<LockState[]> {
+  if (productIds.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const productId of productIds) pipeline.get(keys.lock(productId)).pttl(keys.lock(productId)).get(keys.fence(productId));
+  const replies = (await pipeline.exec()) ?? [];
+  return productIds.map((productId, i) => {
+    const [token, ttl, fence] = [0, 1, 2].map((k) => replies[3 * i + k]?.[1]) as [string | null, number, string | null];
+    return { productId, holder: token ? holderOf(token) : null, ttlMs: token ? Math.max(0, Number(ttl)) : 0, fence: Number(fence ?? 0) };
+  });
+}
+
+// A lock token is `host:pid:random`. The random part is what lets its owner extend or release the
+// lock: it is never shown, the panel only needs to say which process holds it.
+function holderOf(token: string): string {
+  return token.split(':').slice(0, -1).join(':') || 'unknown';
+}
