@@ -1,0 +1,74 @@
+import type { Redis } from 'ioredis';
+import { createKeys } from '@flashline/core';
+import { percentile } from '../measure.ts';
+
+export interface Invariant {
+  /** Units sold beyond the initial stock, summed over products (negative stock included). */
+  oversold: number;
+  /** Products where initial stock − stock left ≠ units of the confirmed orders. */
+  conservationErrors: number;
+  /** Orders still queued after the drain, plus accepted orders with no order record. */
+  lost: number;
+  /** Products where the buyers' ledger or the confirmed counter disagrees with the confirmed orders: an order applied twice. */
+  duplicates: number;
+  /** Orders read, and their decisions by outcome. */
+  orders: number;
+  decided: Record<string, number>;
+  /** Accept (API) to decision (worker) latency over every decided order, from the order records. */
+  decisionLatencyMs: { p50: number; p99: number; max: number };
+}
+
+/**
+ * The invariant check every scenario ends with, read straight from Redis: every order record of the
+ * products (SCAN per product hash tag), each product's stock, sold and ledger. `accepted` is how many
+ * orders the scenario saw accepted (202, or accepted through the domain).
+ */
+export async function checkInvariant(redis: Redis, keyPrefix: string, products: { productId: string; stock: number }[], accepted: number): Promise<Invariant> {
+  const keys = createKeys(keyPrefix);
+  if (keys.order('x', 'y') !== `${keyPrefix}:{p:x}:order:y`) throw new Error('the order key layout changed: update the SCAN below');
+  const result: Invariant = { oversold: 0, conservationErrors: 0, lost: 0, duplicates: 0, orders: 0, decided: {}, decisionLatencyMs: { p50: 0, p99: 0, max: 0 } };
+  const latencies: number[] = [];
+  // One SCAN over the whole keyspace for every product's orders (one per product would read it 1,000 times).
+  const keysByProduct = new Map<string, string[]>(products.map((p) => [p.productId, []]));
+  const productOfKey = new RegExp(`^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{p:([A-Za-z0-9_-]+)\\}:order:`);
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${keyPrefix}:{p:*}:order:*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of found) keysByProduct.get(productOfKey.exec(key)?.[1] ?? '')?.push(key);
+  } while (cursor !== '0');
+  for (const { productId, stock: initial } of products) {
+    const orderKeys = keysByProduct.get(productId)!;
+    const pipeline = redis.pipeline();
+    for (const key of orderKeys) pipeline.hmget(key, 'status', 'reason', 'quantity', 'createdAt', 'decidedAt');
+    const orders = ((await pipeline.exec()) ?? []).map(([, fields]) => fields as (string | null)[]);
+    let confirmedUnits = 0;
+    let confirmedOrders = 0;
+    for (const [status, reason, quantity, createdAt, decidedAt] of orders) {
+      result.orders += 1;
+      if (status === 'queued' || !status) {
+        result.lost += 1;
+        continue;
+      }
+      const outcome = status === 'confirmed' ? status : `rejected ${reason}`;
+      result.decided[outcome] = (result.decided[outcome] ?? 0) + 1;
+      if (status === 'confirmed') {
+        confirmedUnits += Number(quantity);
+        confirmedOrders += 1;
+      }
+      if (createdAt && decidedAt) latencies.push(Number(decidedAt) - Number(createdAt));
+    }
+    const [stock, sold, confirmedCounter] = (await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed')).map(Number);
+    const ledger = (await redis.hvals(keys.buyers(productId))).reduce((sum, units) => sum + Number(units), 0);
+    result.oversold += Math.max(0, sold! - initial) + Math.max(0, -stock!);
+    if (initial - stock! !== confirmedUnits) result.conservationErrors += 1;
+    if (ledger !== confirmedUnits || sold !== confirmedUnits || (confirmedCounter || 0) !== confirmedOrders) result.duplicates += 1;
+  }
+  result.lost += Math.max(0, accepted - result.orders);
+  latencies.sort((a, b) => a - b);
+  result.decisionLatencyMs = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) };
+  return result;
+}
+
+/** True when nothing is oversold, lost or doubled. */
+export const holds = (check: Invariant) => check.oversold === 0 && check.conservationErrors === 0 && check.lost === 0 && check.duplicates === 0;

@@ -1,0 +1,243 @@
+// `npm run bench`: Flashline against the alternatives a user would pick, side by side in one run on
+// one private Redis. Writes docs/benchmarks.md and docs/benchmarks.svg.
+// Sizes: BENCH_ORDERS (20,000 per scenario), BENCH_SEED_ORDERS (5,000), BENCH_STORM (50,000),
+// BENCH_SOAK (200,000; 0 skips it).
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startRedis } from '@flashline/test-utils';
+import { bullmqCeilingProcesses, httpCeiling, runSeedAlgorithm, SEED_ALGORITHMS } from './baselines/index.ts';
+import { measureEndToEnd, type EndToEndResult } from './flashline/endToEnd.ts';
+import { holds, type Invariant } from './flashline/invariant.ts';
+import { measureWorkerSide } from './flashline/workerSide.ts';
+import { round } from './measure.ts';
+import { writeReport, type Ratio, type Row } from './report.ts';
+
+const ORDERS = Number(process.env.BENCH_ORDERS ?? 20_000);
+const STORM = Number(process.env.BENCH_STORM ?? 50_000);
+const SOAK = Number(process.env.BENCH_SOAK ?? 200_000);
+const STOCK = ORDERS / 2;
+// The seed algorithms run fewer orders: the WATCH loop and the spin lock decide a few hundred a second.
+const SEED_ORDERS = Math.min(ORDERS, Number(process.env.BENCH_SEED_ORDERS ?? 5000));
+const WORKERS = 2;
+const CONCURRENCY = 64;
+const HTTP_CONCURRENCY = 64;
+const docs = (name: string) => fileURLToPath(new URL(`../../../docs/${name}`, import.meta.url));
+
+const steps = [
+  ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
+  'BullMQ ceiling',
+  'HTTP ceilings',
+  'Flashline hot product, worker side',
+  'Flashline wide sale, worker side',
+  'Flashline sold-out orders, worker side',
+  'Flashline hot product, through HTTP',
+  'Flashline hot product, accept path alone',
+  'Flashline wide sale, through HTTP',
+  'Flashline sold-out storm, through HTTP',
+  ...(SOAK > 0 ? ['Flashline soak (worker memory)'] : []),
+];
+let step = 0;
+const startedAt = performance.now();
+function progress(label: string): void {
+  step += 1;
+  const done = Math.round((step / steps.length) * 24);
+  const elapsed = Math.round((performance.now() - startedAt) / 1000);
+  process.stderr.write(`[${'#'.repeat(done)}${'.'.repeat(24 - done)}] ${step}/${steps.length} ${label} (${elapsed} s)\n`);
+}
+
+/** Orders over 1,000 products with a Zipf-like skew: a few hot products, a long cold tail. */
+function skewed(products: number, orders: number): number[] {
+  const weights = Array.from({ length: products }, (_, i) => 1 / (i + 1));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cumulative: number[] = [];
+  weights.reduce((sum, w, i) => (cumulative[i] = sum + w / total), 0);
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return Array.from({ length: orders }, () => {
+    const r = next();
+    const index = cumulative.findIndex((c) => c >= r);
+    return index === -1 ? products - 1 : index;
+  });
+}
+
+const percent = (share: number) => `${Math.round(share * 100)}%`;
+const cpuText = (cpu: Record<string, number>) => Object.entries(cpu).map(([name, share]) => `${name} ${percent(share)}`).join(', ');
+const invariantText = (check: Invariant) =>
+  `${holds(check) ? 'holds' : '**VIOLATED**'} (oversold ${check.oversold}, lost ${check.lost}, duplicates ${check.duplicates}, conservation errors ${check.conservationErrors})`;
+const statusText = (counts: Record<string, number>) => Object.entries(counts).map(([status, n]) => `${n.toLocaleString('en-US')}× ${status}`).join(', ');
+
+const redis = await startRedis({ appendonly: true });
+const rows: Row[] = [];
+const details: string[] = [];
+const checks: { scenario: string; check: Invariant }[] = [];
+try {
+  // 1. The seed documents' algorithms, 50 clients each.
+  const seed: Record<string, number> = {};
+  for (const algorithm of SEED_ALGORITHMS) {
+    progress(`seed: ${algorithm}`);
+    const r = await runSeedAlgorithm(algorithm, { redisUrl: redis.url, keyPrefix: `seed-${algorithm}`, stock: SEED_ORDERS / 2, demand: SEED_ORDERS, clients: 50 });
+    seed[algorithm] = r.decisionsPerSecond;
+    rows.push({
+      scenario: `Seed: ${algorithm}`,
+      what: `${SEED_ORDERS} decisions, 50 clients, stock ${SEED_ORDERS / 2}`,
+      perSecond: r.decisionsPerSecond,
+      notes: `sold ${r.sold}, oversold **${r.oversold}**${r.abortedExecs !== undefined ? `, aborted EXECs ${r.abortedExecs}` : ''}${r.lockSpins !== undefined ? `, lock spins ${r.lockSpins}` : ''}`,
+    });
+  }
+
+  // 2. BullMQ's ceiling: trivial jobs, no lock, no commit, the same processes and concurrency.
+  progress('BullMQ ceiling');
+  const ceiling = await bullmqCeilingProcesses({ redisUrl: redis.url, keyPrefix: 'ceiling', jobs: ORDERS, concurrency: CONCURRENCY, processes: WORKERS });
+  rows.push({ scenario: 'BullMQ ceiling', what: `${ORDERS} trivial jobs, ${WORKERS} processes × concurrency ${CONCURRENCY}`, perSecond: ceiling.jobsPerSecond, notes: `no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}` });
+
+  // 3. The HTTP ceilings: Express validating and answering 202, without Redis and with one Queue.add.
+  progress('HTTP ceilings');
+  const http = await httpCeiling({ redisUrl: redis.url, keyPrefix: 'http', requests: ORDERS, concurrency: HTTP_CONCURRENCY });
+  for (const [name, variant] of [['HTTP ceiling: validate only', http.validateOnly], ['HTTP ceiling: validate + Queue.add', http.validateAndEnqueue]] as const) {
+    rows.push({ scenario: name, what: `${ORDERS} POST /orders, ${HTTP_CONCURRENCY} in flight`, perSecond: variant.requestsPerSecond, notes: `p50 ${variant.latencyMs.p50} ms, p99 ${variant.latencyMs.p99} ms` });
+  }
+
+  // 4. Flashline, worker side: the queue pre-filled, the clock runs from resume to empty.
+  const env = { WORKER_CONCURRENCY: String(CONCURRENCY), MAX_BATCH: String(CONCURRENCY) };
+  const workerSide = async (scenario: string, what: string, run: Parameters<typeof measureWorkerSide>[0]) => {
+    progress(scenario);
+    const r = await measureWorkerSide(run);
+    rows.push({ scenario, what, perSecond: r.decisionsPerSecond, notes: `CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}` });
+    checks.push({ scenario, check: r.invariant });
+    return r;
+  };
+  const hot = await workerSide('Flashline hot product, worker side', `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`, {
+    redisUrl: redis.url, keyPrefix: 'hot', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env,
+  });
+  const wideProducts = Array.from({ length: 1000 }, (_, i) => ({ productId: `w${i}`, stock: Math.ceil(STOCK / 1000) }));
+  const wideOrders = skewed(1000, ORDERS);
+  const wide = await workerSide('Flashline wide sale, worker side', `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`, {
+    redisUrl: redis.url, keyPrefix: 'wide', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env,
+  });
+  // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
+  const soldOut = await workerSide('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, {
+    redisUrl: redis.url, keyPrefix: 'gone', products: [{ productId: 'gone', stock: ORDERS }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env, stockBeforeRun: 0,
+  });
+
+  // 5. Flashline through HTTP: the API process, the worker processes, a generator process.
+  const endToEnd = async (scenario: string, what: string, run: Parameters<typeof measureEndToEnd>[0]): Promise<EndToEndResult> => {
+    progress(scenario);
+    const r = await measureEndToEnd(run);
+    rows.push({ scenario, what, perSecond: r.requestsPerSecond, notes: `${statusText(r.statusCounts)}; ${invariantText(r.invariant)}` });
+    checks.push({ scenario, check: r.invariant });
+    details.push(
+      `| ${scenario} | ${r.acceptLatencyMs.p50} / ${r.acceptLatencyMs.p99} | ${r.invariant.decisionLatencyMs.p50} / ${r.invariant.decisionLatencyMs.p99} | ${round(r.drainMs)} | ${cpuText(r.cpu)} |`,
+    );
+    return r;
+  };
+  const http202 = { ...env };
+  const hotHttp = await endToEnd('Flashline hot product, through HTTP', `${ORDERS} POST /orders for 1 product (stock ${STOCK}), ${HTTP_CONCURRENCY} in flight`, {
+    redisUrl: redis.url, keyPrefix: 'hot-http', products: [{ productId: 'hot', stock: STOCK }], productOf: () => 0, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
+  });
+  // The same burst with no worker running during it: the API's own cost, as the ceiling measures Express + Queue.add alone.
+  const acceptOnly = await endToEnd('Flashline hot product, accept path alone', `${ORDERS} POST /orders for 1 product (stock ${STOCK}); workers start after the burst`, {
+    redisUrl: redis.url, keyPrefix: 'accept-http', products: [{ productId: 'hot', stock: STOCK }], productOf: () => 0, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202, workersAfterBurst: true,
+  });
+  await endToEnd('Flashline wide sale, through HTTP', `${ORDERS} POST /orders over 1,000 products (Zipf skew)`, {
+    redisUrl: redis.url, keyPrefix: 'wide-http', products: wideProducts, productOf: (i) => wideOrders[i]!, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
+  });
+  const storm = await endToEnd('Flashline sold-out storm, through HTTP', `${STORM} POST /orders for a sold-out product, then a restock`, {
+    redisUrl: redis.url, keyPrefix: 'storm', products: [{ productId: 'gone', stock: 0 }], productOf: () => 0, requests: STORM, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
+    restock: { productId: 'gone', stock: 5 },
+  });
+
+  // 6. Worker memory over a long run, and Redis bytes per order.
+  let soak: Awaited<ReturnType<typeof measureWorkerSide>> | undefined;
+  if (SOAK > 0) {
+    soak = await workerSide('Flashline soak (worker memory)', `${SOAK} orders over 1,000 products (Zipf skew), queue pre-filled`, {
+      redisUrl: redis.url, keyPrefix: 'soak', products: wideProducts.map((p) => ({ ...p, stock: SOAK })), orderProducts: skewed(1000, SOAK), workers: WORKERS, env, rssEveryMs: 1000,
+    });
+  }
+
+  const ratios: Ratio[] = [
+    { target: 'hot product, worker side: decisions/s ÷ BullMQ trivial jobs/s', measured: hot.decisionsPerSecond / ceiling.jobsPerSecond, goal: 1, kind: 'min' },
+    { target: 'hot product, worker side: decisions/s ÷ WATCH loop', measured: hot.decisionsPerSecond / seed.watch!, goal: 25, kind: 'min' },
+    { target: 'hot product through HTTP: requests/s ÷ Express + Queue.add', measured: hotHttp.requestsPerSecond / http.validateAndEnqueue.requestsPerSecond, goal: 0.9, kind: 'min' },
+    { target: 'hot product through HTTP: p99 accept latency ÷ Express + Queue.add p99', measured: hotHttp.acceptLatencyMs.p99 / http.validateAndEnqueue.latencyMs.p99, goal: 1.5, kind: 'max' },
+    { target: 'hot product, accept path alone (no worker running): requests/s ÷ Express + Queue.add', measured: acceptOnly.requestsPerSecond / http.validateAndEnqueue.requestsPerSecond, goal: 0.9, kind: 'min' },
+    { target: 'hot product, accept path alone: p99 accept latency ÷ Express + Queue.add p99', measured: acceptOnly.acceptLatencyMs.p99 / http.validateAndEnqueue.latencyMs.p99, goal: 1.5, kind: 'max' },
+    { target: 'sold-out storm: requests/s ÷ Express without Redis', measured: storm.requestsPerSecond / http.validateOnly.requestsPerSecond, goal: 0.9, kind: 'min' },
+    { target: 'wide sale, worker side: decisions/s ÷ hot product', measured: wide.decisionsPerSecond / hot.decisionsPerSecond, goal: 0.9, kind: 'min' },
+    { target: 'restock seen by the API: seconds after the restock', measured: (storm.restockSeenMs ?? NaN) / 1000, goal: 1, kind: 'max' },
+  ];
+  // CPU per decision, summed over the worker processes and Redis: what each design costs the machine.
+  const microsPer = (cpu: number[], perSecond: number) => Math.round((cpu.reduce((a, b) => a + b, 0) / perSecond) * 1e6);
+  const cpuPerDecision = [
+    `BullMQ trivial job: ${microsPer(ceiling.workerCpu, ceiling.jobsPerSecond)} µs of worker CPU and ${microsPer([ceiling.redisCpu], ceiling.jobsPerSecond)} µs of Redis CPU per job.`,
+    `Flashline hot product: ${microsPer(Object.entries(hot.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), hot.decisionsPerSecond)} µs of worker CPU and ${microsPer([hot.cpu.redis ?? NaN], hot.decisionsPerSecond)} µs of Redis CPU per decision.`,
+  ];
+  const memory: string[] = [];
+  if (soak) {
+    const samples = soak.rss.samples.filter((s) => s.mib.every(Number.isFinite));
+    const mean = (part: typeof samples) => part.reduce((sum, s) => sum + s.mib.reduce((a, b) => a + b, 0) / s.mib.length, 0) / Math.max(1, part.length);
+    // After warm-up (the first quarter) against the end (the last quarter): flat means no growth with orders decided.
+    const quarter = Math.max(1, Math.floor(samples.length / 4));
+    const early = mean(samples.slice(quarter, 2 * quarter));
+    const late = mean(samples.slice(-quarter));
+    ratios.push({ target: `worker RSS over ${SOAK.toLocaleString('en-US')} orders: last quarter ÷ second quarter`, measured: late / early, goal: 1.1, kind: 'max' });
+    memory.push(
+      `- Worker resident memory over the ${SOAK.toLocaleString('en-US')}-order soak (${samples.length} samples, one a second): ` +
+        `mean ${round(early)} MiB in the second quarter of the run, ${round(late)} MiB in the last; max ${round(Math.max(...samples.flatMap((s) => s.mib)))} MiB.`,
+      `- Redis bytes per order over the soak, everything included (order record, ledgers, pending index, the queue's bounded history of finished jobs): ${Math.round(soak.redisBytesPerOrder)} B.`,
+    );
+  }
+  memory.push(
+    `- One decided order record alone (MEMORY USAGE, mean of 200): ${Math.round(hot.orderBytes)} B. Redis bytes per order in the hot-product run, everything included: ${Math.round(hot.redisBytesPerOrder)} B.`,
+    '- Retention: a decided order expires `ORDER_RETENTION_S` (default 86,400) after its decision; BullMQ keeps the last 10,000 completed jobs (an hour at most) and failed jobs for 7 days; idempotency keys expire after `IDEMPOTENCY_TTL_S`. Memory per sale is therefore bounded by the orders of the last retention period.',
+  );
+
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load average before the run ${loadavg()[0]?.toFixed(2)}`;
+  const violated = checks.filter(({ check }) => !holds(check));
+  writeReport(docs('benchmarks.md'), docs('benchmarks.svg'), {
+    command: 'npm run bench',
+    date: new Date().toISOString().slice(0, 10),
+    machine,
+    rows,
+    ratios,
+    extra: [
+      '## Latency and CPU through HTTP',
+      '',
+      `Accept latency: from sending \`POST /orders\` to reading the whole answer, at the generator. Accept to decision: the order record's \`decidedAt − createdAt\` (the API's clock, then the worker's: one machine). Drain: from the burst's last answer until no order is undecided. CPU: share of one core per process during the burst (the machine has ${cpus().length}).`,
+      '',
+      '| scenario | accept p50 / p99 (ms) | accept → decision p50 / p99 (ms) | drain after the burst (ms) | CPU per process |',
+      '|---|---|---|---|---|',
+      ...details,
+      '',
+      `Reference: Express + \`Queue.add\` p50 ${http.validateAndEnqueue.latencyMs.p50} ms, p99 ${http.validateAndEnqueue.latencyMs.p99} ms; Express alone p50 ${http.validateOnly.latencyMs.p50} ms, p99 ${http.validateOnly.latencyMs.p99} ms.`,
+      `After the storm, a restock of 5 units was accepted by the API ${storm.restockSeenMs} ms later (its sold-out memory lasts \`SOLD_OUT_MEMORY_MS\`, 1,000 by default).`,
+      `Worker side, sold-out orders: ${Math.round(soldOut.decisionsPerSecond).toLocaleString('en-US')} decisions/s.`,
+      '',
+      '## CPU per decision (worker side)',
+      '',
+      ...cpuPerDecision.map((line) => `- ${line}`),
+      '',
+      '## Memory',
+      '',
+      ...memory,
+      '',
+      '## Invariant after every scenario',
+      '',
+      violated.length === 0
+        ? `Every Flashline scenario above ended with the invariant check holding: oversold 0, lost 0, duplicates 0, conservation errors 0 (${checks.length} scenarios, ${checks.reduce((sum, c) => sum + c.check.orders, 0).toLocaleString('en-US')} order records read back).`
+        : `**Violated** in: ${violated.map((v) => v.scenario).join(', ')}.`,
+      '',
+      '## How to read the targets',
+      '',
+      'See "Performance notes" in the README for why each target is or is not met on this design, and what design would reach the ones that are not.',
+      'HTTP scenarios run with the rate limits off (`RATE_LIMIT_PER_IP=0`, `RATE_LIMIT_PER_USER=0`): the generator is one client address, which the per-IP limit would refuse after 200 requests a second.',
+    ].join('\n'),
+  });
+  console.log(JSON.stringify({ rows, ratios, details, memory }, null, 2));
+  if (violated.length > 0) {
+    console.error(`invariant violated in: ${violated.map((v) => v.scenario).join(', ')}`);
+    process.exitCode = 1;
+  }
+  process.stderr.write(`bench finished in ${Math.round((performance.now() - startedAt) / 1000)} s\n`);
+} finally {
+  await redis.stop();
+}

@@ -1,0 +1,67 @@
+import { writeFileSync } from 'node:fs';
+
+export interface Row {
+  scenario: string;
+  what: string;
+  perSecond: number;
+  notes: string;
+}
+
+export interface Ratio {
+  target: string;
+  measured: number;
+  goal: number;
+  /** 'min': measured must be at least the goal. */
+  kind: 'min' | 'max';
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+/** A horizontal bar chart of the rows' throughput, as a small standalone SVG. */
+export function barChart(rows: Row[]): string {
+  const width = 820;
+  const barHeight = 22;
+  const labelWidth = 330;
+  const max = Math.max(...rows.map((r) => r.perSecond).filter(Number.isFinite), 1);
+  const bars = rows.map((row, i) => {
+    const y = 30 + i * (barHeight + 8);
+    const length = Number.isFinite(row.perSecond) ? ((width - labelWidth - 90) * row.perSecond) / max : 0;
+    const colour = row.scenario.startsWith('Flashline') ? '#d9480f' : '#868e96';
+    return [
+      `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end" font-size="12">${escape(`${row.scenario}: ${row.what}`)}</text>`,
+      `<rect x="${labelWidth}" y="${y}" width="${length.toFixed(1)}" height="${barHeight}" fill="${colour}"/>`,
+      `<text x="${labelWidth + length + 6}" y="${y + 15}" font-size="12">${fmt(row.perSecond)}/s</text>`,
+    ].join('');
+  });
+  const height = 40 + rows.length * (barHeight + 8);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><text x="10" y="18" font-size="14" font-weight="bold">Decisions or requests per second (one run, same machine, same Redis)</text>${bars.join('')}</svg>\n`;
+}
+
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function writeReport(path: string, chartPath: string, run: { command: string; date: string; machine: string; rows: Row[]; ratios: Ratio[]; extra: string }): void {
+  writeFileSync(chartPath, barChart(run.rows));
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Every figure below comes from one run of \`${run.command}\` (${run.date}, ${run.machine}), all on the same`,
+    'private redis-server, side by side, so that the ratios hold on a noisy shared machine. Nothing here is typed in:',
+    'run the command again to reproduce (the figures move with the machine; the ratios are what to compare).',
+    '',
+    '![throughput chart](benchmarks.svg)',
+    '',
+    '| scenario | measured | per second | notes |',
+    '|---|---|---|---|',
+    ...run.rows.map((r) => `| ${r.scenario} | ${r.what} | ${fmt(r.perSecond)} | ${r.notes} |`),
+    '',
+    '## Targets (ratios from this run)',
+    '',
+    '| target | measured | goal | met |',
+    '|---|---|---|---|',
+    ...run.ratios.map((r) => `| ${r.target} | ${r.measured.toFixed(2)}× | ${r.kind === 'min' ? '≥' : '≤'} ${r.goal}× | ${(r.kind === 'min' ? r.measured >= r.goal : r.measured <= r.goal) ? 'yes' : '**no**'} |`),
+    '',
+    run.extra,
+    '',
+  ];
+  writeFileSync(path, lines.join('\n'));
+}
