@@ -184,6 +184,22 @@ describe('order commit', () => {
     assert.equal((await getProduct(ctx.redis, keys, 'p'))?.stock, 0);
   });
 
+  it('decides an order that appears twice in one batch once (a job delivered twice to one process)', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const fence = await fenceOf(keys, 'p');
+    const twice = order('p', 'ann', 3);
+    const results = await commitOrders(ctx.redis, keys, 'p', [twice, order('p', 'bob', 1), twice], fence, RULES);
+    assert.deepEqual(results, [
+      { decision: { status: 'confirmed' }, applied: true },
+      { decision: { status: 'confirmed' }, applied: true },
+      { decision: { status: 'confirmed' }, applied: false },
+    ]);
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 6, sold: 4, perUserLimit: null });
+    assert.equal(await ctx.redis.hget(keys.buyers('p'), 'ann'), '3');
+    assert.equal((await getProductStats(ctx.redis, keys, ['p']))[0]?.confirmed, 2);
+  });
+
   it('keeps an invalid order of a batch from blocking the others, and refuses a stale batch whole', async () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 5 });

@@ -46,19 +46,34 @@ end
 
 local results = {}
 local undecided = {}
+-- The same order may come twice in one batch (a job delivered twice to one process: stalled, then
+-- fetched again while its first run still waited for the lock). Only its first entry is decided;
+-- the others repeat that decision with applied 0.
+local firstEntry = {}
+local repeats = {}
 for i = 1, count do
   local userId, quantity = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
-  local valid = isId(userId) and string.match(quantity, '^[1-9]%d?%d?%d?$') ~= nil and tonumber(quantity) <= maxQuantity
-  local order = redis.call('HMGET', KEYS[4 + i], 'status', 'reason', 'productId', 'userId', 'quantity')
-  if valid and order[1] and (order[3] ~= productId or order[4] ~= userId or order[5] ~= quantity) then
-    valid = false
-  end
-  if not valid then
-    results[i] = { 'invalid', '', 0 }
-  elseif order[1] and order[1] ~= 'queued' and not string.find(broken, 'i', 1, true) then
-    results[i] = { order[1], order[2] or '', 0 }
+  local first = firstEntry[KEYS[4 + i]]
+  if first then
+    if ARGV[5 + 2 * first] == userId and ARGV[6 + 2 * first] == quantity then
+      repeats[i] = first
+    else
+      results[i] = { 'invalid', '', 0 }
+    end
   else
-    undecided[#undecided + 1] = i
+    firstEntry[KEYS[4 + i]] = i
+    local valid = isId(userId) and string.match(quantity, '^[1-9]%d?%d?%d?$') ~= nil and tonumber(quantity) <= maxQuantity
+    local order = redis.call('HMGET', KEYS[4 + i], 'status', 'reason', 'productId', 'userId', 'quantity')
+    if valid and order[1] and (order[3] ~= productId or order[4] ~= userId or order[5] ~= quantity) then
+      valid = false
+    end
+    if not valid then
+      results[i] = { 'invalid', '', 0 }
+    elseif order[1] and order[1] ~= 'queued' and not string.find(broken, 'i', 1, true) then
+      results[i] = { order[1], order[2] or '', 0 }
+    else
+      undecided[#undecided + 1] = i
+    end
   end
 end
 
@@ -99,6 +114,10 @@ if #undecided > 0 then
     redis.call('HINCRBY', KEYS[1], status == 'confirmed' and 'confirmed' or ('rejected:' .. reason), 1)
     results[i] = { status, reason, 1 }
   end
+end
+
+for i, first in pairs(repeats) do
+  results[i] = { results[first][1], results[first][2], 0 }
 end
 
 local flat = {}
