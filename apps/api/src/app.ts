@@ -45,8 +45,9 @@ export function createApp(deps: ApiDeps): Express {
   app.use(limitByIp(deps));
   // strict: only objects and arrays; 4 kB is ample for an order and bounds what a bot can send.
   app.use(express.json({ limit: '4kb', strict: true, verify: requireUtf8 }));
-  app.use(productRoutes(deps));
+  // Orders first: POST /orders is nearly all the traffic of a sale, and every router it passes costs.
   app.use(orderRoutes(deps));
+  app.use(productRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

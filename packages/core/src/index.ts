@@ -8,7 +8,7 @@ export { getProduct, setProduct, type Product } from './products/products.ts';
 export { idSchema, idempotencyKeySchema, orderRequestSchema, productUpdateSchema, type OrderRequest, type ProductUpdate } from './orders/schemas.ts';
 export { newOrderId, productOfOrder } from './orders/orderId.ts';
 export { getOrder, failOrder, reopenOrder, type Order, type OrderStatus, type RejectReason, type Decision } from './orders/order.ts';
-export { acceptOrder, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
+export { acceptOrder, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
 export { commitOrder, commitOrders, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
 export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, type OrderJob } from './queue/ordersQueue.ts';

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { AppError, errorFields, toAppError, type Logger } from '@flashline/core';
 
 // body-parser's error types, mapped to our codes (the parser decided; nothing reached Redis).
@@ -30,10 +30,15 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (appError.httpStatus >= 500) {
       log(appError.code === 'internal' ? 'error' : 'warn', 'request failed', { method: req.method, path: req.path, code: appError.code, ...errorFields(appError.cause ?? appError) });
     }
-    res.locals.errorCode = appError.code; // for the metrics (http/metrics.ts)
-    if (appError.code === 'unavailable') res.set('Retry-After', '1');
-    res.status(appError.httpStatus).json(appError.toJSON());
+    sendError(res, appError);
   };
+}
+
+/** Writes an error answer. Also called directly on the sold-out storm path, which throws nothing. */
+export function sendError(res: Response, appError: AppError): void {
+  res.locals.errorCode = appError.code; // for the metrics (http/metrics.ts)
+  if (appError.code === 'unavailable') res.set('Retry-After', '1');
+  res.status(appError.httpStatus).json(appError.toJSON());
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

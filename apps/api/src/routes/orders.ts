@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, SoldOutMemory, acceptOrder, getOrder, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
+import { AppError, SoldOutMemory, acceptOrder, getOrder, soldOutError, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
 import type { ApiDeps } from '../app.ts';
+import { sendError } from '../http/errors.ts';
 import { enforceRateLimit } from '../http/rateLimit.ts';
 import { jsonBody, parse } from '../http/validate.ts';
 
@@ -21,9 +22,16 @@ export function orderRoutes(deps: ApiDeps): Router {
     const request = parse(requestSchema, jsonBody(req), 'body');
     const keyHeader = req.get('idempotency-key');
     const idempotencyKey = keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
+    const knownSoldOut = acceptDeps.soldOut?.refuses(request.productId, request.quantity) ?? false;
+    // The sold-out storm: tens of thousands of these a second after a sale ends. Answered here from
+    // memory, with no Redis call and no exception (a thrown error costs the router a walk of its
+    // error handlers). A keyed request may be a retry of an order already recorded: acceptOrder looks.
+    if (knownSoldOut && idempotencyKey === undefined) {
+      sendError(res, soldOutError(request));
+      return;
+    }
     // Counted only for a valid request (a real userId), and before anything about the order is written.
-    // A product known sold out needs neither: acceptOrder answers it from memory, without Redis.
-    if (!acceptDeps.soldOut?.refuses(request.productId, request.quantity)) await enforceRateLimit(deps, perUser, request.userId, res);
+    if (!knownSoldOut) await enforceRateLimit(deps, perUser, request.userId, res);
     // Answered only after the order is recorded and its job added: never a 202 that was not enqueued.
     const accepted = await acceptOrder(acceptDeps, request, idempotencyKey);
     res.status(202).location(`/orders/${accepted.orderId}`).json(accepted);

@@ -38,7 +38,7 @@ export async function acceptOrder(deps: AcceptDeps, request: OrderRequest, idemp
     // A retry of an order already recorded must find its order, sold out or not: only a key
     // never seen is refused from memory (one plain GET, no script, nothing written).
     const replay = idempotencyKey !== undefined && (await deps.redis.exists(deps.keys.idempotency(sha256(idempotencyKey)))) === 1;
-    if (!replay) throw soldOut(request);
+    if (!replay) throw soldOutError(request);
   }
   const orderId = idempotencyKey === undefined ? newOrderId(request.productId) : await claimIdempotencyKey(deps, request, idempotencyKey);
   const { redis, keys } = deps;
@@ -54,7 +54,7 @@ export async function acceptOrder(deps: AcceptDeps, request: OrderRequest, idemp
   if (reply === -1) throw new AppError('unknown_product', `product ${request.productId} does not exist`);
   if (reply === -2) {
     deps.soldOut?.remember(request.productId, request.quantity);
-    throw soldOut(request);
+    throw soldOutError(request);
   }
   const status = reply as OrderStatus;
   if (status === 'queued') {
@@ -63,7 +63,8 @@ export async function acceptOrder(deps: AcceptDeps, request: OrderRequest, idemp
   return { orderId, status };
 }
 
-const soldOut = (request: OrderRequest) =>
+/** `409 sold_out` for this request: the product has fewer than `quantity` units left. */
+export const soldOutError = (request: OrderRequest): AppError =>
   new AppError('sold_out', `product ${request.productId} is sold out (fewer than ${request.quantity} units left)`);
 
 async function claimIdempotencyKey(deps: AcceptDeps, request: OrderRequest, idempotencyKey: string): Promise<string> {
