@@ -70,11 +70,6 @@ export class ProductLocks {
     }
   }
 
-  /** Reports a lock claimed and released inside one script call (commitOrdersIfFree): no wait. */
-  claimedInScript(): void {
-    this.observer?.acquired(0, 0);
-  }
-
   /** Extends the lease; false when the lock is no longer ours. */
   async extend(productId: string, token: string): Promise<boolean> {
     return (await this.redis.extendLock(this.keys.lock(productId), token, this.settings.ttlMs)) === 1;

@@ -75,7 +75,6 @@ export class OrderBatcher {
       // release fused into one script call, one round trip instead of three. Held by another
       // process, the product is contended: take the lock and wait, as a batch does.
       const fused = batch.length === 1 ? await commitOrdersIfFree(this.deps.redis, this.deps.keys, productId, orders, this.deps.rules) : null;
-      if (fused) this.deps.locks.claimedInScript();
       const results = fused ?? (await this.deps.locks.using(productId, async (lease) => {
         lease.signal.throwIfAborted();
         const committed = commitOrders(this.deps.redis, this.deps.keys, productId, orders, lease.fence, this.deps.rules);
