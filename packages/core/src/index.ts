@@ -9,7 +9,7 @@ export { idSchema, idempotencyKeySchema, orderRequestSchema, productUpdateSchema
 export { newOrderId, productOfOrder } from './orders/orderId.ts';
 export { getOrder, failOrder, reopenOrder, type Order, type OrderStatus, type RejectReason, type Decision } from './orders/order.ts';
 export { acceptOrder, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
-export { commitOrder, commitOrders, commitOrdersIfFree, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
+export { commitOrder, commitOrders, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
 export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, type OrderJob } from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { AppError, OrderBatcher, ProductLocks, commitOrder, commitOrders, commitOrdersIfFree, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
+import { AppError, OrderBatcher, ProductLocks, commitOrder, commitOrders, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
 import { scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 const MAX_QUANTITY = 10;
@@ -99,7 +99,7 @@ describe('order commit', () => {
     ];
     for (const [productId, userId, quantity] of bad) {
       const reply = await ctx.redis.commitOrders(
-        6, keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.lock(productId), keys.order(productId, 'p.x'),
+        5, keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.order(productId, 'p.x'),
         productId, fence, Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, userId, quantity,
       );
       assert.deepEqual(reply, ['invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
@@ -107,7 +107,7 @@ describe('order commit', () => {
     // Shared arguments: a retention that is not a positive whole number of milliseconds.
     for (const retention of ['0', '-5', '1.5', 'x', '']) {
       const reply = await ctx.redis.commitOrders(
-        6, keys.product('p'), keys.buyers('p'), keys.fence('p'), keys.pending('p'), keys.lock('p'), keys.order('p', 'p.x'),
+        5, keys.product('p'), keys.buyers('p'), keys.fence('p'), keys.pending('p'), keys.order('p', 'p.x'),
         'p', fence, Date.now(), MAX_QUANTITY, '', retention, 'u', 1,
       );
       assert.equal(reply, -2, `accepted retention ${JSON.stringify(retention)}`);
@@ -198,29 +198,6 @@ describe('order commit', () => {
     assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 6, sold: 4, perUserLimit: null });
     assert.equal(await ctx.redis.hget(keys.buyers('p'), 'ann'), '3');
     assert.equal((await getProductStats(ctx.redis, keys, ['p']))[0]?.confirmed, 2);
-  });
-
-  it('commits without a lease only while nobody holds the lock, with a fresh fence that refuses older holders', async () => {
-    const keys = uniqueKeys();
-    await setProduct(ctx.redis, keys, 'p', { stock: 3 });
-    const locks = new ProductLocks(ctx.redis, keys, { ttlMs: 60_000, maxWaitMs: 0, retryMs: 1 });
-    // Held by another process: nothing changes, the caller is told to wait for the lock.
-    const holder = await locks.acquire('p');
-    const before = await snapshot(ctx.redis, keys);
-    assert.equal(await commitOrdersIfFree(ctx.redis, keys, 'p', [order('p', 'ann', 1)], RULES), null);
-    assert.deepEqual(await snapshot(ctx.redis, keys), before);
-    // Free: lock, commit and release in one step; the lock is free afterwards, the fence moved on.
-    await locks.release('p', holder.token);
-    const o = order('p', 'bob', 2);
-    assert.deepEqual(await commitOrdersIfFree(ctx.redis, keys, 'p', [o], RULES), [{ decision: { status: 'confirmed' }, applied: true }]);
-    assert.equal(await ctx.redis.exists(keys.lock('p')), 0);
-    assert.equal(Number(await ctx.redis.get(keys.fence('p'))), holder.fence + 1);
-    // The earlier holder, paused past its lease, comes back with its fence: refused, nothing doubles.
-    await assert.rejects(commitOrders(ctx.redis, keys, 'p', [order('p', 'cid', 1)], holder.fence, RULES), (e: unknown) => e instanceof AppError && e.code === 'lease_lost');
-    // A replay of a decided order is answered whoever holds the lock.
-    await locks.acquire('p');
-    assert.deepEqual(await commitOrdersIfFree(ctx.redis, keys, 'p', [o], RULES), [{ decision: { status: 'confirmed' }, applied: false }]);
-    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 1, sold: 2, perUserLimit: null });
   });
 
   it('keeps an invalid order of a batch from blocking the others, and refuses a stale batch whole', async () => {

@@ -33,42 +33,14 @@ export async function commitOrders(
   fence: number,
   rules: CommitRules,
 ): Promise<(CommitResult | AppError)[]> {
-  return (await runCommit(redis, keys, productId, orders, fence, rules))!;
-}
-
-/**
- * `commitOrders` for a caller that holds no lease: when nobody holds the product's lock, the script
- * claims it, commits and releases it in one atomic step, with a fresh fencing token: what
- * acquire, commit and release would do, in one round trip instead of three. Returns null, having
- * changed nothing, when the lock is held: then take the lock and wait like anyone else.
- */
-export async function commitOrdersIfFree(
-  redis: Redis,
-  keys: Keys,
-  productId: string,
-  orders: readonly OrderJob[],
-  rules: CommitRules,
-): Promise<(CommitResult | AppError)[] | null> {
-  return runCommit(redis, keys, productId, orders, 'free', rules);
-}
-
-async function runCommit(
-  redis: Redis,
-  keys: Keys,
-  productId: string,
-  orders: readonly OrderJob[],
-  fence: number | 'free',
-  rules: CommitRules,
-): Promise<(CommitResult | AppError)[] | null> {
   const broken = rules.brokenOnPurpose ?? [];
   const orderKeys = orders.map((order) => keys.order(productId, order.orderId));
   const reply = await redis.commitOrders(
-    5 + orders.length,
+    4 + orders.length,
     keys.product(productId),
     keys.buyers(productId),
     keys.fence(productId),
     keys.pending(productId),
-    keys.lock(productId),
     ...orderKeys,
     productId,
     fence,
@@ -81,7 +53,6 @@ async function runCommit(
   if (reply === -1) throw new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`);
   if (reply === -2) throw new AppError('invalid_request', `a commit for product ${productId} had invalid arguments`);
   if (reply === -3) throw new AppError('unknown_product', `product ${productId} does not exist`);
-  if (reply === -4) return null;
   if (typeof reply === 'number' || reply.length !== orders.length * 3) throw new Error(`commitOrders: unexpected reply ${JSON.stringify(reply)}`);
   return orders.map((order, i) => {
     const [status, reason, applied] = reply.slice(i * 3, i * 3 + 3);

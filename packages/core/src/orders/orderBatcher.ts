@@ -3,7 +3,7 @@ import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductLocks } from '../locks/productLock.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
-import { commitOrders, commitOrdersIfFree, type CommitResult, type CommitRules } from './commitOrder.ts';
+import { commitOrders, type CommitResult, type CommitRules } from './commitOrder.ts';
 
 export interface BatcherDeps {
   redis: Redis;
@@ -70,20 +70,15 @@ export class OrderBatcher {
     this.stats.batches += 1;
     this.stats.orders += batch.length;
     try {
-      const orders = batch.map((w) => w.order);
-      // A lone order of a product nobody holds (the cold tail of a wide sale): lock, commit and
-      // release fused into one script call, one round trip instead of three. Held by another
-      // process, the product is contended: take the lock and wait, as a batch does.
-      const fused = batch.length === 1 ? await commitOrdersIfFree(this.deps.redis, this.deps.keys, productId, orders, this.deps.rules) : null;
-      const results = fused ?? (await this.deps.locks.using(productId, async (lease) => {
+      const results = await this.deps.locks.using(productId, async (lease) => {
         lease.signal.throwIfAborted();
-        const committed = commitOrders(this.deps.redis, this.deps.keys, productId, orders, lease.fence, this.deps.rules);
+        const committed = commitOrders(this.deps.redis, this.deps.keys, productId, batch.map((w) => w.order), lease.fence, this.deps.rules);
         // The release goes out right behind the commit, on the same connection: one round trip for
         // both, and the next holder (another process) need not wait for this reply to travel back.
         // Should the commit be re-sent after the release (a NOSCRIPT fallback), its fence still guards it.
         void lease.release();
         return committed;
-      }));
+      });
       batch.forEach((w, i) => {
         const result = results[i]!;
         if (result instanceof AppError) w.reject(result);

@@ -42,7 +42,7 @@ declare module 'ioredis' {
       quantity: Arg,
       now: Arg,
     ): Result<string | number, Context>;
-    /** numkeys, then 5 + n keys, then 6 + 2n args: see lua/commitOrders-n.lua. */
+    /** numkeys, then 4 + n keys, then 6 + 2n args: see lua/commitOrders-n.lua. */
     commitOrders(numberOfKeys: number, ...keysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
     failOrder(orderKey: string, pendingKey: string, productKey: string, now: Arg, retentionMs: Arg): Result<string | null, Context>;
     reopenOrder(orderKey: string, pendingKey: string, productKey: string, now: Arg): Result<number, Context>;
