@@ -18,23 +18,26 @@ export async function runMain(service: string, start: (config: Config, log: Logg
     log('error', error.message);
     process.exit(1);
   }
-  let shutdown: Shutdown;
-  try {
-    shutdown = await start(config, log);
-  } catch (error) {
-    log('error', `${service} failed to start`, errorFields(error));
-    process.exit(1);
-  }
+  // The handlers go in before the app starts: an app logs that it listens from inside `start`, and a
+  // supervisor may signal it as soon as it reads that line. A signal during start is kept and acted
+  // on once start returns, instead of killing the process with the default action.
+  let shutdown: Shutdown | undefined;
+  let pendingSignal: string | undefined;
   let stopping = false;
+  let overrun: NodeJS.Timeout | undefined;
   const stop = (signal: string) => {
+    // The deadline runs from the first signal, so a start that hangs (Redis unreachable) still ends.
+    overrun ??= setTimeout(() => {
+      log('error', 'shutdown overran its deadline', { deadlineMs: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 1000).unref();
+    if (!shutdown) {
+      pendingSignal ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     log('info', 'shutting down', { signal });
-    const overrun = setTimeout(() => {
-      log('error', 'shutdown overran its deadline', { deadlineMs: config.shutdownTimeoutMs });
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 1000);
-    overrun.unref();
     shutdown().then(
       () => {
         log('info', 'stopped');
@@ -48,4 +51,11 @@ export async function runMain(service: string, start: (config: Config, log: Logg
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    shutdown = await start(config, log);
+  } catch (error) {
+    log('error', `${service} failed to start`, errorFields(error));
+    process.exit(1);
+  }
+  if (pendingSignal) stop(pendingSignal);
 }
