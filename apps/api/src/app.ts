@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError, createApiMetrics, metricsHandler, ownMetrics, type ApiMetrics, type Config, type Keys, type Logger, type OrderJob } from '@flashline/core';
+import { AppError, createApiMetrics, metricsHandler, ownMetrics, type ApiMetrics, type Config, type Keys, type Logger, type OrdersJobData } from '@flashline/core';
 import { errorHandler, notFound } from './http/errors.ts';
 import { countRequests } from './http/metrics.ts';
 import { limitByIp } from './http/rateLimit.ts';
@@ -15,7 +15,7 @@ export interface ApiDeps {
   config: Config & { adminToken: string };
   redis: Redis;
   keys: Keys;
-  queue: Queue<OrderJob>;
+  queue: Queue<OrdersJobData>;
   log: Logger;
   /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
   metrics?: ApiMetrics;

@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { connectRedis, createKeys, createOrdersQueue, loadConfig, waitUntilReady, type Config, type Keys, type OrderJob } from '@flashline/core';
+import { connectRedis, createKeys, createOrdersQueue, loadConfig, waitUntilReady, type Config, type Keys, type OrdersJobData } from '@flashline/core';
 import type { TestRedis } from '@flashline/test-utils';
 import { createApp } from '../src/app.ts';
 
@@ -11,7 +11,7 @@ export interface ApiUnderTest {
   app: Express;
   config: Config;
   redis: Redis;
-  queue: Queue<OrderJob>;
+  queue: Queue<OrdersJobData>;
   keys: Keys;
   close(): Promise<void>;
 }

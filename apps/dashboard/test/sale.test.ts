@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import request from 'supertest';
-import { acceptOrder, listen, setProduct, type Listening, type OrderJob } from '@flashline/core';
+import { acceptOrder, createAcceptDeps, listen, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
 import type { SaleView } from '../src/sale/saleView.ts';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
@@ -53,7 +53,7 @@ describe('sale panel', () => {
     base = `http://127.0.0.1:${http.port}`;
     // 1,000 products: the panel must cut them down, not ship them all.
     await Promise.all(Array.from({ length: 1000 }, (_, i) => setProduct(fixture.redis, fixture.keys, `p-${String(i).padStart(4, '0')}`, { stock: 100 })));
-    const deps = { redis: fixture.redis, keys: fixture.keys, queue: fixture.queue as Queue<OrderJob>, idempotencyTtlS: 60 };
+    const deps = createAcceptDeps({ redis: fixture.redis, keys: fixture.keys, queue: fixture.queue as Queue<OrdersJobData>, idempotencyTtlS: 60 });
     for (let i = 0; i < 5; i++) await acceptOrder(deps, { productId: 'p-0042', userId: `u${i}`, quantity: 2 });
   });
   after(async () => {

@@ -12,19 +12,27 @@ import {
   type Config,
   type Decision,
   type Logger,
+  ordersOf,
   type OrderJob,
+  type OrdersJobData,
   type WorkerMetrics,
 } from '@flashline/core';
 
 // A job whose arguments are wrong stays wrong: retrying it cannot help.
 const permanent = new Set(['invalid_request', 'unknown_product']);
 
+/** What a job returns: a lone order's decision, or each order's of a batch. */
+export type JobResult = Decision | (Decision & { orderId: string })[];
+
 /**
- * One BullMQ worker deciding orders. Business rejections (sold_out, limit_exceeded) are results,
- * not failures: the job completes. Infrastructure errors throw, and BullMQ retries with backoff;
- * when the last attempt fails, the order ends rejected / processing_failed, never stuck queued.
+ * One BullMQ worker deciding orders. A job carries one order or a batch (the orders an API process
+ * accepted together); every order goes through the per-product OrderBatcher, so the orders of one
+ * product in the active jobs share one lock acquisition and one commit. Business rejections
+ * (sold_out, limit_exceeded) are results, not failures: the job completes. Infrastructure errors
+ * throw, and BullMQ retries the job with backoff (orders it already decided replay their decision);
+ * when the last attempt fails, its undecided orders end rejected / processing_failed, never stuck queued.
  */
-export function createOrderWorker(config: Config, redis: Redis, log: Logger, metrics?: WorkerMetrics): Worker<OrderJob, Decision> {
+export function createOrderWorker(config: Config, redis: Redis, log: Logger, metrics?: WorkerMetrics): Worker<OrdersJobData, JobResult> {
   const keys = createKeys(config.keyPrefix);
   const batcher = new OrderBatcher({
     redis,
@@ -36,26 +44,50 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
   metrics?.trackBatches(() => batcher.stats);
   if (config.brokenOnPurpose.length > 0) log('warn', 'SAFETY CHECKS OFF ON PURPOSE (FLASHLINE_BREAK): test use only', { broken: config.brokenOnPurpose });
 
-  const worker = new Worker<OrderJob, Decision>(
+  // One order of a job: its decision, or its error.
+  const decideOne = async (order: OrderJob, reopen: boolean, timestamp: number): Promise<Decision> => {
+    if (reopen) {
+      const reopened = await reopenOrder(redis, keys, order.productId, order.orderId);
+      log('info', 'failed order retried by an operator', { orderId: order.orderId, reopened });
+    }
+    const { decision, applied } = await batcher.decide(order);
+    // Counted once per order: a replay (the decision was stored by an earlier run) is not.
+    // job.timestamp is set when the API enqueued the order, right after accepting it.
+    if (applied) metrics?.observeDecision(decision, timestamp);
+    return decision;
+  };
+
+  const worker = new Worker<OrdersJobData, JobResult>(
     ORDERS_QUEUE,
     async (job) => {
-      try {
-        // A run past the job's attempts is an operator's retry of a failed job (BullMQ keeps
-        // attemptsMade on retry): its order ended processing_failed, so it is reopened and decided
-        // now, through the same idempotent commit.
-        if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
-          const reopened = await reopenOrder(redis, keys, job.data.productId, job.data.orderId);
-          log('info', 'failed order retried by an operator', { orderId: job.id, reopened });
+      // A run past the job's attempts is an operator's retry of a failed job (BullMQ keeps
+      // attemptsMade on retry): its orders ended processing_failed, so they are reopened and
+      // decided now, through the same idempotent commit.
+      const reopen = job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (!('orders' in job.data)) {
+        try {
+          return await decideOne(job.data, reopen, job.timestamp);
+        } catch (error) {
+          if (error instanceof AppError && permanent.has(error.code)) throw new UnrecoverableError(error.message);
+          throw error;
         }
-        const { decision, applied } = await batcher.decide(job.data);
-        // Counted once per order: a replay (the decision was stored by an earlier run) is not.
-        // job.timestamp is set when the API enqueued the order, right after accepting it.
-        if (applied) metrics?.observeDecision(decision, job.timestamp);
-        return decision;
-      } catch (error) {
-        if (error instanceof AppError && permanent.has(error.code)) throw new UnrecoverableError(error.message);
-        throw error;
       }
+      const orders = job.data.orders;
+      const settled = await Promise.allSettled(orders.map((order) => decideOne(order, reopen, job.timestamp)));
+      // An order no retry can help (its product deleted, say) ends processing_failed alone; any other
+      // error retries the whole job, and the orders decided meanwhile replay their decisions.
+      const retryable = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)));
+      if (retryable) throw retryable.reason;
+      return Promise.all(
+        settled.map(async (s, i) => {
+          const order = orders[i]!;
+          if (s.status === 'fulfilled') return { orderId: order.orderId, ...s.value };
+          log('warn', 'order failed for good', { orderId: order.orderId, jobId: job.id, ...errorFields(s.reason) });
+          await failOrder(redis, keys, order.productId, order.orderId, config.orderRetentionMs);
+          metrics?.observeFailed();
+          return { orderId: order.orderId, status: 'rejected' as const, reason: 'processing_failed' as const };
+        }),
+      );
     },
     {
       connection: redis,
@@ -77,16 +109,20 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
       .getState()
       .then(async (state) => {
         if (state !== 'failed') {
-          log('warn', 'order attempt failed, will retry', { orderId: job.id, attempt: job.attemptsMade, ...errorFields(error) });
+          log('warn', 'order attempt failed, will retry', { jobId: job.id, attempt: job.attemptsMade, ...errorFields(error) });
           return;
         }
-        log('warn', 'order failed for good', { orderId: job.id, attempts: job.attemptsMade, ...errorFields(error) });
-        await failOrder(redis, keys, job.data.productId, job.data.orderId, config.orderRetentionMs);
-        metrics?.observeFailed();
+        log('warn', 'order failed for good', { jobId: job.id, attempts: job.attemptsMade, ...errorFields(error) });
+        for (const order of ordersOf(job.data)) {
+          // Only a queued order changes: those of a batch already decided keep their decision.
+          const wasQueued = (await redis.hget(keys.order(order.productId, order.orderId), 'status')) === 'queued';
+          await failOrder(redis, keys, order.productId, order.orderId, config.orderRetentionMs);
+          if (wasQueued) metrics?.observeFailed();
+        }
       })
       .catch((failError: unknown) => {
         // Redis is down as well: the order stays queued until a reconciler decides it.
-        log('error', 'could not mark order processing_failed', { orderId: job.id, ...errorFields(failError) });
+        log('error', 'could not mark orders processing_failed', { jobId: job.id, ...errorFields(failError) });
       });
   });
 

@@ -5,6 +5,8 @@ import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   acceptOrder,
+  createAcceptDeps,
+  type AcceptDeps,
   connectRedis,
   createKeys,
   createOrdersQueue,
@@ -49,8 +51,9 @@ describe('worker metrics', () => {
     await server.stop();
   });
 
+  let acceptDeps: AcceptDeps | undefined;
   const place = (productId: string, userId: string, quantity = 1) =>
-    acceptOrder({ redis: producer, keys, queue, idempotencyTtlS: 60 }, { productId, userId, quantity });
+    acceptOrder((acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue, idempotencyTtlS: 60 })), { productId, userId, quantity });
   async function decided(orderId: string): Promise<Order> {
     for (const deadline = Date.now() + 10_000; ; await sleep(20)) {
       const order = await getOrder(redis, keys, orderId);

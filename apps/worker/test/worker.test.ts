@@ -5,6 +5,10 @@ import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   acceptOrder,
+  createAcceptDeps,
+  newBatchId,
+  newOrderId,
+  type AcceptDeps,
   connectRedis,
   createKeys,
   createOrdersQueue,
@@ -44,10 +48,11 @@ describe('order worker', () => {
   });
 
   let ordersQueue: ReturnType<typeof createOrdersQueue>;
+  let acceptDeps: AcceptDeps | undefined;
   const queue = () => (ordersQueue ??= createOrdersQueue(config, producer));
 
   async function place(productId: string, userId: string, quantity: number) {
-    return acceptOrder({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 }, { productId, userId, quantity });
+    return acceptOrder((acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 })), { productId, userId, quantity });
   }
   async function decided(orderId: string, timeoutMs = 10_000): Promise<Order> {
     const deadline = Date.now() + timeoutMs;
@@ -144,5 +149,64 @@ describe('order worker', () => {
     const deadline = Date.now() + 5000;
     while ((await q.getJob(orderId).then((j) => j?.finishedOn)) === undefined && Date.now() < deadline) await sleep(20);
     assert.deepEqual(await getProduct(redis, keys, 'again'), { productId: 'again', stock: 3, sold: 2, perUserLimit: null });
+  });
+
+  describe('a batch job (the orders an API process accepted together)', () => {
+    const batchJob = async (orders: { productId: string; userId: string; quantity: number }[]) => {
+      const deps = (acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 }));
+      const accepted = await Promise.all(orders.map((order) => acceptOrder(deps, order)));
+      const jobId = (await producer.hget(keys.order(orders[0]!.productId, accepted[0]!.orderId), 'job'))!;
+      assert.match(jobId, /^batch~/, 'the orders did not travel in one batch job');
+      return { jobId, orderIds: accepted.map((a) => a.orderId) };
+    };
+
+    it('decides each order of several products once', async () => {
+      await setProduct(redis, keys, 'bx', { stock: 2 });
+      await setProduct(redis, keys, 'by', { stock: 5 });
+      const { jobId, orderIds } = await batchJob([
+        { productId: 'bx', userId: 'a', quantity: 1 },
+        { productId: 'by', userId: 'b', quantity: 2 },
+        { productId: 'bx', userId: 'c', quantity: 1 },
+        { productId: 'bx', userId: 'd', quantity: 1 },
+      ]);
+      const decisions = await Promise.all(orderIds.map((orderId) => decided(orderId)));
+      assert.deepEqual(decisions.map((o) => o.status).sort(), ['confirmed', 'confirmed', 'confirmed', 'rejected']);
+      assert.deepEqual(await getProduct(redis, keys, 'bx'), { productId: 'bx', stock: 0, sold: 2, perUserLimit: null });
+      assert.equal((await getProduct(redis, keys, 'by'))?.stock, 3);
+      const job = await finishedJob(jobId);
+      assert.equal((job.returnvalue as unknown[]).length, 4);
+    });
+
+    it('ends processing_failed only the orders it could not decide, and decides them when an operator retries the job', async () => {
+      await setProduct(redis, keys, 'bfree', { stock: 5 });
+      await setProduct(redis, keys, 'bstuck', { stock: 5 });
+      await redis.set(keys.lock('bstuck'), 'a-holder-that-never-lets-go');
+      const { jobId, orderIds } = await batchJob([
+        { productId: 'bfree', userId: 'a', quantity: 1 },
+        { productId: 'bstuck', userId: 'b', quantity: 1 },
+      ]);
+      const [free, stuck] = await Promise.all(orderIds.map((orderId) => decided(orderId)));
+      assert.equal(free!.status, 'confirmed');
+      assert.equal(stuck!.reason, 'processing_failed');
+      assert.equal(await (await finishedJob(jobId)).getState(), 'failed');
+      await redis.del(keys.lock('bstuck'));
+      await (await queue().getJob(jobId))!.retry('failed');
+      for (const deadline = Date.now() + 10_000; (await getOrder(redis, keys, orderIds[1]!))?.status !== 'confirmed'; await sleep(20)) {
+        assert.ok(Date.now() < deadline, 'the retried order was never confirmed');
+      }
+      assert.equal((await getProduct(redis, keys, 'bfree'))?.stock, 4, 'the retry applied the decided order again');
+      assert.equal((await getProduct(redis, keys, 'bstuck'))?.stock, 4);
+    });
+
+    it('fails alone an order no retry can help (its product is gone), and decides the rest', async () => {
+      await setProduct(redis, keys, 'bkept', { stock: 5 });
+      const lost = { orderId: newOrderId('bnever'), productId: 'bnever', userId: 'z', quantity: 1 };
+      await producer.hset(keys.order('bnever', lost.orderId), 'productId', 'bnever', 'userId', 'z', 'quantity', '1', 'status', 'queued', 'createdAt', String(Date.now()));
+      const kept = { orderId: newOrderId('bkept'), productId: 'bkept', userId: 'y', quantity: 1 };
+      await producer.hset(keys.order('bkept', kept.orderId), 'productId', 'bkept', 'userId', 'y', 'quantity', '1', 'status', 'queued', 'createdAt', String(Date.now()));
+      await queue().add('orders', { orders: [lost, kept] }, { jobId: newBatchId() });
+      assert.equal((await decided(kept.orderId)).status, 'confirmed');
+      assert.equal((await decided(lost.orderId)).reason, 'processing_failed');
+    });
   });
 });

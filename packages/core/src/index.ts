@@ -6,12 +6,13 @@ export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts
 export { ProductLocks, type Lease, type LockObserver } from './locks/productLock.ts';
 export { getProduct, setProduct, type Product } from './products/products.ts';
 export { idSchema, idempotencyKeySchema, orderRequestSchema, productUpdateSchema, type OrderRequest, type ProductUpdate } from './orders/schemas.ts';
-export { newOrderId, productOfOrder } from './orders/orderId.ts';
+export { newBatchId, newOrderId, productOfOrder } from './orders/orderId.ts';
 export { getOrder, failOrder, reopenOrder, type Order, type OrderStatus, type RejectReason, type Decision } from './orders/order.ts';
-export { acceptOrder, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
+export { acceptOrder, createAcceptDeps, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
+export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
 export { commitOrder, commitOrders, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
-export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, type OrderJob } from './queue/ordersQueue.ts';
+export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, ordersOf, type OrderBatchJob, type OrderJob, type OrdersJobData } from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';
 export { runMain, type Shutdown } from './run/runMain.ts';
 export { redactUrl } from './redis/redactUrl.ts';

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { AppError, OrderBatcher, ProductLocks, commitOrder, commitOrders, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
-import { scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
+import { recordOrder, scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 const MAX_QUANTITY = 10;
 const RULES = { maxQuantity: MAX_QUANTITY, orderRetentionMs: 60_000 };
@@ -119,7 +119,7 @@ describe('order commit', () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
     const o = order('p', 'u1', 1);
-    await ctx.redis.acceptOrder(keys.product('p'), keys.order('p', o.orderId), keys.pending('p'), 'p', 'u1', 1, Date.now());
+    await recordOrder(ctx.redis, keys, 'p', o.orderId, 'u1', 1);
     const fence = await fenceOf(keys, 'p');
     await assert.rejects(commitOrder(ctx.redis, keys, { ...o, quantity: 9 }, fence, RULES), (e: unknown) => e instanceof AppError && e.code === 'invalid_request');
     assert.equal(await ctx.redis.hget(keys.product('p'), 'stock'), '10');
@@ -130,7 +130,7 @@ describe('order commit', () => {
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
     const queued = order('p', 'u1', 1);
     const decided = order('p', 'u2', 1);
-    for (const o of [queued, decided]) await ctx.redis.acceptOrder(keys.product('p'), keys.order('p', o.orderId), keys.pending('p'), 'p', o.userId, 1, Date.now());
+    for (const o of [queued, decided]) await recordOrder(ctx.redis, keys, 'p', o.orderId, o.userId, 1);
     await commitOrder(ctx.redis, keys, decided, await fenceOf(keys, 'p'), RULES);
     assert.equal(await failOrder(ctx.redis, keys, 'p', queued.orderId, RULES.orderRetentionMs), 'rejected');
     assert.equal(await failOrder(ctx.redis, keys, 'p', decided.orderId, RULES.orderRetentionMs), 'confirmed');
@@ -143,7 +143,7 @@ describe('order commit', () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 2, perUserLimit: 1 });
     const orders = [order('p', 'a', 1), order('p', 'a', 1), order('p', 'b', 1), order('p', 'c', 1), order('p', 'd', 1), order('p', 'e', 1)];
-    for (const o of orders) await ctx.redis.acceptOrder(keys.product('p'), keys.order('p', o.orderId), keys.pending('p'), 'p', o.userId, 1, Date.now());
+    for (const o of orders) await recordOrder(ctx.redis, keys, 'p', o.orderId, o.userId, 1);
     const [stalled, ...rest] = orders;
     const decidable = rest.slice(0, 4); // a (over the limit), b, c (sold out), d (sold out); e stays queued
     const fence = await fenceOf(keys, 'p');

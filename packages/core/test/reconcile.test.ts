@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { ORDERS_QUEUE, createOrdersQueue, getOrder, loadConfig, newOrderId, reconcileOnce, setProduct } from '../src/index.ts';
-import { uniqueKeys, useRedis } from './helpers.ts';
+import { ORDERS_QUEUE, acceptOrder, createAcceptDeps, createOrdersQueue, getOrder, loadConfig, newOrderId, reconcileOnce, setProduct } from '../src/index.ts';
+import { recordOrder, uniqueKeys, useRedis } from './helpers.ts';
 
 describe('reconciler', () => {
   const ctx = useRedis();
@@ -17,7 +17,7 @@ describe('reconciler', () => {
     /** An order recorded as queued whose job was never added: the gap a crash leaves. */
     const recordOnly = async (productId: string, userId: string, quantity: number) => {
       const orderId = newOrderId(productId);
-      await ctx.redis.acceptOrder(keys.product(productId), keys.order(productId, orderId), keys.pending(productId), productId, userId, quantity, Date.now());
+      await recordOrder(ctx.redis, keys, productId, orderId, userId, quantity);
       return orderId;
     };
     return { keys, config, queue, recordOnly };
@@ -64,6 +64,42 @@ describe('reconciler', () => {
     assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), { checked: 1, redriven: 0, failed: 0 });
     assert.equal(await queue.getJob(orderId), undefined);
     assert.equal(await ctx.redis.zcard(keys.pending('p')), 0);
+    await queue.close();
+  });
+
+  it('watches the batch job an order travels in: alive, it waits; lost, the order is re-driven alone; failed, it ends processing_failed', async () => {
+    const { keys, queue } = setup();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const deps = createAcceptDeps({ redis: ctx.redis, keys, queue, idempotencyTtlS: 60 });
+    const accepted = await Promise.all(['u1', 'u2', 'u3'].map((userId) => acceptOrder(deps, { productId: 'p', userId, quantity: 1 })));
+    const batchId = (await ctx.redis.hget(keys.order('p', accepted[0]!.orderId), 'job'))!;
+    assert.match(batchId, /^batch~/);
+    await sleep(5);
+    const pass = () => reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 });
+    assert.deepEqual(await pass(), { checked: 3, redriven: 0, failed: 0 }, 'touched orders whose batch job still waits');
+
+    await (await queue.getJob(batchId))!.remove();
+    assert.deepEqual(await pass(), { checked: 3, redriven: 3, failed: 0 });
+    for (const { orderId } of accepted) {
+      assert.equal((await queue.getJob(orderId))?.name, 'order', 'a lost batch order was not re-driven under its own id');
+      assert.equal(await ctx.redis.hget(keys.order('p', orderId), 'job'), null);
+    }
+    assert.deepEqual(await pass(), { checked: 3, redriven: 0, failed: 0 }, 're-drove twice');
+    await queue.close();
+  });
+
+  it('ends processing_failed the orders of a failed batch job', async () => {
+    const { keys, config, queue } = setup();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const deps = createAcceptDeps({ redis: ctx.redis, keys, queue, idempotencyTtlS: 60 });
+    const accepted = await Promise.all(['u1', 'u2'].map((userId) => acceptOrder(deps, { productId: 'p', userId, quantity: 1 })));
+    const crashing = new Worker(ORDERS_QUEUE, async () => { throw new Error('boom'); }, { connection: ctx.redis, prefix: config.queuePrefix });
+    const batchId = (await ctx.redis.hget(keys.order('p', accepted[0]!.orderId), 'job'))!;
+    while ((await queue.getJobState(batchId)) !== 'failed') await sleep(20);
+    await crashing.close();
+    await sleep(5);
+    assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), { checked: 2, redriven: 0, failed: 2 });
+    for (const { orderId } of accepted) assert.equal((await getOrder(ctx.redis, keys, orderId))?.reason, 'processing_failed');
     await queue.close();
   });
 });

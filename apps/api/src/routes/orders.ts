@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, SoldOutMemory, acceptOrder, getOrder, soldOutError, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
+import { AppError, SoldOutMemory, acceptOrder, createAcceptDeps, getOrder, soldOutError, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
 import type { ApiDeps } from '../app.ts';
 import { sendError } from '../http/errors.ts';
 import { enforceRateLimit } from '../http/rateLimit.ts';
@@ -11,11 +11,12 @@ const orderIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'is not an ord
 export function orderRoutes(deps: ApiDeps): Router {
   const router = Router();
   const requestSchema = orderRequestSchema(deps.config.maxQuantity);
-  const acceptDeps = {
+  const acceptDeps = createAcceptDeps({
     ...deps,
     idempotencyTtlS: deps.config.idempotencyTtlS,
+    acceptBatch: deps.config.acceptBatch,
     ...(deps.config.soldOutMemoryMs > 0 ? { soldOut: new SoldOutMemory(deps.config.soldOutMemoryMs) } : {}),
-  };
+  });
   const perUser: RateLimit = { scope: 'user', limit: deps.config.rateLimit.perUser, windowMs: deps.config.rateLimit.windowMs };
 
   router.post('/orders', async (req, res) => {

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { acceptOrder, connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct, type Keys } from '@flashline/core';
+import { acceptOrder, createAcceptDeps, connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct, type Keys } from '@flashline/core';
 import { startApp } from '@flashline/test-utils';
 import { measureCpu, redisCpuSeconds, rssMiB } from './cpu.ts';
 import { checkInvariant } from './invariant.ts';
+
+const PREFILL_IN_FLIGHT = 64;
 
 export interface WorkerSideOptions {
   redisUrl: string;
@@ -51,12 +53,18 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
   try {
     for (const product of options.products) await setProduct(redis, keys, product.productId, { stock: product.stock });
     const memoryBefore = await usedMemory(redis);
-    const deps = { redis, keys, queue, idempotencyTtlS: 60 };
-    for (let i = 0; i < options.orderProducts.length; i += 500) {
-      await Promise.all(
-        options.orderProducts.slice(i, i + 500).map((p, j) => acceptOrder(deps, { productId: options.products[p]!.productId, userId: `b${i + j}`, quantity: 1 })),
-      );
-    }
+    // Accepted exactly as the API does, PREFILL_IN_FLIGHT at a time (the HTTP scenarios' in-flight
+    // count), so the accept path forms the batches it would form under that load.
+    const deps = createAcceptDeps({ redis, keys, queue, idempotencyTtlS: 60, acceptBatch: config.acceptBatch });
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: PREFILL_IN_FLIGHT }, async () => {
+        for (let i = next++; i < options.orderProducts.length; i = next++) {
+          await acceptOrder(deps, { productId: options.products[options.orderProducts[i]!]!.productId, userId: `b${i}`, quantity: 1 });
+        }
+      }),
+    );
+    const jobsPerOrder = deps.batcher.stats.jobs / deps.batcher.stats.orders;
     const stockBeforeRun = options.stockBeforeRun;
     const products = stockBeforeRun === undefined ? options.products : options.products.map((p) => ({ ...p, stock: stockBeforeRun }));
     if (stockBeforeRun !== undefined) for (const product of products) await setProduct(redis, keys, product.productId, { stock: stockBeforeRun });
@@ -89,7 +97,7 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     const orders = options.orderProducts.length;
     const orderBytes = await sampleOrderBytes(redis, keys, options.products[0]!.productId);
     const invariant = await checkInvariant(redis, options.keyPrefix, products, orders);
-    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
+    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), ordersPerJob: 1 / jobsPerOrder, cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
   } finally {
     await queue.close();
     redis.disconnect();

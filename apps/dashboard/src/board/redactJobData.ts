@@ -5,14 +5,14 @@ import { createHmac, randomBytes } from 'node:crypto';
 const shown = new Set(['orderId', 'productId', 'quantity']);
 
 /**
- * What a viewer sees of an order job: the buyer's id replaced by a pseudonym, other unknown
+ * What a viewer sees of an order job (one order, or a batch of them): the buyer's id replaced by a pseudonym, other unknown
  * fields hidden. The pseudonym is an HMAC under a key drawn at start-up: stable while the
  * dashboard runs (one buyer's orders can be told apart from another's), but not a plain hash a
  * viewer could reverse by hashing guessed user ids.
  */
 export function createJobDataRedactor(key: Buffer = randomBytes(32)): (data: unknown) => unknown {
   const pseudonym = (userId: string) => `user-${createHmac('sha256', key).update(userId).digest('hex').slice(0, 10)}`;
-  return (data) => {
+  const redactOrder = (data: unknown): unknown => {
     if (data === null || typeof data !== 'object' || Array.isArray(data)) return '[redacted]';
     return Object.fromEntries(
       Object.entries(data).map(([field, value]) => {
@@ -20,5 +20,12 @@ export function createJobDataRedactor(key: Buffer = randomBytes(32)): (data: unk
         return [field, shown.has(field) ? value : '[redacted]'];
       }),
     );
+  };
+  // A batch job (`{ orders: [...] }`): each of its orders redacted alike, nothing else shown.
+  return (data) => {
+    if (data !== null && typeof data === 'object' && 'orders' in data && Array.isArray(data.orders) && Object.keys(data).length === 1) {
+      return { orders: data.orders.map(redactOrder) };
+    }
+    return redactOrder(data);
   };
 }

@@ -68,6 +68,7 @@ const schema = z
     WORKERS: int(1, availableParallelism()),
     WORKER_CONCURRENCY: int(1, 64),
     MAX_BATCH: int(1, 64),
+    ACCEPT_BATCH: int(1, 64),
     JOB_ATTEMPTS: int(1, 8),
     JOB_BACKOFF_MS: int(1, 200),
     LOCK_TTL_MS: int(100, 5000),
@@ -128,6 +129,8 @@ const schema = z
     workerConcurrency: env.WORKER_CONCURRENCY,
     // Most orders of one product that one lock acquisition and one commit decide.
     maxBatch: env.MAX_BATCH,
+    // Most orders one API process records with one call per product and enqueues as one job.
+    acceptBatch: env.ACCEPT_BATCH,
     jobAttempts: env.JOB_ATTEMPTS,
     jobBackoffMs: env.JOB_BACKOFF_MS,
     lock: { ttlMs: env.LOCK_TTL_MS, maxWaitMs: env.LOCK_WAIT_MS, retryMs: env.LOCK_RETRY_MS },

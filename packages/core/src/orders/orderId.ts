@@ -33,3 +33,8 @@ export function productOfOrder(orderId: string): string | null {
   if (!idSchema.safeParse(productId).success || !/^[A-Za-z0-9_-]{16}$/.test(random)) return null;
   return productId;
 }
+
+/** A batch job's id: `batch~<random>`. `~` occurs in no product or order id, so it is never taken for an order's. */
+export function newBatchId(): string {
+  return `batch~${randomChunk().toString('base64url')}`;
+}

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
-import type { OrderJob } from '../queue/ordersQueue.ts';
+import type { OrdersJobData } from '../queue/ordersQueue.ts';
 import { failOrder } from './order.ts';
 
 export interface ReconcileDeps {
   redis: Redis;
   keys: Keys;
-  queue: Queue<OrderJob>;
+  queue: Queue<OrdersJobData>;
   /** An order still queued this long after acceptance is looked at. */
   afterMs: number;
   /** How long an order ended processing_failed is kept. */
@@ -43,16 +43,17 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
     const overdue = await redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, BATCH);
     for (const orderKey of overdue) {
       report.checked += 1;
-      const [status, userId, quantity] = await redis.hmget(orderKey, 'status', 'userId', 'quantity');
+      const [status, userId, quantity, batchId] = await redis.hmget(orderKey, 'status', 'userId', 'quantity', 'job');
       const orderId = orderKey.slice(orderKey.lastIndexOf(':order:') + ':order:'.length);
       if (status !== 'queued' || !userId || !quantity) {
         await redis.zrem(keys.pending(productId), orderKey); // decided, or gone (expired)
         continue;
       }
-      const job = await queue.getJob(orderId);
+      // Its batch's job (when it came in one), and a job of its own (a lone order, or a re-drive).
+      const [batchState, job] = await Promise.all([batchId ? queue.getJobState(batchId) : 'missing', queue.getJob(orderId)]);
       const state = job ? await job.getState() : 'missing';
-      if (alive.has(state)) continue;
-      if (state === 'failed') {
+      if (alive.has(state) || alive.has(batchState)) continue;
+      if (state === 'failed' || (batchState === 'failed' && !job)) {
         await failOrder(redis, keys, productId, orderId, deps.orderRetentionMs);
         report.failed += 1;
         continue;
@@ -61,6 +62,8 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
       // or BullMQ would take the add for a duplicate and ignore it.
       if (job) await job.remove();
       await queue.add('order', { orderId, productId, userId, quantity: Number(quantity) }, { jobId: orderId });
+      // From now on the order's own job is the one to watch.
+      if (batchId) await redis.hdel(orderKey, 'job');
       report.redriven += 1;
     }
   }

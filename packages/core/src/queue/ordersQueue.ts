@@ -4,13 +4,26 @@ import type { Config } from '../config/config.ts';
 
 export const ORDERS_QUEUE = 'orders';
 
-/** What a job carries: the order as accepted. The order hash in Redis stays the source of truth. */
+/** One order as accepted. The order hash in Redis stays the source of truth. */
 export interface OrderJob {
   orderId: string;
   productId: string;
   userId: string;
   quantity: number;
 }
+
+/**
+ * The orders one API process accepted together, in one job (any products): one job per batch
+ * instead of one per order is what lets the workers decide faster than BullMQ runs jobs.
+ */
+export interface OrderBatchJob {
+  orders: OrderJob[];
+}
+
+/** What a job carries: one order (job id = order id), or a batch (job id = `batch~<random>`). */
+export type OrdersJobData = OrderJob | OrderBatchJob;
+
+export const ordersOf = (data: OrdersJobData): OrderJob[] => ('orders' in data ? data.orders : [data]);
 
 export function orderJobOptions(config: Pick<Config, 'jobAttempts' | 'jobBackoffMs'>): JobsOptions {
   return {
@@ -23,8 +36,8 @@ export function orderJobOptions(config: Pick<Config, 'jobAttempts' | 'jobBackoff
 }
 
 /** The producer's handle. It does not wait for a connection: with Redis down, `add` fails at once (the API answers 503). */
-export function createOrdersQueue(config: Config, connection: Redis): Queue<OrderJob> {
-  return new Queue<OrderJob>(ORDERS_QUEUE, {
+export function createOrdersQueue(config: Config, connection: Redis): Queue<OrdersJobData> {
+  return new Queue<OrdersJobData>(ORDERS_QUEUE, {
     connection,
     skipWaitingForReady: true,
     prefix: config.queuePrefix,

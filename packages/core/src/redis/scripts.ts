@@ -33,15 +33,8 @@ declare module 'ioredis' {
     extendLock(lockKey: string, token: string, leaseMs: Arg): Result<number, Context>;
     releaseLock(lockKey: string, token: string): Result<number, Context>;
     setProduct(productKey: string, stock: Arg, perUserLimit: Arg): Result<(string | null)[], Context>;
-    acceptOrder(
-      productKey: string,
-      orderKey: string,
-      pendingKey: string,
-      productId: string,
-      userId: string,
-      quantity: Arg,
-      now: Arg,
-    ): Result<string | number, Context>;
+    /** numkeys, then 2 + n keys, then 3 + 3n args: see lua/acceptOrders-n.lua. */
+    acceptOrders(numberOfKeys: number, ...keysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
     /** numkeys, then 4 + n keys, then 6 + 2n args: see lua/commitOrders-n.lua. */
     commitOrders(numberOfKeys: number, ...keysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
     failOrder(orderKey: string, pendingKey: string, productKey: string, now: Arg, retentionMs: Arg): Result<string | null, Context>;
