@@ -28,6 +28,7 @@ const steps = [
   'BullMQ ceiling',
   'HTTP ceilings',
   'Flashline hot product, worker side',
+  'Flashline hot product, worker side, one job per order',
   'Flashline wide sale, worker side',
   'Flashline sold-out orders, worker side',
   'Flashline hot product, through HTTP',
@@ -102,12 +103,16 @@ try {
   const workerSide = async (scenario: string, what: string, run: Parameters<typeof measureWorkerSide>[0]) => {
     progress(scenario);
     const r = await measureWorkerSide(run);
-    rows.push({ scenario, what, perSecond: r.decisionsPerSecond, notes: `CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}` });
+    rows.push({ scenario, what, perSecond: r.decisionsPerSecond, notes: `${round(r.ordersPerJob)} orders per job; CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}` });
     checks.push({ scenario, check: r.invariant });
     return r;
   };
   const hot = await workerSide('Flashline hot product, worker side', `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`, {
     redisUrl: redis.url, keyPrefix: 'hot', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env,
+  });
+  // The same, with the accept path's batching off (ACCEPT_BATCH=1): one BullMQ job per order, as before.
+  await workerSide('Flashline hot product, worker side, one job per order', `the same, accepted with \`ACCEPT_BATCH=1\``, {
+    redisUrl: redis.url, keyPrefix: 'hot-single', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, ACCEPT_BATCH: '1' },
   });
   const wideProducts = Array.from({ length: 1000 }, (_, i) => ({ productId: `w${i}`, stock: Math.ceil(STOCK / 1000) }));
   const wideOrders = skewed(1000, ORDERS);

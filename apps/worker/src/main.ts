@@ -6,6 +6,7 @@ import {
   createRegistry,
   createWorkerMetrics,
   errorFields,
+  ordersOf,
   publishMetrics,
   runMain,
   startReconciler,
@@ -26,7 +27,7 @@ await runMain('worker', async (config, log) => {
     if (publishFailures++ % 60 === 0) log('warn', 'could not publish metrics', errorFields(error));
   });
   let decided = 0;
-  worker.on('completed', () => (decided += 1));
+  worker.on('completed', (job) => (decided += ordersOf(job.data).length));
   const stats = setInterval(() => {
     if (decided > 0) log('info', 'orders decided', { count: decided, perSecond: decided / 5 });
     decided = 0;
