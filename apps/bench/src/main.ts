@@ -23,14 +23,14 @@ const CONCURRENCY = 64;
 const HTTP_CONCURRENCY = 64;
 const docs = (name: string) => fileURLToPath(new URL(`../../../docs/${name}`, import.meta.url));
 
+// The BullMQ ceiling and the worker-side scenarios last about a second each: they run ROUNDS times,
+// interleaved (ceiling, hot, ..., ceiling, hot, ...), and the report takes each one's median round.
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const WORKER_SIDE = ['BullMQ ceiling', 'Flashline hot product, worker side', 'Flashline hot product, worker side, one job per order', 'Flashline wide sale, worker side', 'Flashline sold-out orders, worker side'];
 const steps = [
   ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
-  'BullMQ ceiling',
   'HTTP ceilings',
-  'Flashline hot product, worker side',
-  'Flashline hot product, worker side, one job per order',
-  'Flashline wide sale, worker side',
-  'Flashline sold-out orders, worker side',
+  ...Array.from({ length: ROUNDS }, (_, r) => WORKER_SIDE.map((name) => `${name} (round ${r + 1}/${ROUNDS})`)).flat(),
   'Flashline hot product, through HTTP',
   'Flashline hot product, accept path alone',
   'Flashline wide sale, through HTTP',
@@ -61,6 +61,11 @@ function skewed(products: number, orders: number): number[] {
   });
 }
 
+/** The run whose figure is the median (the lower middle of an even count), so its other figures belong to it. */
+function medianRun<T>(runs: T[], figure: (run: T) => number): T {
+  return [...runs].sort((a, b) => figure(a) - figure(b))[Math.floor((runs.length - 1) / 2)]!;
+}
+
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 const cpuText = (cpu: Record<string, number>) => Object.entries(cpu).map(([name, share]) => `${name} ${percent(share)}`).join(', ');
 const invariantText = (check: Invariant) =>
@@ -86,43 +91,56 @@ try {
     });
   }
 
-  // 2. BullMQ's ceiling: trivial jobs, no lock, no commit, the same processes and concurrency.
-  progress('BullMQ ceiling');
-  const ceiling = await bullmqCeilingProcesses({ redisUrl: redis.url, keyPrefix: 'ceiling', jobs: ORDERS, concurrency: CONCURRENCY, processes: WORKERS });
-  rows.push({ scenario: 'BullMQ ceiling', what: `${ORDERS} trivial jobs, ${WORKERS} processes × concurrency ${CONCURRENCY}`, perSecond: ceiling.jobsPerSecond, notes: `no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}` });
-
-  // 3. The HTTP ceilings: Express validating and answering 202, without Redis and with one Queue.add.
+  // 2. The HTTP ceilings: Express validating and answering 202, without Redis and with one Queue.add.
   progress('HTTP ceilings');
   const http = await httpCeiling({ redisUrl: redis.url, keyPrefix: 'http', requests: ORDERS, concurrency: HTTP_CONCURRENCY });
   for (const [name, variant] of [['HTTP ceiling: validate only', http.validateOnly], ['HTTP ceiling: validate + Queue.add', http.validateAndEnqueue]] as const) {
     rows.push({ scenario: name, what: `${ORDERS} POST /orders, ${HTTP_CONCURRENCY} in flight`, perSecond: variant.requestsPerSecond, notes: `p50 ${variant.latencyMs.p50} ms, p99 ${variant.latencyMs.p99} ms` });
   }
 
-  // 4. Flashline, worker side: the queue pre-filled, the clock runs from resume to empty.
+  // 3. BullMQ's ceiling (trivial jobs, no lock, no commit, the same processes and concurrency) and
+  // Flashline worker side (the queue pre-filled, the clock runs from resume to empty), round by round.
   const env = { WORKER_CONCURRENCY: String(CONCURRENCY), MAX_BATCH: String(CONCURRENCY) };
-  const workerSide = async (scenario: string, what: string, run: Parameters<typeof measureWorkerSide>[0]) => {
-    progress(scenario);
-    const r = await measureWorkerSide(run);
-    rows.push({ scenario, what, perSecond: r.decisionsPerSecond, notes: `${round(r.ordersPerJob)} orders per job; CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}` });
-    checks.push({ scenario, check: r.invariant });
-    return r;
-  };
-  const hot = await workerSide('Flashline hot product, worker side', `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`, {
-    redisUrl: redis.url, keyPrefix: 'hot', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env,
-  });
-  // The same, with the accept path's batching off (ACCEPT_BATCH=1): one BullMQ job per order, as before.
-  await workerSide('Flashline hot product, worker side, one job per order', `the same, accepted with \`ACCEPT_BATCH=1\``, {
-    redisUrl: redis.url, keyPrefix: 'hot-single', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, ACCEPT_BATCH: '1' },
-  });
   const wideProducts = Array.from({ length: 1000 }, (_, i) => ({ productId: `w${i}`, stock: Math.ceil(STOCK / 1000) }));
   const wideOrders = skewed(1000, ORDERS);
-  const wide = await workerSide('Flashline wide sale, worker side', `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`, {
-    redisUrl: redis.url, keyPrefix: 'wide', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env,
-  });
-  // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
-  const soldOut = await workerSide('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, {
-    redisUrl: redis.url, keyPrefix: 'gone', products: [{ productId: 'gone', stock: ORDERS }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env, stockBeforeRun: 0,
-  });
+  type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
+  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], wide: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
+  const workerRound = async (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => {
+    progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
+    const r = await measureWorkerSide({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
+    checks.push({ scenario: `${scenario}, round ${round + 1}`, check: r.invariant });
+    return r;
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    progress(`BullMQ ceiling (round ${r + 1}/${ROUNDS})`);
+    runs.ceiling.push(await bullmqCeilingProcesses({ redisUrl: redis.url, keyPrefix: `ceiling-${r}`, jobs: ORDERS, concurrency: CONCURRENCY, processes: WORKERS }));
+    runs.hot.push(await workerRound('Flashline hot product, worker side', r, {
+      redisUrl: redis.url, keyPrefix: 'hot', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env,
+    }));
+    // The same, with the accept path's batching off (ACCEPT_BATCH=1): one BullMQ job per order, as before.
+    runs.single.push(await workerRound('Flashline hot product, worker side, one job per order', r, {
+      redisUrl: redis.url, keyPrefix: 'hot-single', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, ACCEPT_BATCH: '1' },
+    }));
+    runs.wide.push(await workerRound('Flashline wide sale, worker side', r, {
+      redisUrl: redis.url, keyPrefix: 'wide', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env,
+    }));
+    // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
+    runs.soldOut.push(await workerRound('Flashline sold-out orders, worker side', r, {
+      redisUrl: redis.url, keyPrefix: 'gone', products: [{ productId: 'gone', stock: ORDERS }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env, stockBeforeRun: 0,
+    }));
+  }
+  const spread = (values: number[]) => `median of ${values.length} rounds (${Math.round(Math.min(...values)).toLocaleString('en-US')}–${Math.round(Math.max(...values)).toLocaleString('en-US')})`;
+  const ceiling = medianRun(runs.ceiling, (c) => c.jobsPerSecond);
+  rows.push({ scenario: 'BullMQ ceiling', what: `${ORDERS} trivial jobs, ${WORKERS} processes × concurrency ${CONCURRENCY}`, perSecond: ceiling.jobsPerSecond, notes: `${spread(runs.ceiling.map((c) => c.jobsPerSecond))}; no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}` });
+  const workerRow = (scenario: string, what: string, all: WorkerSide[]) => {
+    const r = medianRun(all, (run) => run.decisionsPerSecond);
+    rows.push({ scenario, what, perSecond: r.decisionsPerSecond, notes: `${spread(all.map((run) => run.decisionsPerSecond))}; ${round(r.ordersPerJob)} orders per job; CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}` });
+    return r;
+  };
+  const hot = workerRow('Flashline hot product, worker side', `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`, runs.hot);
+  const single = workerRow('Flashline hot product, worker side, one job per order', 'the same, accepted with `ACCEPT_BATCH=1`', runs.single);
+  const wide = workerRow('Flashline wide sale, worker side', `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`, runs.wide);
+  const soldOut = workerRow('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, runs.soldOut);
 
   // 5. Flashline through HTTP: the API process, the worker processes, a generator process.
   const endToEnd = async (scenario: string, what: string, run: Parameters<typeof measureEndToEnd>[0]): Promise<EndToEndResult> => {
@@ -152,11 +170,14 @@ try {
   });
 
   // 6. Worker memory over a long run, and Redis bytes per order.
-  let soak: Awaited<ReturnType<typeof measureWorkerSide>> | undefined;
+  let soak: WorkerSide | undefined;
   if (SOAK > 0) {
-    soak = await workerSide('Flashline soak (worker memory)', `${SOAK} orders over 1,000 products (Zipf skew), queue pre-filled`, {
+    progress('Flashline soak (worker memory)');
+    soak = await measureWorkerSide({
       redisUrl: redis.url, keyPrefix: 'soak', products: wideProducts.map((p) => ({ ...p, stock: SOAK })), orderProducts: skewed(1000, SOAK), workers: WORKERS, env, rssEveryMs: 1000,
     });
+    checks.push({ scenario: 'Flashline soak (worker memory)', check: soak.invariant });
+    workerRow('Flashline soak (worker memory)', `${SOAK} orders over 1,000 products (Zipf skew), queue pre-filled`, [soak]);
   }
 
   const ratios: Ratio[] = [
@@ -174,7 +195,10 @@ try {
   const microsPer = (cpu: number[], perSecond: number) => Math.round((cpu.reduce((a, b) => a + b, 0) / perSecond) * 1e6);
   const cpuPerDecision = [
     `BullMQ trivial job: ${microsPer(ceiling.workerCpu, ceiling.jobsPerSecond)} µs of worker CPU and ${microsPer([ceiling.redisCpu], ceiling.jobsPerSecond)} µs of Redis CPU per job.`,
-    `Flashline hot product: ${microsPer(Object.entries(hot.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), hot.decisionsPerSecond)} µs of worker CPU and ${microsPer([hot.cpu.redis ?? NaN], hot.decisionsPerSecond)} µs of Redis CPU per decision.`,
+    ...([['Flashline hot product', hot], ['Flashline hot product, one job per order (`ACCEPT_BATCH=1`)', single], ['Flashline wide sale', wide]] as const).map(
+      ([name, r]) => `${name}: ${microsPer(Object.entries(r.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), r.decisionsPerSecond)} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job).`,
+    ),
+    `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
   ];
   const memory: string[] = [];
   if (soak) {

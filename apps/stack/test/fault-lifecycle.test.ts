@@ -4,26 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ProductLocks, connectRedis, createKeys, ordersOf } from '@flashline/core';
-import { products, requestJson, runScenario, type Outcome, type System } from '@flashline/test-utils';
+import { products, requestJson, runScenario, untilBacklog, type Outcome, type System } from '@flashline/test-utils';
 
 const PLAN = { products: products(10, 300), orders: 3000, seed: 23 };
 const SLOW = { WORKER_CONCURRENCY: '4' };
-// One job per order, as before the accept path batched: the pause and the rolling-restart faults
-// below need the burst to outlast them, and batch jobs decide this burst before they land (the
-// negative controls then find nothing to flag). Kept until those faults are driven by the work
-// in flight rather than by a clock; every other fault test runs with batches.
-const PER_ORDER = { ...SLOW, ACCEPT_BATCH: '1' };
-
-/**
- * Waits until jobs are waiting: every worker then has its hands full, so worker 0 holds jobs when
- * it is stopped. (A fixed delay would miss a burst that the workers decide faster than it lasts.)
- */
-async function untilBacklog(system: System, timeoutMs = 10_000): Promise<void> {
-  const waiting = `${system.prefix}:{queue}:orders:wait`;
-  for (const deadline = Date.now() + timeoutMs; (await system.redis.client.llen(waiting)) === 0; await sleep(5)) {
-    if (Date.now() > deadline) throw new Error('no job ever waited: the fault had nothing to hit');
-  }
-}
+// The pause and rolling-restart pairs also run as Flashline ran before batching: one job per order,
+// and every lock taken with a lease (acquire, commit, release). Their negative controls need work
+// in flight at a random moment; batch jobs and one-round-trip commits decide this burst with the
+// workers mostly idle, so a clock-timed pause or stop finds nothing to break. Each pair has a twin
+// with the default settings, which must hold too.
+const LEGACY = { ...SLOW, ACCEPT_BATCH: '1', COMMIT_CLAIMS_LOCK: 'false' };
 
 /** SIGSTOP worker 0 for longer than its lock lease and its job lock, mid-burst, then SIGCONT. */
 function pauseWorker(pauseMs: number) {
@@ -93,7 +83,9 @@ describe('a worker paused past its lease (SIGSTOP)', () => {
     const { report, violations } = await runScenario({
       ...PLAN,
       orders: 1200,
-      system: { workers: 3, latencyMs: 3, env: { ...SLOW, JOB_LOCK_MS: '10000' } },
+      // Locks taken with a lease (COMMIT_CLAIMS_LOCK=false): a commit that claims the lock in its own
+      // script never holds it across a pause, so only the leased path can leave a stale holder.
+      system: { workers: 3, latencyMs: 3, env: { ...SLOW, JOB_LOCK_MS: '10000', COMMIT_CLAIMS_LOCK: 'false' } },
       fault: async (system, _burst, extra) => {
         await sleep(1000);
         await pauseWhileHoldingLock(system, 0, 3000, extra);
@@ -109,16 +101,18 @@ describe('a worker paused past its lease (SIGSTOP)', () => {
     assert.ok(fenced.length > 0, 'the paused worker\'s stale commit was not refused by the fence');
   });
 
-  it('paused past its job lock too (its jobs run elsewhere meanwhile): nothing doubles', async (t) => {
-    const { report, violations } = await runScenario({ ...PLAN, system: { workers: 3, latencyMs: 3, env: PER_ORDER }, fault: pauseWorker(5000) });
-    t.diagnostic(`report ${JSON.stringify(report)}`);
-    assert.deepEqual(violations, {});
-  });
+  for (const [settings, env] of [['default settings', SLOW], ['one job per order, leased locks', LEGACY]] as const) {
+    it(`paused past its job lock too (its jobs run elsewhere meanwhile): nothing doubles (${settings})`, async (t) => {
+      const { report, violations } = await runScenario({ ...PLAN, system: { workers: 3, latencyMs: 3, env }, fault: pauseWorker(5000) });
+      t.diagnostic(`report ${JSON.stringify(report)}`);
+      assert.deepEqual(violations, {});
+    });
+  }
 
   it('negative control: the same pause with fencing and idempotency off is flagged', async (t) => {
     const { violations } = await runScenario({
       ...PLAN,
-      system: { workers: 3, latencyMs: 3, env: { ...PER_ORDER, FLASHLINE_BREAK: 'fencing,idempotency' } },
+      system: { workers: 3, latencyMs: 3, env: { ...LEGACY, FLASHLINE_BREAK: 'fencing,idempotency' } },
       fault: pauseWorker(5000),
     });
     t.diagnostic(`violations ${JSON.stringify(violations)}`);
@@ -182,28 +176,30 @@ function rollingRestart(exitCodes: (number | null)[]) {
 }
 
 describe('graceful shutdown under load', () => {
-  it('rolling SIGTERM of the workers loses, doubles and stalls nothing', async (t) => {
-    const codes: (number | null)[] = [];
-    let stalled = -1;
-    const { report, violations } = await runScenario({
-      ...PLAN,
-      system: { workers: 3, latencyMs: 3, env: PER_ORDER },
-      fault: rollingRestart(codes),
-      heal: async (system) => {
-        stalled = await stalledEvents(system);
-      },
+  for (const [settings, env] of [['default settings', SLOW], ['one job per order, leased locks', LEGACY]] as const) {
+    it(`rolling SIGTERM of the workers loses, doubles and stalls nothing (${settings})`, async (t) => {
+      const codes: (number | null)[] = [];
+      let stalled = -1;
+      const { report, violations } = await runScenario({
+        ...PLAN,
+        system: { workers: 3, latencyMs: 3, env },
+        fault: rollingRestart(codes),
+        heal: async (system) => {
+          stalled = await stalledEvents(system);
+        },
+      });
+      t.diagnostic(`report ${JSON.stringify(report)}; exit codes ${codes}; stalled jobs ${stalled}`);
+      assert.deepEqual(violations, {});
+      assert.deepEqual(codes, [0, 0, 0]);
+      assert.equal(stalled, 0, 'a graceful stop left jobs to stall');
     });
-    t.diagnostic(`report ${JSON.stringify(report)}; exit codes ${codes}; stalled jobs ${stalled}`);
-    assert.deepEqual(violations, {});
-    assert.deepEqual(codes, [0, 0, 0]);
-    assert.equal(stalled, 0, 'a graceful stop left jobs to stall');
-  });
+  }
 
   it('negative control: a stop that abandons its jobs (deadline too short, no stall recovery) is flagged', async (t) => {
     const codes: (number | null)[] = [];
     const { violations } = await runScenario({
       ...PLAN,
-      system: { workers: 3, latencyMs: 30, env: { ...PER_ORDER, SHUTDOWN_TIMEOUT_MS: '100', JOB_LOCK_MS: '600000' } },
+      system: { workers: 3, latencyMs: 30, env: { ...LEGACY, SHUTDOWN_TIMEOUT_MS: '100', JOB_LOCK_MS: '600000' } },
       fault: rollingRestart(codes),
     });
     t.diagnostic(`violations ${JSON.stringify(violations)}`);

@@ -40,6 +40,7 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
     locks: new ProductLocks(redis, keys, config.lock, metrics?.lockObserver),
     rules: { maxQuantity: config.maxQuantity, orderRetentionMs: config.orderRetentionMs, brokenOnPurpose: config.brokenOnPurpose },
     maxBatch: config.maxBatch,
+    claimInScript: config.commitClaimsLock,
   });
   metrics?.trackBatches(() => batcher.stats);
   if (config.brokenOnPurpose.length > 0) log('warn', 'SAFETY CHECKS OFF ON PURPOSE (FLASHLINE_BREAK): test use only', { broken: config.brokenOnPurpose });

@@ -10,7 +10,7 @@ export { newBatchId, newOrderId, productOfOrder } from './orders/orderId.ts';
 export { getOrder, failOrder, reopenOrder, type Order, type OrderStatus, type RejectReason, type Decision } from './orders/order.ts';
 export { acceptOrder, createAcceptDeps, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
 export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
-export { commitOrder, commitOrders, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
+export { claimAndCommit, commitOrder, commitOrders, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
 export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, ordersOf, type OrderBatchJob, type OrderJob, type OrdersJobData } from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { AppError, OrderBatcher, ProductLocks, commitOrder, commitOrders, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
+import { AppError, OrderBatcher, ProductLocks, claimAndCommit, commitOrder, commitOrders, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
 import { recordOrder, scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 const MAX_QUANTITY = 10;
@@ -99,7 +99,7 @@ describe('order commit', () => {
     ];
     for (const [productId, userId, quantity] of bad) {
       const reply = await ctx.redis.commitOrders(
-        5, keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.order(productId, 'p.x'),
+        6, keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.lock(productId), keys.order(productId, 'p.x'),
         productId, fence, Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, userId, quantity,
       );
       assert.deepEqual(reply, ['invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
@@ -107,7 +107,7 @@ describe('order commit', () => {
     // Shared arguments: a retention that is not a positive whole number of milliseconds.
     for (const retention of ['0', '-5', '1.5', 'x', '']) {
       const reply = await ctx.redis.commitOrders(
-        5, keys.product('p'), keys.buyers('p'), keys.fence('p'), keys.pending('p'), keys.order('p', 'p.x'),
+        6, keys.product('p'), keys.buyers('p'), keys.fence('p'), keys.pending('p'), keys.lock('p'), keys.order('p', 'p.x'),
         'p', fence, Date.now(), MAX_QUANTITY, '', retention, 'u', 1,
       );
       assert.equal(reply, -2, `accepted retention ${JSON.stringify(retention)}`);
@@ -227,5 +227,40 @@ describe('order commit', () => {
     assert.deepEqual(await getProduct(ctx.redis, keys, 'hot'), { productId: 'hot', stock: 0, sold: 150, perUserLimit: null });
     const batches = batchers.reduce((sum, b) => sum + b.stats.batches, 0);
     assert.ok(batches < 30, `300 concurrent orders took ${batches} commits: not batched`);
+  });
+
+  describe('a commit that claims the lock itself', () => {
+    it('claims a free lock inside the script: decides, takes a new fencing token, leaves no lock behind', async () => {
+      const keys = uniqueKeys();
+      await setProduct(ctx.redis, keys, 'p', { stock: 1 });
+      const stale = await fenceOf(keys, 'p'); // an earlier holder...
+      await ctx.redis.del(keys.lock('p')); // ...whose lease ended
+      const results = await claimAndCommit(ctx.redis, keys, 'p', [order('p', 'a', 1), order('p', 'b', 1)], RULES);
+      assert.deepEqual(results?.map((r) => (r instanceof AppError ? r.code : r.decision.status)), ['confirmed', 'rejected']);
+      assert.equal(await ctx.redis.exists(keys.lock('p')), 0);
+      assert.equal(Number(await ctx.redis.get(keys.fence('p'))), stale + 1, 'the claim took no fencing token');
+      // The earlier holder, late, is fenced off.
+      await assert.rejects(commitOrders(ctx.redis, keys, 'p', [order('p', 'late', 1)], stale, RULES), (e: unknown) => e instanceof AppError && e.code === 'lease_lost');
+    });
+
+    it('changes nothing while another holder has the lock', async () => {
+      const keys = uniqueKeys();
+      await setProduct(ctx.redis, keys, 'p', { stock: 5 });
+      await fenceOf(keys, 'p'); // held
+      const before = await snapshot(ctx.redis, keys);
+      assert.equal(await claimAndCommit(ctx.redis, keys, 'p', [order('p', 'a', 1)], RULES), null);
+      assert.deepEqual(await snapshot(ctx.redis, keys), before);
+    });
+
+    it('in a batcher, falls back to waiting for a held lock, and decides once it is free', async () => {
+      const keys = uniqueKeys();
+      await setProduct(ctx.redis, keys, 'p', { stock: 5 });
+      await ctx.redis.set(keys.lock('p'), 'someone-else', 'PX', 150);
+      const batcher = new OrderBatcher({ redis: ctx.redis, keys, locks: new ProductLocks(ctx.redis, keys, { ttlMs: 2000, maxWaitMs: 5000, retryMs: 5 }), rules: RULES, maxBatch: 64 });
+      const startedAt = Date.now();
+      const result = await batcher.decide(order('p', 'a', 1));
+      assert.equal(result.decision.status, 'confirmed');
+      assert.ok(Date.now() - startedAt >= 100, 'decided while another holder had the lock');
+    });
   });
 });

@@ -69,6 +69,7 @@ const schema = z
     WORKER_CONCURRENCY: int(1, 64),
     MAX_BATCH: int(1, 64),
     ACCEPT_BATCH: int(1, 64),
+    COMMIT_CLAIMS_LOCK: z.enum(['true', 'false'], 'true or false').default('true'),
     JOB_ATTEMPTS: int(1, 8),
     JOB_BACKOFF_MS: int(1, 200),
     LOCK_TTL_MS: int(100, 5000),
@@ -131,6 +132,9 @@ const schema = z
     maxBatch: env.MAX_BATCH,
     // Most orders one API process records with one call per product and enqueues as one job.
     acceptBatch: env.ACCEPT_BATCH,
+    // The commit script claims a free product lock and releases it in the same call (one round trip
+    // instead of acquire, commit, release); false: every batch takes the lock with a lease first.
+    commitClaimsLock: env.COMMIT_CLAIMS_LOCK === 'true',
     jobAttempts: env.JOB_ATTEMPTS,
     jobBackoffMs: env.JOB_BACKOFF_MS,
     lock: { ttlMs: env.LOCK_TTL_MS, maxWaitMs: env.LOCK_WAIT_MS, retryMs: env.LOCK_RETRY_MS },

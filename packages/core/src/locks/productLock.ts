@@ -70,6 +70,11 @@ export class ProductLocks {
     }
   }
 
+  /** Tells the observer of a lock claimed and released inside a commit script: an acquisition with no wait. */
+  claimedInScript(): void {
+    this.observer?.acquired(0, 0);
+  }
+
   /** Extends the lease; false when the lock is no longer ours. */
   async extend(productId: string, token: string): Promise<boolean> {
     return (await this.redis.extendLock(this.keys.lock(productId), token, this.settings.ttlMs)) === 1;

@@ -2,14 +2,19 @@
   Decides a batch of orders of one product in one atomic step: the heart of Flashline.
   One lock acquisition and one call decide many orders, in the order given.
 
-  Input (a variable number of keys: the caller passes numkeys = 4 + number of orders):
+  Input (a variable number of keys: the caller passes numkeys = 5 + number of orders):
     KEYS[1]   product hash (stock, sold, perUserLimit, and the operators' counters)
     KEYS[2]   buyers hash (userId -> units confirmed)
     KEYS[3]   fence counter
     KEYS[4]   the product's pending-orders sorted set
-    KEYS[4+i] order hash of order i
+    KEYS[5]   the product's lock
+    KEYS[5+i] order hash of order i
     ARGV[1]   productId
-    ARGV[2]   fencing token of the caller's lock lease
+    ARGV[2]   fencing token of the caller's lock lease, or 'claim': the caller holds no lease and
+              asks the script to claim the lock itself. Free, the lock is claimed and released
+              inside this one atomic call (so it is never written: nobody could see it held); the
+              fence is incremented as by any acquisition, which fences off every earlier holder.
+              Held by someone, nothing changes and the reply is -4: take the lock the slow way.
     ARGV[3]   now, epoch milliseconds
     ARGV[4]   largest quantity one order may ask
     ARGV[5]   '' normally. For the fault tests' negative controls only (refused in production by the
@@ -21,6 +26,7 @@
     -1  stale fencing token: a newer lock holder exists and some order needed deciding; nothing changed
     -2  invalid shared arguments (productId, fence, now): nothing changed
     -3  unknown product: nothing changed
+    -4  'claim' found the lock held, and some order needed deciding: nothing changed
     otherwise a flat list, three entries per order i:
       status   'confirmed' | 'rejected' | 'invalid'
       reason   '' | 'sold_out' | 'limit_exceeded' | 'processing_failed'
@@ -33,13 +39,13 @@
 local productId, fence, now, maxQuantity = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local broken = ARGV[5] or ''
 local retention = ARGV[6] or ''
-local count = #KEYS - 4
+local count = #KEYS - 5
 
 -- Re-check arguments here too, so a call that bypasses the API cannot corrupt stock.
 local function isId(s)
   return s ~= nil and #s >= 1 and #s <= 64 and string.match(s, '^[%w_%-]+$') ~= nil
 end
-if not isId(productId) or not string.match(fence, '^%d+$') or not string.match(now, '^%d+$')
+if not isId(productId) or not (fence == 'claim' or string.match(fence, '^%d+$')) or not string.match(now, '^%d+$')
     or not string.match(retention, '^[1-9]%d*$') or maxQuantity == nil or #ARGV ~= 6 + 2 * count then
   return -2
 end
@@ -53,7 +59,7 @@ local firstEntry = {}
 local repeats = {}
 for i = 1, count do
   local userId, quantity = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
-  local first = firstEntry[KEYS[4 + i]]
+  local first = firstEntry[KEYS[5 + i]]
   if first then
     if ARGV[5 + 2 * first] == userId and ARGV[6 + 2 * first] == quantity then
       repeats[i] = first
@@ -61,9 +67,9 @@ for i = 1, count do
       results[i] = { 'invalid', '', 0 }
     end
   else
-    firstEntry[KEYS[4 + i]] = i
+    firstEntry[KEYS[5 + i]] = i
     local valid = isId(userId) and string.match(quantity, '^[1-9]%d?%d?%d?$') ~= nil and tonumber(quantity) <= maxQuantity
-    local order = redis.call('HMGET', KEYS[4 + i], 'status', 'reason', 'productId', 'userId', 'quantity')
+    local order = redis.call('HMGET', KEYS[5 + i], 'status', 'reason', 'productId', 'userId', 'quantity')
     if valid and order[1] and (order[3] ~= productId or order[4] ~= userId or order[5] ~= quantity) then
       valid = false
     end
@@ -78,7 +84,12 @@ for i = 1, count do
 end
 
 if #undecided > 0 then
-  if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(fence) and not string.find(broken, 'f', 1, true) then
+  if fence == 'claim' then
+    if redis.call('EXISTS', KEYS[5]) == 1 then
+      return -4
+    end
+    redis.call('INCR', KEYS[3])
+  elseif tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(fence) and not string.find(broken, 'f', 1, true) then
     return -1
   end
   local product = redis.call('HMGET', KEYS[1], 'stock', 'perUserLimit')
@@ -104,12 +115,12 @@ if #undecided > 0 then
       redis.call('HINCRBY', KEYS[1], 'sold', units)
       redis.call('HINCRBY', KEYS[2], userId, units)
     end
-    redis.call('HSET', KEYS[4 + i], 'productId', productId, 'userId', userId, 'quantity', quantity,
+    redis.call('HSET', KEYS[5 + i], 'productId', productId, 'userId', userId, 'quantity', quantity,
       'status', status, 'reason', reason, 'decidedAt', now)
-    redis.call('HSETNX', KEYS[4 + i], 'createdAt', now)
+    redis.call('HSETNX', KEYS[5 + i], 'createdAt', now)
     -- A decided order is kept for the buyer to read, then expires: memory stays bounded.
-    redis.call('PEXPIRE', KEYS[4 + i], retention)
-    redis.call('ZREM', KEYS[4], KEYS[4 + i])
+    redis.call('PEXPIRE', KEYS[5 + i], retention)
+    redis.call('ZREM', KEYS[4], KEYS[5 + i])
     -- Operators' counters (the sale panel, /metrics): decisions by outcome.
     redis.call('HINCRBY', KEYS[1], status == 'confirmed' and 'confirmed' or ('rejected:' .. reason), 1)
     results[i] = { status, reason, 1 }

@@ -33,14 +33,44 @@ export async function commitOrders(
   fence: number,
   rules: CommitRules,
 ): Promise<(CommitResult | AppError)[]> {
+  const results = await runCommit(redis, keys, productId, orders, fence, rules);
+  if (results === 'lock_held') throw new Error('commitOrders: a commit with a fence was refused as lock_held');
+  return results;
+}
+
+/**
+ * The same commit for a caller that holds no lease: the script claims the product's lock itself
+ * when it is free, and releases it in the same atomic call (one round trip instead of acquire,
+ * commit and release). Null when another holder has the lock: the caller takes it the slow way.
+ */
+export async function claimAndCommit(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  orders: readonly OrderJob[],
+  rules: CommitRules,
+): Promise<(CommitResult | AppError)[] | null> {
+  const results = await runCommit(redis, keys, productId, orders, 'claim', rules);
+  return results === 'lock_held' ? null : results;
+}
+
+async function runCommit(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  orders: readonly OrderJob[],
+  fence: number | 'claim',
+  rules: CommitRules,
+): Promise<(CommitResult | AppError)[] | 'lock_held'> {
   const broken = rules.brokenOnPurpose ?? [];
   const orderKeys = orders.map((order) => keys.order(productId, order.orderId));
   const reply = await redis.commitOrders(
-    4 + orders.length,
+    5 + orders.length,
     keys.product(productId),
     keys.buyers(productId),
     keys.fence(productId),
     keys.pending(productId),
+    keys.lock(productId),
     ...orderKeys,
     productId,
     fence,
@@ -53,6 +83,7 @@ export async function commitOrders(
   if (reply === -1) throw new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`);
   if (reply === -2) throw new AppError('invalid_request', `a commit for product ${productId} had invalid arguments`);
   if (reply === -3) throw new AppError('unknown_product', `product ${productId} does not exist`);
+  if (reply === -4) return 'lock_held';
   if (typeof reply === 'number' || reply.length !== orders.length * 3) throw new Error(`commitOrders: unexpected reply ${JSON.stringify(reply)}`);
   return orders.map((order, i) => {
     const [status, reason, applied] = reply.slice(i * 3, i * 3 + 3);

@@ -3,7 +3,7 @@ import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductLocks } from '../locks/productLock.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
-import { commitOrders, type CommitResult, type CommitRules } from './commitOrder.ts';
+import { claimAndCommit, commitOrders, type CommitResult, type CommitRules } from './commitOrder.ts';
 
 export interface BatcherDeps {
   redis: Redis;
@@ -12,6 +12,8 @@ export interface BatcherDeps {
   rules: CommitRules;
   /** Most orders one lock acquisition and one commit decide. */
   maxBatch: number;
+  /** False: always take the lock the slow way (acquire, commit, release), for tests and comparisons. */
+  claimInScript?: boolean;
 }
 
 interface Waiting {
@@ -63,16 +65,22 @@ export class OrderBatcher {
   }
 
   /**
-   * One batch under the lock. A lease lost before the commit aborts it; one lost during it is caught
-   * by the fence inside the script. Either way every order of the batch fails and BullMQ retries it.
+   * One batch under the lock. Most often the lock is free and the commit script claims and releases
+   * it itself, in one round trip. When another holder has it, the batch takes it the slow way
+   * (wait, acquire, commit, release): a lease lost before the commit aborts it; one lost during it
+   * is caught by the fence inside the script. Either way every order of the batch fails and BullMQ
+   * retries it.
    */
   private async commit(productId: string, batch: Waiting[]): Promise<void> {
     this.stats.batches += 1;
     this.stats.orders += batch.length;
     try {
-      const results = await this.deps.locks.using(productId, async (lease) => {
+      const orders = batch.map((w) => w.order);
+      const claimed = this.deps.claimInScript === false ? null : await claimAndCommit(this.deps.redis, this.deps.keys, productId, orders, this.deps.rules);
+      if (claimed) this.deps.locks.claimedInScript();
+      const results = claimed ?? await this.deps.locks.using(productId, async (lease) => {
         lease.signal.throwIfAborted();
-        const committed = commitOrders(this.deps.redis, this.deps.keys, productId, batch.map((w) => w.order), lease.fence, this.deps.rules);
+        const committed = commitOrders(this.deps.redis, this.deps.keys, productId, orders, lease.fence, this.deps.rules);
         // The release goes out right behind the commit, on the same connection: one round trip for
         // both, and the next holder (another process) need not wait for this reply to travel back.
         // Should the commit be re-sent after the release (a NOSCRIPT fallback), its fence still guards it.

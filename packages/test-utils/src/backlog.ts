@@ -1,0 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { System } from './system.ts';
+
+/**
+ * Resolves once jobs wait in the orders queue: every worker then has its hands full, so a fault
+ * that hits a worker now hits jobs in flight. A fault timed by a clock instead may land after the
+ * workers have decided the whole burst (batch jobs decide a test burst within a second).
+ */
+export async function untilBacklog(system: System, timeoutMs = 10_000): Promise<void> {
+  const waiting = `${system.prefix}:{queue}:orders:wait`;
+  for (const deadline = Date.now() + timeoutMs; (await system.redis.client.llen(waiting)) === 0; await sleep(5)) {
+    if (Date.now() > deadline) throw new Error('no job ever waited: the fault had nothing to hit');
+  }
+}
+
+/** Resolves once some worker is running a job: a fault that hits every worker now hits work in flight. */
+export async function untilActive(system: System, timeoutMs = 10_000): Promise<void> {
+  const active = `${system.prefix}:{queue}:orders:active`;
+  for (const deadline = Date.now() + timeoutMs; (await system.redis.client.llen(active)) === 0; await sleep(2)) {
+    if (Date.now() > deadline) throw new Error('no job ever ran: the fault had nothing to hit');
+  }
+}
