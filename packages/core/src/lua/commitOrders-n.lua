@@ -52,6 +52,8 @@ end
 
 local results = {}
 local undecided = {}
+-- Orders with a record (the API wrote it): deciding them writes only the decision's fields.
+local recorded = {}
 -- The same order may come twice in one batch (a job delivered twice to one process: stalled, then
 -- fetched again while its first run still waited for the lock). Only its first entry is decided;
 -- the others repeat that decision with applied 0.
@@ -79,6 +81,7 @@ for i = 1, count do
       results[i] = { order[1], order[2] or '', 0 }
     else
       undecided[#undecided + 1] = i
+      recorded[i] = order[1] ~= false and order[1] ~= nil
     end
   end
 end
@@ -99,10 +102,16 @@ if #undecided > 0 then
   local stock = tonumber(product[1])
   local limit = tonumber(product[2] or '0')
   local bought = {}
+  -- The product's counters change once per call, not once per order.
+  local soldUnits = 0
+  local outcomes = {}
   for _, i in ipairs(undecided) do
     local userId, quantity = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
     local units = tonumber(quantity)
-    bought[userId] = bought[userId] or tonumber(redis.call('HGET', KEYS[2], userId) or '0')
+    -- The buyer's ledger is read only when a limit needs it (and once per buyer per call).
+    if limit > 0 and bought[userId] == nil then
+      bought[userId] = tonumber(redis.call('HGET', KEYS[2], userId) or '0')
+    end
     local status, reason = 'confirmed', ''
     if limit > 0 and bought[userId] + units > limit then
       status, reason = 'rejected', 'limit_exceeded'
@@ -110,20 +119,32 @@ if #undecided > 0 then
       status, reason = 'rejected', 'sold_out'
     else
       stock = stock - units
-      bought[userId] = bought[userId] + units
-      redis.call('HINCRBY', KEYS[1], 'stock', -units)
-      redis.call('HINCRBY', KEYS[1], 'sold', units)
+      soldUnits = soldUnits + units
+      if limit > 0 then
+        bought[userId] = bought[userId] + units
+      end
       redis.call('HINCRBY', KEYS[2], userId, units)
     end
-    redis.call('HSET', KEYS[5 + i], 'productId', productId, 'userId', userId, 'quantity', quantity,
-      'status', status, 'reason', reason, 'decidedAt', now)
-    redis.call('HSETNX', KEYS[5 + i], 'createdAt', now)
+    if recorded[i] then
+      redis.call('HSET', KEYS[5 + i], 'status', status, 'reason', reason, 'decidedAt', now)
+    else
+      redis.call('HSET', KEYS[5 + i], 'productId', productId, 'userId', userId, 'quantity', quantity,
+        'status', status, 'reason', reason, 'decidedAt', now, 'createdAt', now)
+    end
     -- A decided order is kept for the buyer to read, then expires: memory stays bounded.
     redis.call('PEXPIRE', KEYS[5 + i], retention)
     redis.call('ZREM', KEYS[4], KEYS[5 + i])
-    -- Operators' counters (the sale panel, /metrics): decisions by outcome.
-    redis.call('HINCRBY', KEYS[1], status == 'confirmed' and 'confirmed' or ('rejected:' .. reason), 1)
+    local outcome = status == 'confirmed' and 'confirmed' or ('rejected:' .. reason)
+    outcomes[outcome] = (outcomes[outcome] or 0) + 1
     results[i] = { status, reason, 1 }
+  end
+  if soldUnits > 0 then
+    redis.call('HINCRBY', KEYS[1], 'stock', -soldUnits)
+    redis.call('HINCRBY', KEYS[1], 'sold', soldUnits)
+  end
+  -- Operators' counters (the sale panel, /metrics): decisions by outcome.
+  for outcome, n in pairs(outcomes) do
+    redis.call('HINCRBY', KEYS[1], outcome, n)
   end
 end
 
