@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Router } from 'express';
 import { z } from 'zod';
 import { AppError, SoldOutMemory, acceptOrder, createAcceptDeps, getOrder, soldOutError, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
@@ -28,6 +29,11 @@ export function orderRoutes(deps: ApiDeps): Router {
     // memory, with no Redis call and no exception (a thrown error costs the router a walk of its
     // error handlers). A keyed request may be a retry of an order already recorded: acceptOrder looks.
     if (knownSoldOut && idempotencyKey === undefined) {
+      // Answered a turn of the event loop later, not from inside the request's own read: measured
+      // with a CPU profile, an answer written from there cost the socket write (writev) 15% of the
+      // API's CPU instead of 5%, and the storm ran at 0.78× the bare Express server instead of ~1×.
+      // (The accept path's answers go out after a Redis reply, a later turn already.)
+      await nextTurn();
       sendError(res, soldOutError(request));
       return;
     }
