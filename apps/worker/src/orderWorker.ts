@@ -15,14 +15,19 @@ import {
   ordersOf,
   type OrderJob,
   type OrdersJobData,
+  type RejectReason,
   type WorkerMetrics,
 } from '@flashline/core';
 
 // A job whose arguments are wrong stays wrong: retrying it cannot help.
 const permanent = new Set(['invalid_request', 'unknown_product']);
 
-/** What a job returns: a lone order's decision, or each order's of a batch. */
-export type JobResult = Decision | (Decision & { orderId: string })[];
+/**
+ * What a job returns: a lone order's decision, or how many orders of a batch ended each way
+ * (`confirmed`, `sold_out`, `limit_exceeded`, `processing_failed`). Each order's own decision is in
+ * its order record; BullMQ keeps a job's result with it, so a batch's stays a few bytes.
+ */
+export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason, number>>;
 
 /**
  * One BullMQ worker deciding orders. A job carries one order or a batch (the orders an API process
@@ -79,16 +84,19 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
       // error retries the whole job, and the orders decided meanwhile replay their decisions.
       const retryable = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)));
       if (retryable) throw retryable.reason;
-      return Promise.all(
+      const outcomes = await Promise.all(
         settled.map(async (s, i) => {
+          if (s.status === 'fulfilled') return s.value.status === 'confirmed' ? 'confirmed' : s.value.reason;
           const order = orders[i]!;
-          if (s.status === 'fulfilled') return { orderId: order.orderId, ...s.value };
           log('warn', 'order failed for good', { orderId: order.orderId, jobId: job.id, ...errorFields(s.reason) });
           await failOrder(redis, keys, order.productId, order.orderId, config.orderRetentionMs);
           metrics?.observeFailed();
-          return { orderId: order.orderId, status: 'rejected' as const, reason: 'processing_failed' as const };
+          return 'processing_failed' as const;
         }),
       );
+      const counts: Partial<Record<'confirmed' | RejectReason, number>> = {};
+      for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+      return counts;
     },
     {
       connection: redis,

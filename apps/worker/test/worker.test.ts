@@ -174,7 +174,7 @@ describe('order worker', () => {
       assert.deepEqual(await getProduct(redis, keys, 'bx'), { productId: 'bx', stock: 0, sold: 2, perUserLimit: null });
       assert.equal((await getProduct(redis, keys, 'by'))?.stock, 3);
       const job = await finishedJob(jobId);
-      assert.equal((job.returnvalue as unknown[]).length, 4);
+      assert.deepEqual(job.returnvalue, { confirmed: 3, sold_out: 1 });
     });
 
     it('ends processing_failed only the orders it could not decide, and decides them when an operator retries the job', async () => {
