@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { acceptOrder, createAcceptDeps, connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct, type Keys } from '@flashline/core';
+import { acceptOrder, createAcceptDeps, connectRedis, readPublishedMetrics, createKeys, createOrdersQueue, loadConfig, setProduct, type Keys } from '@flashline/core';
 import { startApp } from '@flashline/test-utils';
 import { measureCpu, redisCpuSeconds, rssMiB } from './cpu.ts';
 import { checkInvariant } from './invariant.ts';
@@ -44,6 +44,14 @@ async function sampleOrderBytes(redis: Redis, keys: Keys, productId: string): Pr
   return sizes.reduce<number>((sum, size) => sum + Number(size ?? 0), 0) / Math.max(1, sample.length);
 }
 
+/** Commits (batches) the workers ran and the orders they carried, summed over the workers' published metrics. */
+async function commitStats(redis: Redis, keys: Keys): Promise<{ batches: number; orders: number }> {
+  const sum = (name: string, copies: Awaited<ReturnType<typeof readPublishedMetrics>>) =>
+    copies.flatMap((copy) => copy.filter((metric) => metric.name === name).flatMap((metric) => metric.values.map((v) => Number(v.value)))).reduce((a, b) => a + b, 0);
+  const copies = await readPublishedMetrics(redis, keys);
+  return { batches: sum('flashline_commit_batches_total', copies), orders: sum('flashline_commit_batch_orders_total', copies) };
+}
+
 export async function measureWorkerSide(options: WorkerSideOptions) {
   const env = { REDIS_URL: options.redisUrl, KEY_PREFIX: options.keyPrefix, ...options.env };
   const config = loadConfig(env);
@@ -82,7 +90,8 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
         const left = Object.values(counts).reduce((a, b) => a + b, 0);
         if (options.rssEveryMs && performance.now() >= nextSample) {
           nextSample = performance.now() + options.rssEveryMs;
-          rss.samples.push({ decided: options.orderProducts.length - left, mib: workers.map((w) => rssMiB(w.child.pid!)) });
+          // `left` counts jobs; each carries ordersPerJob orders on average.
+          rss.samples.push({ decided: Math.round(options.orderProducts.length - left / jobsPerOrder), mib: workers.map((w) => rssMiB(w.child.pid!)) });
         }
         if (left === 0) return;
         await sleep(20);
@@ -93,11 +102,14 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     const memoryAfter = await usedMemory(redis);
     // Redis' share of one core over the run (the drain polling above adds a little).
     cpu.redis = (await redisCpuSeconds(redis) - redisCpuBefore) / (elapsedMs / 1000);
+    // The workers publish their metrics every second: the next copy has every commit of the run.
+    await sleep(1200);
+    const commits = await commitStats(redis, keys);
     await Promise.all(workers.map((w) => w.stop()));
     const orders = options.orderProducts.length;
     const orderBytes = await sampleOrderBytes(redis, keys, options.products[0]!.productId);
     const invariant = await checkInvariant(redis, options.keyPrefix, products, orders);
-    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), ordersPerJob: 1 / jobsPerOrder, cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
+    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), ordersPerJob: 1 / jobsPerOrder, ordersPerCommit: commits.orders / commits.batches, cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
   } finally {
     await queue.close();
     redis.disconnect();
