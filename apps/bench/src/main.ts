@@ -26,7 +26,15 @@ const docs = (name: string) => fileURLToPath(new URL(`../../../docs/${name}`, im
 // The BullMQ ceiling and the worker-side scenarios last about a second each: they run ROUNDS times,
 // interleaved (ceiling, hot, ..., ceiling, hot, ...), and the report takes each one's median round.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-const WORKER_SIDE = ['BullMQ ceiling', 'Flashline hot product, worker side', 'Flashline hot product, worker side, one job per order', 'Flashline wide sale, worker side', 'Flashline sold-out orders, worker side'];
+const WORKER_SIDE = [
+  'BullMQ ceiling',
+  'Flashline hot product, worker side',
+  'Flashline hot product, worker side, one job per order',
+  'Flashline hot product, worker side, leased locks',
+  'Flashline wide sale, worker side',
+  'Flashline wide sale, worker side, leased locks',
+  'Flashline sold-out orders, worker side',
+];
 const steps = [
   ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
   'HTTP ceilings',
@@ -104,7 +112,7 @@ try {
   const wideProducts = Array.from({ length: 1000 }, (_, i) => ({ productId: `w${i}`, stock: Math.ceil(STOCK / 1000) }));
   const wideOrders = skewed(1000, ORDERS);
   type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
-  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], wide: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
+  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
   const workerRound = async (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => {
     progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
     const r = await measureWorkerSide({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
@@ -121,8 +129,15 @@ try {
     runs.single.push(await workerRound('Flashline hot product, worker side, one job per order', r, {
       redisUrl: redis.url, keyPrefix: 'hot-single', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, ACCEPT_BATCH: '1' },
     }));
+    // The same, every lock taken with a lease (acquire, commit, release), as before the commit script claimed it.
+    runs.hotLeased.push(await workerRound('Flashline hot product, worker side, leased locks', r, {
+      redisUrl: redis.url, keyPrefix: 'hot-leased', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
+    }));
     runs.wide.push(await workerRound('Flashline wide sale, worker side', r, {
       redisUrl: redis.url, keyPrefix: 'wide', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env,
+    }));
+    runs.wideLeased.push(await workerRound('Flashline wide sale, worker side, leased locks', r, {
+      redisUrl: redis.url, keyPrefix: 'wide-leased', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
     }));
     // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
     runs.soldOut.push(await workerRound('Flashline sold-out orders, worker side', r, {
@@ -139,7 +154,9 @@ try {
   };
   const hot = workerRow('Flashline hot product, worker side', `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`, runs.hot);
   const single = workerRow('Flashline hot product, worker side, one job per order', 'the same, accepted with `ACCEPT_BATCH=1`', runs.single);
+  const hotLeased = workerRow('Flashline hot product, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.hotLeased);
   const wide = workerRow('Flashline wide sale, worker side', `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`, runs.wide);
+  const wideLeased = workerRow('Flashline wide sale, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.wideLeased);
   const soldOut = workerRow('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, runs.soldOut);
 
   // 5. Flashline through HTTP: the API process, the worker processes, a generator process.
@@ -199,6 +216,7 @@ try {
       ([name, r]) => `${name}: ${microsPer(Object.entries(r.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), r.decisionsPerSecond)} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit).`,
     ),
     `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
+    `A lock claimed by the commit script against one taken with a lease, medians of this run: ${round(hot.decisionsPerSecond / hotLeased.decisionsPerSecond)}× the decisions per second for the hot product, ${round(wide.decisionsPerSecond / wideLeased.decisionsPerSecond)}× for the wide sale.`,
   ];
   const memory: string[] = [];
   if (soak) {
