@@ -16,6 +16,7 @@ import {
   type OrderJob,
   type OrdersJobData,
   type RejectReason,
+  workerId,
   type WorkerMetrics,
 } from '@flashline/core';
 
@@ -101,6 +102,8 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
     {
       connection: redis,
       prefix: config.queuePrefix,
+      // `<host>:<pid>`, kept on each job it runs (processedBy): operators can tell which process has a job.
+      name: workerId(),
       concurrency: config.workerConcurrency,
       autorun: false,
       // A worker that dies holding a job is noticed within one lock period; the job runs again.

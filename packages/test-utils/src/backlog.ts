@@ -20,3 +20,22 @@ export async function untilActive(system: System, timeoutMs = 10_000): Promise<v
     if (Date.now() > deadline) throw new Error('no job ever ran: the fault had nothing to hit');
   }
 }
+
+/**
+ * The index of a worker process that runs a job now (BullMQ keeps the worker's name, `<host>:<pid>`,
+ * on the job as it starts it), once one does: a fault that hits it hits work in flight. Undefined
+ * once `giveUp()` says so (the burst is over) before any worker runs a job.
+ */
+export async function workerWithActiveJob(system: System, giveUp: () => boolean = () => false, timeoutMs = 10_000): Promise<number | undefined> {
+  const active = `${system.prefix}:{queue}:orders:active`;
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(2)) {
+    if (giveUp()) return undefined;
+    for (const jobId of await system.redis.client.lrange(active, 0, -1)) {
+      const runner = await system.redis.client.hget(`${system.prefix}:{queue}:orders:${jobId}`, 'pb');
+      const pid = Number(runner?.slice(runner.lastIndexOf(':') + 1));
+      const index = system.workers.findIndex((worker) => worker?.child.pid === pid);
+      if (index >= 0) return index;
+    }
+  }
+  throw new Error('no worker ever ran a job: the fault had nothing to hit');
+}

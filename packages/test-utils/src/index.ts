@@ -8,4 +8,4 @@ export { startSystem, SYSTEM_ADMIN_TOKEN, type System, type SystemOptions } from
 export { setUpProducts, planOrders, submitBurst, check, violations, type CheckReport, type Outcome, type ProductPlan } from './checker.ts';
 export { runScenario, products, type ScenarioOptions, type ScenarioResult } from './scenario.ts';
 export { parseMetrics, samplesOf, sumOf, typeOf, type Sample } from './prometheus.ts';
-export { untilActive, untilBacklog } from './backlog.ts';
+export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';
