@@ -39,6 +39,9 @@ const BATCH = 500;
 export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Promise<ReconcileReport> {
   const { redis, keys, queue } = deps;
   const report: ReconcileReport = { checked: 0, redriven: 0, failed: 0 };
+  // The orders of one batch share its job: its state is read once a pass, not once an order.
+  const batchStates = new Map<string, Promise<string>>();
+  const batchState = (batchId: string) => batchStates.get(batchId) ?? batchStates.set(batchId, queue.getJobState(batchId)).get(batchId)!;
   for (const productId of await redis.smembers(keys.products())) {
     const overdue = await redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, BATCH);
     for (const orderKey of overdue) {
@@ -50,10 +53,10 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
         continue;
       }
       // Its batch's job (when it came in one), and a job of its own (a lone order, or a re-drive).
-      const [batchState, job] = await Promise.all([batchId ? queue.getJobState(batchId) : 'missing', queue.getJob(orderId)]);
+      const [ofBatch, job] = await Promise.all([batchId ? batchState(batchId) : 'missing', queue.getJob(orderId)]);
       const state = job ? await job.getState() : 'missing';
-      if (alive.has(state) || alive.has(batchState)) continue;
-      if (state === 'failed' || (batchState === 'failed' && !job)) {
+      if (alive.has(state) || alive.has(ofBatch)) continue;
+      if (state === 'failed' || (ofBatch === 'failed' && !job)) {
         await failOrder(redis, keys, productId, orderId, deps.orderRetentionMs);
         report.failed += 1;
         continue;
