@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { ordersOf } from '@flashline/core';
+import { createKeys, ordersOf } from '@flashline/core';
 import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -79,7 +79,7 @@ describe('HTTP API', () => {
       const [orderId] = ids;
       const jobs = await api.queue.getJobs(['wait', 'active', 'delayed', 'completed', 'failed']);
       assert.equal(jobs.filter((j) => ordersOf(j.data).some((o) => o.userId === 'bob')).length, 1, 'one key enqueued more than one job');
-      assert.equal((await server.client.keys('api:{p:tv}:order:*')).filter((k) => k.endsWith(orderId)).length, 1);
+      assert.equal((await server.client.keys(createKeys('api').order('tv', '*'))).filter((k) => k.endsWith(orderId)).length, 1);
 
       const reused = await request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-1').send({ ...body, quantity: 1 }).expect(422);
       assert.equal(reused.body.error.code, 'idempotency_key_reused');

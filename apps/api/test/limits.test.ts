@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { ConfigError, loadConfig } from '@flashline/core';
+import { ConfigError, createKeys, loadConfig } from '@flashline/core';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
 
@@ -69,7 +69,7 @@ describe('rate limits and security headers', () => {
     await order('alice').expect(202);
     await order('alice').expect(202);
 
-    const orderKeys = () => server.client.keys(`${prefix}:{p:tv}:order:*`);
+    const orderKeys = () => server.client.keys(createKeys(prefix).order('tv', '*'));
     const jobCount = async () => Object.values(await limited.queue.getJobCounts()).reduce((sum, n) => sum + n, 0);
     const [keysBefore, ordersBefore, jobsBefore] = [await server.client.dbsize(), (await orderKeys()).length, await jobCount()];
     assert.equal(ordersBefore, 2);

@@ -33,6 +33,8 @@ const WORKER_SIDE = [
   'Flashline hot product, worker side, leased locks',
   'Flashline wide sale, worker side',
   'Flashline wide sale, worker side, leased locks',
+  'Flashline hot product, worker side, one worker process',
+  'Flashline wide sale, worker side, one worker process',
   'Flashline sold-out orders, worker side',
 ];
 const steps = [
@@ -112,7 +114,7 @@ try {
   const wideProducts = Array.from({ length: 1000 }, (_, i) => ({ productId: `w${i}`, stock: Math.ceil(STOCK / 1000) }));
   const wideOrders = skewed(1000, ORDERS);
   type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
-  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
+  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], hotOne: [] as WorkerSide[], wideOne: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
   const workerRound = async (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => {
     progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
     const r = await measureWorkerSide({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
@@ -139,6 +141,14 @@ try {
     runs.wideLeased.push(await workerRound('Flashline wide sale, worker side, leased locks', r, {
       redisUrl: redis.url, keyPrefix: 'wide-leased', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
     }));
+    // Hot and wide again with one worker process: two workers and Redis are three busy processes on
+    // this machine's cores, and the wide sale's extra work per product shows most when CPU is short.
+    runs.hotOne.push(await workerRound('Flashline hot product, worker side, one worker process', r, {
+      redisUrl: redis.url, keyPrefix: 'hot-one', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: 1, env,
+    }));
+    runs.wideOne.push(await workerRound('Flashline wide sale, worker side, one worker process', r, {
+      redisUrl: redis.url, keyPrefix: 'wide-one', products: wideProducts, orderProducts: wideOrders, workers: 1, env,
+    }));
     // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
     runs.soldOut.push(await workerRound('Flashline sold-out orders, worker side', r, {
       redisUrl: redis.url, keyPrefix: 'gone', products: [{ productId: 'gone', stock: ORDERS }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env, stockBeforeRun: 0,
@@ -157,6 +167,8 @@ try {
   const hotLeased = workerRow('Flashline hot product, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.hotLeased);
   const wide = workerRow('Flashline wide sale, worker side', `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`, runs.wide);
   const wideLeased = workerRow('Flashline wide sale, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.wideLeased);
+  const hotOne = workerRow('Flashline hot product, worker side, one worker process', 'the same as the hot product, with 1 worker process', runs.hotOne);
+  const wideOne = workerRow('Flashline wide sale, worker side, one worker process', 'the same as the wide sale, with 1 worker process', runs.wideOne);
   const soldOut = workerRow('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, runs.soldOut);
 
   // 5. Flashline through HTTP: the API process, the worker processes, a generator process.
@@ -212,9 +224,10 @@ try {
   const microsPer = (cpu: number[], perSecond: number) => Math.round((cpu.reduce((a, b) => a + b, 0) / perSecond) * 1e6);
   const cpuPerDecision = [
     `BullMQ trivial job: ${microsPer(ceiling.workerCpu, ceiling.jobsPerSecond)} µs of worker CPU and ${microsPer([ceiling.redisCpu], ceiling.jobsPerSecond)} µs of Redis CPU per job.`,
-    ...([['Flashline hot product', hot], ['Flashline hot product, one job per order (`ACCEPT_BATCH=1`)', single], ['Flashline wide sale', wide]] as const).map(
+    ...([['Flashline hot product', hot], ['Flashline hot product, one job per order (`ACCEPT_BATCH=1`)', single], ['Flashline wide sale', wide], ['Flashline hot product, one worker process', hotOne], ['Flashline wide sale, one worker process', wideOne]] as const).map(
       ([name, r]) => `${name}: ${microsPer(Object.entries(r.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), r.decisionsPerSecond)} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit).`,
     ),
+    `Wide sale ÷ hot product with one worker process (Redis and one worker: two busy processes on this machine's cores, not three), medians of this run: ${round(wideOne.decisionsPerSecond / hotOne.decisionsPerSecond)}× (${round(wide.decisionsPerSecond / hot.decisionsPerSecond)}× with two).`,
     `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
     `A lock claimed by the commit script against one taken with a lease, medians of this run: ${round(hot.decisionsPerSecond / hotLeased.decisionsPerSecond)}× the decisions per second for the hot product, ${round(wide.decisionsPerSecond / wideLeased.decisionsPerSecond)}× for the wide sale.`,
   ];

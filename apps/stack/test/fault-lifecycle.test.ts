@@ -43,13 +43,13 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
         worker.child.kill('SIGSTOP');
         // The acquire command's fence key followed by its token: a chunk may also carry another
         // command naming a fence (a commit of another product), which must not be taken for it.
-        const acquire = new RegExp(`\\{p:([A-Za-z0-9_-]+)\\}:fence\\r\\n\\$\\d+\\r\\n[^\\r]*${mine}`);
+        const acquire = new RegExp(`\\{g:\\d+\\}:p:([A-Za-z0-9_-]+):fence\\r\\n\\$\\d+\\r\\n[^\\r]*${mine}`);
         resolve(acquire.exec(chunk.toString('latin1'))?.[1] ?? '');
       }),
     );
     await sleep(50); // Redis runs the command meanwhile
     // Granted? An attempt that found the lock taken leaves nothing stale behind: try the next one.
-    if (productId && (await system.redis.client.get(`${system.prefix}:{p:${productId}}:lock`))?.includes(mine)) break;
+    if (productId && (await system.redis.client.get(createKeys(system.prefix).lock(productId)))?.includes(mine)) break;
     worker.child.kill('SIGCONT');
   }
   const started = Date.now();

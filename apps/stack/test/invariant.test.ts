@@ -12,6 +12,7 @@ import {
   type OrderSpec,
   type TestRedis,
 } from '@flashline/test-utils';
+import { createKeys } from '@flashline/core';
 
 const PRODUCTS = 20;
 const UNITS = 50;
@@ -96,7 +97,7 @@ describe('the invariant, end to end through the real API and worker processes', 
       assert.equal(confirmedUnits + product.stock, UNITS, `${productId}: confirmed + remaining != initial`);
       // Applied exactly once: the stock counters and the per-user ledger agree with the orders.
       assert.equal(product.sold, confirmedUnits, `${productId}: sold ${product.sold} but orders confirm ${confirmedUnits}`);
-      const ledger = await redis.client.hgetall(`${PREFIX}:{p:${productId}}:buyers`);
+      const ledger = await redis.client.hgetall(createKeys(PREFIX).buyers(productId));
       const byUser = new Map<string, number>();
       for (const v of mine.filter((o) => o.status === 'confirmed')) byUser.set(v.userId, (byUser.get(v.userId) ?? 0) + v.quantity);
       assert.deepEqual(Object.fromEntries(Object.entries(ledger).map(([u, n]) => [u, Number(n)])), Object.fromEntries(byUser), `${productId}: buyer ledger disagrees with confirmed orders`);
@@ -105,7 +106,7 @@ describe('the invariant, end to end through the real API and worker processes', 
       }
     }
     // No order nobody submitted.
-    const orderKeys = await redis.client.keys(`${PREFIX}:{p:*}:order:*`);
+    const orderKeys = await redis.client.keys(createKeys(PREFIX).everyOrder());
     assert.equal(orderKeys.length, accepted.length, 'orders exist that no 202 answered for');
 
     const lastDecision = Math.max(...decided.map((v) => Date.parse(v.decidedAt!)));

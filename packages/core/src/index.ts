@@ -1,6 +1,6 @@
 export { loadConfig, ConfigError, type Config, type LockSettings } from './config/config.ts';
 export { AppError, httpStatusByCode, isRedisUnavailable, toAppError, type ErrorCode } from './errors/appError.ts';
-export { createKeys, type Keys } from './keys/keys.ts';
+export { createKeys, PRODUCT_GROUPS, type Keys } from './keys/keys.ts';
 export { createLogger, errorFields, type Logger } from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
 export { ProductLocks, type Lease, type LockObserver } from './locks/productLock.ts';
@@ -10,7 +10,7 @@ export { newBatchId, newOrderId, productOfOrder } from './orders/orderId.ts';
 export { getOrder, failOrder, reopenOrder, type Order, type OrderStatus, type RejectReason, type Decision } from './orders/order.ts';
 export { acceptOrder, createAcceptDeps, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
 export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
-export { claimAndCommit, commitOrder, commitOrders, type CommitResult, type CommitRules } from './orders/commitOrder.ts';
+export { claimAndCommit, commitOrder, commitOrders, commitSections, type CommitResult, type CommitRules, type CommitSection, type SectionOutcome } from './orders/commitOrder.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
 export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, ordersOf, type OrderBatchJob, type OrderJob, type OrdersJobData } from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';

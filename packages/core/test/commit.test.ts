@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { AppError, OrderBatcher, ProductLocks, claimAndCommit, commitOrder, commitOrders, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
+import { AppError, OrderBatcher, PRODUCT_GROUPS, ProductLocks, claimAndCommit, commitOrder, commitOrders, commitSections, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
 import { recordOrder, scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 const MAX_QUANTITY = 10;
@@ -18,6 +18,8 @@ describe('order commit', () => {
     userId,
     quantity,
   });
+  /** A section's five keys, in the order lua/commitOrders-n.lua reads them. */
+  const sectionKeys = (keys: Keys, productId: string) => [keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.lock(productId)];
   /** The product's current fencing token, as a lock holder would have it. */
   async function fenceOf(keys: Keys, productId: string): Promise<number> {
     const locks = new ProductLocks(ctx.redis, keys, { ttlMs: 60_000, maxWaitMs: 0, retryMs: 1 });
@@ -99,18 +101,29 @@ describe('order commit', () => {
     ];
     for (const [productId, userId, quantity] of bad) {
       const reply = await ctx.redis.commitOrders(
-        6, keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.lock(productId), keys.order(productId, 'p.x'),
-        productId, fence, Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, userId, quantity,
+        6, ...sectionKeys(keys, productId), keys.order(productId, 'p.x'),
+        Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 1, productId, fence, 1, userId, quantity,
       );
-      assert.deepEqual(reply, ['invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
+      assert.deepEqual(reply, [0, 'invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
     }
     // Shared arguments: a retention that is not a positive whole number of milliseconds.
     for (const retention of ['0', '-5', '1.5', 'x', '']) {
       const reply = await ctx.redis.commitOrders(
-        6, keys.product('p'), keys.buyers('p'), keys.fence('p'), keys.pending('p'), keys.lock('p'), keys.order('p', 'p.x'),
-        'p', fence, Date.now(), MAX_QUANTITY, '', retention, 'u', 1,
+        6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'),
+        Date.now(), MAX_QUANTITY, '', retention, 1, 'p', fence, 1, 'u', 1,
       );
       assert.equal(reply, -2, `accepted retention ${JSON.stringify(retention)}`);
+    }
+    // The layout of sections: counts that do not match the keys and arguments, a product twice.
+    const layouts: [string, (string | number)[]][] = [
+      ['one order too many', [6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 1, 'p', fence, 2, 'u', 1]],
+      ['a second section without keys', [6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 2, 'p', fence, 1, 'u', 1]],
+      ['no section count', [6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 'p', fence, 1, 'u', 1]],
+      ['the same product twice', [12, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), ...sectionKeys(keys, 'p'), keys.order('p', 'p.y'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 2, 'p', fence, 1, 'u', 1, 'p', fence, 1, 'v', 1]],
+    ];
+    for (const [what, call] of layouts) {
+      const [numberOfKeys, ...rest] = call as [number, ...(string | number)[]];
+      assert.equal(await ctx.redis.commitOrders(numberOfKeys, ...rest), -2, `accepted ${what}`);
     }
     assert.deepEqual(await snapshot(ctx.redis, keys), before);
   });
@@ -261,6 +274,80 @@ describe('order commit', () => {
       const result = await batcher.decide(order('p', 'a', 1));
       assert.equal(result.decision.status, 'confirmed');
       assert.ok(Date.now() - startedAt >= 100, 'decided while another holder had the lock');
+    });
+  });
+  describe('one commit for several products of one group', () => {
+    /** `count` product ids that share a group (their keys share a hash tag). */
+    function productsOfOneGroup(keys: Keys, count: number): string[] {
+      const group = keys.group('g0');
+      const ids: string[] = [];
+      for (let i = 0; ids.length < count; i++) if (keys.group(`g${i}`) === group) ids.push(`g${i}`);
+      return ids;
+    }
+
+    it('decides each product on its own: its stock, its ledger, its counters', async () => {
+      const keys = uniqueKeys();
+      const [a, b] = productsOfOneGroup(keys, 2) as [string, string];
+      await setProduct(ctx.redis, keys, a, { stock: 1 });
+      await setProduct(ctx.redis, keys, b, { stock: 5, perUserLimit: 2 });
+      const outcomes = await commitSections(ctx.redis, keys, [
+        { productId: a, fence: 'claim', orders: [order(a, 'u1', 1), order(a, 'u2', 1)] },
+        { productId: b, fence: 'claim', orders: [order(b, 'u1', 2), order(b, 'u1', 1), order(b, 'u2', 1)] },
+      ], RULES);
+      const statuses = outcomes.map((o) => (Array.isArray(o) ? o.map((r) => (r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason)) : o));
+      assert.deepEqual(statuses, [['confirmed', 'sold_out'], ['confirmed', 'limit_exceeded', 'confirmed']]);
+      assert.deepEqual(await getProduct(ctx.redis, keys, a), { productId: a, stock: 0, sold: 1, perUserLimit: null });
+      assert.deepEqual(await getProduct(ctx.redis, keys, b), { productId: b, stock: 2, sold: 3, perUserLimit: 2 });
+      assert.deepEqual(await ctx.redis.hgetall(keys.buyers(b)), { u1: '2', u2: '1' });
+      const [stats] = await getProductStats(ctx.redis, keys, [b]);
+      assert.equal(stats?.confirmed, 2);
+      assert.equal(stats?.rejected.limit_exceeded, 1);
+    });
+
+    it('refuses one product (unknown, or its lock held) and still decides the others; the refused one changes nothing', async () => {
+      const keys = uniqueKeys();
+      const [held, unknown, free] = productsOfOneGroup(keys, 3) as [string, string, string];
+      await setProduct(ctx.redis, keys, held, { stock: 5 });
+      await setProduct(ctx.redis, keys, free, { stock: 5 });
+      await fenceOf(keys, held); // someone holds its lock
+      const heldBefore = JSON.stringify(await Promise.all([keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k))));
+      const outcomes = await commitSections(ctx.redis, keys, [
+        { productId: held, fence: 'claim', orders: [order(held, 'u1', 1)] },
+        { productId: unknown, fence: 'claim', orders: [order(unknown, 'u1', 1)] },
+        { productId: free, fence: 'claim', orders: [order(free, 'u1', 1)] },
+      ], RULES);
+      assert.equal(outcomes[0], 'lock_held');
+      assert.ok(outcomes[1] instanceof AppError && outcomes[1].code === 'unknown_product');
+      assert.ok(Array.isArray(outcomes[2]) && !(outcomes[2][0] instanceof AppError) && outcomes[2][0]!.decision.status === 'confirmed');
+      assert.equal(JSON.stringify(await Promise.all([keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k)))), heldBefore);
+      assert.equal(await ctx.redis.exists(keys.product(unknown)), 0);
+      assert.equal((await getProduct(ctx.redis, keys, free))?.stock, 4);
+    });
+
+    it('refuses products of different groups before sending anything', async () => {
+      const keys = uniqueKeys();
+      let other = 'h0';
+      for (let i = 1; keys.group(other) === keys.group('g0'); i++) other = `h${i}`;
+      await assert.rejects(
+        commitSections(ctx.redis, keys, [{ productId: 'g0', fence: 'claim', orders: [order('g0', 'u', 1)] }, { productId: other, fence: 'claim', orders: [order(other, 'u', 1)] }], RULES),
+        /must share a group/,
+      );
+    });
+
+    it('in a batcher, a wave over many products takes about one commit per group, not one per product', async () => {
+      const keys = uniqueKeys();
+      const products = Array.from({ length: 300 }, (_, i) => `wide${i}`);
+      for (const productId of products) await setProduct(ctx.redis, keys, productId, { stock: 1 });
+      const batcher = new OrderBatcher({ redis: ctx.redis, keys, locks: new ProductLocks(ctx.redis, keys, { ttlMs: 2000, maxWaitMs: 5000, retryMs: 5 }), rules: RULES, maxBatch: 64 });
+      const orders = products.flatMap((productId) => [order(productId, 'a', 1), order(productId, 'b', 1)]);
+      const results = await Promise.all(orders.map((o) => batcher.decide(o)));
+      assert.equal(results.filter((r) => r.decision.status === 'confirmed').length, 300, 'one unit of each product confirmed');
+      for (const productId of products.slice(0, 20)) assert.equal((await getProduct(ctx.redis, keys, productId))?.stock, 0);
+      const groups = new Set(products.map((p) => keys.group(p))).size;
+      assert.ok(groups <= PRODUCT_GROUPS);
+      // 600 orders in one wave: at most one commit per group, plus one per 64 orders of a group.
+      assert.ok(batcher.stats.batches <= groups + Math.ceil(600 / 64), `600 orders over 300 products took ${batcher.stats.batches} commits`);
+      assert.equal(batcher.stats.orders, 600);
     });
   });
 });

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { createKeys } from '@flashline/core';
 import { mapConcurrent, requestJson } from './http.ts';
 import { percentile } from './burst.ts';
 import { SYSTEM_ADMIN_TOKEN, type System } from './system.ts';
@@ -107,7 +108,7 @@ async function orderKeys(redis: Redis, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:{p:*}:order:*`, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', createKeys(prefix).everyOrder(), 'COUNT', 1000);
     cursor = next;
     keys.push(...found);
   } while (cursor !== '0');
@@ -128,7 +129,8 @@ async function snapshot(redis: Redis, prefix: string, productIds: string[]): Pro
   const keys = await orderKeys(redis, prefix);
   const multi = redis.multi();
   for (const key of keys) multi.hgetall(key);
-  for (const id of productIds) multi.hgetall(`${prefix}:{p:${id}}:product`).hgetall(`${prefix}:{p:${id}}:buyers`);
+  const k = createKeys(prefix);
+  for (const id of productIds) multi.hgetall(k.product(id)).hgetall(k.buyers(id));
   const rows = ((await multi.exec()) ?? []).map(([, value]) => value as Record<string, string>);
   const orders = keys.map((key, i) => {
     const f = rows[i]!;
@@ -159,7 +161,7 @@ export async function check(system: System, products: ProductPlan[], outcomes: O
   for (;;) {
     const [queued, [waiting, active, delayed, prioritized]] = await Promise.all([
       // Undecided orders are exactly the entries of the products' pending sets: no need to read every order.
-      Promise.all(products.map((p) => redis.zcard(`${system.prefix}:{p:${p.productId}}:pending`))).then((counts) => counts.reduce((a, b) => a + b, 0)),
+      Promise.all(products.map((p) => redis.zcard(createKeys(system.prefix).pending(p.productId)))).then((counts) => counts.reduce((a, b) => a + b, 0)),
       Promise.all([
         redis.llen(`${system.prefix}:{queue}:orders:wait`),
         redis.llen(`${system.prefix}:{queue}:orders:active`),

@@ -20,20 +20,20 @@ export interface Invariant {
 
 /**
  * The invariant check every scenario ends with, read straight from Redis: every order record of the
- * products (SCAN per product hash tag), each product's stock, sold and ledger. `accepted` is how many
+ * products (one SCAN), each product's stock, sold and ledger. `accepted` is how many
  * orders the scenario saw accepted (202, or accepted through the domain).
  */
 export async function checkInvariant(redis: Redis, keyPrefix: string, products: { productId: string; stock: number }[], accepted: number): Promise<Invariant> {
   const keys = createKeys(keyPrefix);
-  if (keys.order('x', 'y') !== `${keyPrefix}:{p:x}:order:y`) throw new Error('the order key layout changed: update the SCAN below');
+  if (keys.order('x', 'y') !== `${keyPrefix}:{g:${keys.group('x')}}:p:x:order:y`) throw new Error('the order key layout changed: update the pattern below');
   const result: Invariant = { oversold: 0, conservationErrors: 0, lost: 0, duplicates: 0, orders: 0, decided: {}, decisionLatencyMs: { p50: 0, p99: 0, max: 0 } };
   const latencies: number[] = [];
   // One SCAN over the whole keyspace for every product's orders (one per product would read it 1,000 times).
   const keysByProduct = new Map<string, string[]>(products.map((p) => [p.productId, []]));
-  const productOfKey = new RegExp(`^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{p:([A-Za-z0-9_-]+)\\}:order:`);
+  const productOfKey = new RegExp(`^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{g:\\d+\\}:p:([A-Za-z0-9_-]+):order:`);
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${keyPrefix}:{p:*}:order:*`, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', keys.everyOrder(), 'COUNT', 1000);
     cursor = next;
     for (const key of found) keysByProduct.get(productOfKey.exec(key)?.[1] ?? '')?.push(key);
   } while (cursor !== '0');

@@ -4,15 +4,33 @@ import { createHash } from 'node:crypto';
 const digest = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 
 /**
+ * How many hash tags the products share. Every product's keys carry its group's tag, so one commit
+ * script can decide the orders of every product of a group that a wave holds (a wide sale's orders
+ * fall on hundreds of products; a commit per product would cost a script call for every few orders).
+ * 64 groups still spread a sale over 64 Redis Cluster slots. Changing it moves every product's keys.
+ */
+export const PRODUCT_GROUPS = 64;
+
+/** FNV-1a over the id's characters (ids are ASCII): the same group in every process, cheaply. */
+function groupOf(productId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < productId.length; i++) hash = Math.imul(hash ^ productId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % PRODUCT_GROUPS;
+}
+
+/**
  * Every Redis key Flashline writes, built here and nowhere else.
- * All keys of one product share the hash tag `{p:<productId>}`, so the order transaction
- * (stock, buyers, order, fence) stays in one Redis Cluster slot. Product and order ids are
- * validated to `[A-Za-z0-9_-]`, so they can never inject a `{`, `}` or `:` into a key.
+ * All keys of one product live under its group's hash tag (`fl:{g:17}:p:<productId>:…`), so the
+ * order transaction (stock, buyers, order, fence, lock) of one product, or of several products of
+ * one group, stays in one Redis Cluster slot. Product and order ids are validated to
+ * `[A-Za-z0-9_-]`, so they can never inject a `{`, `}` or `:` into a key.
  */
 export function createKeys(prefix: string) {
-  const product = (productId: string) => `${prefix}:{p:${productId}}`;
+  const product = (productId: string) => `${prefix}:{g:${groupOf(productId)}}:p:${productId}`;
   return {
     prefix,
+    /** The product's group (its keys' hash tag): products of one group can share one script call. */
+    group: groupOf,
     /** Hash: stock (units left), sold, perUserLimit (0 = none). */
     product: (productId: string) => `${product(productId)}:product`,
     /** Hash: userId → units confirmed to that user. */
@@ -31,6 +49,8 @@ export function createKeys(prefix: string) {
     reconciler: () => `${prefix}:reconciler`,
     /** Hash: one order and its decision. */
     order: (productId: string, orderId: string) => `${product(productId)}:order:${orderId}`,
+    /** SCAN pattern matching every order hash, of every product. */
+    everyOrder: () => `${prefix}:{g:*}:p:*:order:*`,
     /** String: `<orderId> <fingerprint>` for one Idempotency-Key (by its digest). */
     idempotency: (keyDigest: string) => `${prefix}:idem:${keyDigest}`,
     /**

@@ -18,6 +18,22 @@ export interface CommitRules {
   brokenOnPurpose?: readonly ('idempotency' | 'fencing')[];
 }
 
+/** The orders of one product in a commit, and how the commit holds the product's lock. */
+export interface CommitSection {
+  productId: string;
+  orders: readonly OrderJob[];
+  /** The fencing token of the caller's lease, or 'claim': the script claims the free lock itself. */
+  fence: number | 'claim';
+}
+
+/**
+ * What a commit did with one section: one result per order, in order (a CommitResult, or an
+ * AppError `invalid_request` for an order whose arguments are malformed or contradict the stored
+ * order); or the section was refused and changed nothing: an AppError (`lease_lost` for a stale
+ * fence, `unknown_product`), or 'lock_held' when a claim found the lock held.
+ */
+export type SectionOutcome = (CommitResult | AppError)[] | AppError | 'lock_held';
+
 /**
  * Decides a batch of orders of one product in one atomic Lua call (lua/commitOrders-n.lua):
  * idempotent per order, refused as a whole for a stale fencing token, never below zero stock, within
@@ -33,9 +49,10 @@ export async function commitOrders(
   fence: number,
   rules: CommitRules,
 ): Promise<(CommitResult | AppError)[]> {
-  const results = await runCommit(redis, keys, productId, orders, fence, rules);
-  if (results === 'lock_held') throw new Error('commitOrders: a commit with a fence was refused as lock_held');
-  return results;
+  const [outcome] = await commitSections(redis, keys, [{ productId, orders, fence }], rules);
+  if (outcome instanceof AppError) throw outcome;
+  if (!Array.isArray(outcome)) throw new Error('commitOrders: a commit with a fence was refused as lock_held');
+  return outcome;
 }
 
 /**
@@ -50,46 +67,57 @@ export async function claimAndCommit(
   orders: readonly OrderJob[],
   rules: CommitRules,
 ): Promise<(CommitResult | AppError)[] | null> {
-  const results = await runCommit(redis, keys, productId, orders, 'claim', rules);
-  return results === 'lock_held' ? null : results;
+  const [outcome] = await commitSections(redis, keys, [{ productId, orders, fence: 'claim' }], rules);
+  if (outcome instanceof AppError) throw outcome;
+  return outcome === 'lock_held' ? null : outcome!;
 }
 
-async function runCommit(
-  redis: Redis,
-  keys: Keys,
-  productId: string,
-  orders: readonly OrderJob[],
-  fence: number | 'claim',
-  rules: CommitRules,
-): Promise<(CommitResult | AppError)[] | 'lock_held'> {
+/**
+ * Commits several products' orders in one script call: the products must share a group
+ * (`keys.group`), so that the call stays in one Cluster slot. Each section is decided or refused
+ * on its own; one outcome per section, in order. Throws only for a call Redis refused as a whole.
+ */
+export async function commitSections(redis: Redis, keys: Keys, sections: readonly CommitSection[], rules: CommitRules): Promise<SectionOutcome[]> {
+  const group = keys.group(sections[0]!.productId);
+  if (sections.some((s) => keys.group(s.productId) !== group)) throw new Error('commitSections: the products of one commit must share a group');
   const broken = rules.brokenOnPurpose ?? [];
-  const orderKeys = orders.map((order) => keys.order(productId, order.orderId));
-  const reply = await redis.commitOrders(
-    5 + orders.length,
-    keys.product(productId),
-    keys.buyers(productId),
-    keys.fence(productId),
-    keys.pending(productId),
-    keys.lock(productId),
-    ...orderKeys,
-    productId,
-    fence,
+  const keysOut: string[] = [];
+  const argsOut: (string | number)[] = [
     Date.now(),
     rules.maxQuantity,
     (broken.includes('idempotency') ? 'i' : '') + (broken.includes('fencing') ? 'f' : ''),
     rules.orderRetentionMs,
-    ...orders.flatMap((order) => [order.userId, order.quantity]),
-  );
-  if (reply === -1) throw new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`);
-  if (reply === -2) throw new AppError('invalid_request', `a commit for product ${productId} had invalid arguments`);
-  if (reply === -3) throw new AppError('unknown_product', `product ${productId} does not exist`);
-  if (reply === -4) return 'lock_held';
-  if (typeof reply === 'number' || reply.length !== orders.length * 3) throw new Error(`commitOrders: unexpected reply ${JSON.stringify(reply)}`);
-  return orders.map((order, i) => {
-    const [status, reason, applied] = reply.slice(i * 3, i * 3 + 3);
-    if (status === 'invalid') return new AppError('invalid_request', `order ${order.orderId} has invalid or contradicting arguments`);
-    const decision: Decision = status === 'confirmed' ? { status } : { status: 'rejected', reason: reason as RejectReason };
-    return { decision, applied: applied === 1 };
+    sections.length,
+  ];
+  for (const { productId, orders, fence } of sections) {
+    keysOut.push(keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.lock(productId));
+    argsOut.push(productId, fence, orders.length);
+    for (const order of orders) {
+      keysOut.push(keys.order(productId, order.orderId));
+      argsOut.push(order.userId, order.quantity);
+    }
+  }
+  const reply = await redis.commitOrders(keysOut.length, ...keysOut, ...argsOut);
+  const expected = sections.reduce((n, s) => n + 1 + 3 * s.orders.length, 0);
+  if (reply === -2) throw new AppError('invalid_request', `a commit for product ${sections.map((s) => s.productId).join(', ')} had invalid arguments`);
+  if (typeof reply === 'number' || reply.length !== expected) throw new Error(`commitOrders: unexpected reply ${JSON.stringify(reply)}`);
+  let at = 0;
+  return sections.map(({ productId, orders, fence }) => {
+    const code = reply[at];
+    const start = at + 1;
+    at = start + 3 * orders.length;
+    if (code === -1) return new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`);
+    if (code === -3) return new AppError('unknown_product', `product ${productId} does not exist`);
+    if (code === -4) return 'lock_held';
+    if (code !== 0) throw new Error(`commitOrders: unexpected section code ${JSON.stringify(code)}`);
+    return orders.map((order, i) => {
+      const status = reply[start + 3 * i];
+      const reason = reply[start + 3 * i + 1];
+      const applied = reply[start + 3 * i + 2];
+      if (status === 'invalid') return new AppError('invalid_request', `order ${order.orderId} has invalid or contradicting arguments`);
+      const decision: Decision = status === 'confirmed' ? { status } : { status: 'rejected', reason: reason as RejectReason };
+      return { decision, applied: applied === 1 };
+    });
   });
 }
 

@@ -3,7 +3,7 @@ import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductLocks } from '../locks/productLock.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
-import { claimAndCommit, commitOrders, type CommitResult, type CommitRules } from './commitOrder.ts';
+import { commitOrders, commitSections, type CommitResult, type CommitRules, type SectionOutcome } from './commitOrder.ts';
 
 export interface BatcherDeps {
   redis: Redis;
@@ -22,14 +22,21 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
+/** One product's orders in a commit. */
+interface Section {
+  productId: string;
+  batch: Waiting[];
+}
+
 /**
  * Decides the orders of one worker process, batched per product, in waves. The orders of all the
- * active jobs wait here while a wave of commits is on the wire; then the next wave sends, for every
- * product with orders waiting, its orders in commits of up to `maxBatch`, all at once (ioredis
- * writes them together, and one connection keeps their order). The more jobs arrive during a wave,
- * the more orders each commit carries: in a stampede on one product three Redis round trips per
- * order become one per wave; in a wide sale the cold products' orders gather across jobs too.
- * A commit finds the product lock free and claims it in its own script (one round trip). A product
+ * active jobs wait here while a wave of commits is on the wire; then the next wave sends every
+ * waiting order at once (ioredis writes the commits together, and one connection keeps their
+ * order), in commits of up to `maxBatch` orders: one product's, or several products' of one group
+ * (`keys.group`). The more jobs arrive during a wave, the more orders each commit carries: in a
+ * stampede on one product three Redis round trips per order become one per wave; in a wide sale a
+ * wave's orders fall on hundreds of products but on at most 64 groups, so a commit still carries
+ * tens of orders. A commit finds each product's lock free and claims it in its own script. A product
  * whose lock someone holds takes it with a lease instead, off the wave (it may wait seconds): its
  * orders queue behind that lease, one batch at a time, and the waves go on for the other products.
  */
@@ -39,7 +46,7 @@ export class OrderBatcher {
   private readonly leased = new Map<string, Waiting[][]>();
   private waveOnTheWire = false;
   private scheduled = false;
-  /** Commits run so far (one per batch), and the orders they carried: for metrics and tests. */
+  /** Commits run so far (script calls; one per batch under a lease), and the orders they carried: for metrics and tests. */
   readonly stats = { batches: 0, orders: 0 };
 
   constructor(private readonly deps: BatcherDeps) {}
@@ -65,37 +72,72 @@ export class OrderBatcher {
   }
 
   private async sendWave(): Promise<void> {
-    const batches: [string, Waiting[]][] = [];
-    for (const [productId, queue] of this.waiting) {
-      if (this.leased.has(productId)) continue; // they go after the lease, in order
-      this.waiting.delete(productId);
-      for (let i = 0; i < queue.length; i += this.deps.maxBatch) batches.push([productId, queue.slice(i, i + this.deps.maxBatch)]);
-    }
-    if (batches.length === 0) return;
+    const commits = this.packWave();
+    if (commits.length === 0) return;
     this.waveOnTheWire = true;
     try {
-      await Promise.all(batches.map(([productId, batch]) => this.commit(productId, batch)));
+      await Promise.all(commits.map((commit) => this.commit(commit)));
     } finally {
       this.waveOnTheWire = false;
       if (this.waiting.size > 0) this.schedule();
     }
   }
 
-  /** One batch: claimed and committed in one script when the lock is free, else queued for a lease. */
-  private async commit(productId: string, batch: Waiting[]): Promise<void> {
-    this.stats.batches += 1;
-    this.stats.orders += batch.length;
-    if (this.deps.claimInScript === false) return this.lease(productId, batch);
-    let results: (CommitResult | AppError)[] | null;
-    try {
-      results = await claimAndCommit(this.deps.redis, this.deps.keys, productId, batch.map((w) => w.order), this.deps.rules);
-    } catch (error) {
-      for (const w of batch) w.reject(error);
+  /**
+   * The waiting orders as commits: the products of one group share a commit (one script call),
+   * up to `maxBatch` orders each; a product with more orders than that spans consecutive commits,
+   * which one connection runs in order.
+   */
+  private packWave(): Section[][] {
+    const commits: Section[][] = [];
+    // Per group: its last commit, and how many orders that commit holds.
+    const open = new Map<number, { commit: Section[]; size: number }>();
+    for (const [productId, queue] of this.waiting) {
+      if (this.leased.has(productId)) continue; // they go after the lease, in order
+      this.waiting.delete(productId);
+      const group = this.deps.keys.group(productId);
+      for (let taken = 0; taken < queue.length; ) {
+        let last = open.get(group);
+        if (!last || last.size >= this.deps.maxBatch) {
+          last = { commit: [], size: 0 };
+          open.set(group, last);
+          commits.push(last.commit);
+        }
+        const batch = queue.slice(taken, taken + this.deps.maxBatch - last.size);
+        last.commit.push({ productId, batch });
+        last.size += batch.length;
+        taken += batch.length;
+      }
+    }
+    return commits;
+  }
+
+  /** One commit: each product's lock claimed in the script when free; a held one's batch is queued for a lease. */
+  private async commit(sections: Section[]): Promise<void> {
+    if (this.deps.claimInScript === false) {
+      for (const { productId, batch } of sections) {
+        this.stats.batches += 1;
+        this.stats.orders += batch.length;
+        this.lease(productId, batch);
+      }
       return;
     }
-    if (results === null) return this.lease(productId, batch); // someone holds the lock
-    this.deps.locks.claimedInScript();
-    settle(batch, results);
+    this.stats.batches += 1;
+    for (const { batch } of sections) this.stats.orders += batch.length;
+    let outcomes: SectionOutcome[];
+    try {
+      outcomes = await commitSections(this.deps.redis, this.deps.keys, sections.map(({ productId, batch }) => ({ productId, orders: batch.map((w) => w.order), fence: 'claim' as const })), this.deps.rules);
+    } catch (error) {
+      for (const { batch } of sections) for (const w of batch) w.reject(error);
+      return;
+    }
+    sections.forEach(({ productId, batch }, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome === 'lock_held') return this.lease(productId, batch); // someone holds the lock
+      if (outcome instanceof AppError) return batch.forEach((w) => w.reject(outcome));
+      this.deps.locks.claimedInScript();
+      settle(batch, outcome);
+    });
   }
 
   /** Queues a batch behind the product's lease; the first batch starts the queue, off the wave. */
