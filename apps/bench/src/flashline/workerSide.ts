@@ -45,11 +45,11 @@ async function sampleOrderBytes(redis: Redis, keys: Keys, productId: string): Pr
 }
 
 /** Commits (batches) the workers ran and the orders they carried, summed over the workers' published metrics. */
-async function commitStats(redis: Redis, keys: Keys): Promise<{ batches: number; orders: number }> {
+async function commitStats(redis: Redis, keys: Keys): Promise<{ batches: number; products: number; orders: number }> {
   const sum = (name: string, copies: Awaited<ReturnType<typeof readPublishedMetrics>>) =>
     copies.flatMap((copy) => copy.filter((metric) => metric.name === name).flatMap((metric) => metric.values.map((v) => Number(v.value)))).reduce((a, b) => a + b, 0);
   const copies = await readPublishedMetrics(redis, keys);
-  return { batches: sum('flashline_commit_batches_total', copies), orders: sum('flashline_commit_batch_orders_total', copies) };
+  return { batches: sum('flashline_commit_batches_total', copies), products: sum('flashline_commit_batch_products_total', copies), orders: sum('flashline_commit_batch_orders_total', copies) };
 }
 
 export async function measureWorkerSide(options: WorkerSideOptions) {
@@ -109,7 +109,7 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     const orders = options.orderProducts.length;
     const orderBytes = await sampleOrderBytes(redis, keys, options.products[0]!.productId);
     const invariant = await checkInvariant(redis, options.keyPrefix, products, orders);
-    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), ordersPerJob: 1 / jobsPerOrder, ordersPerCommit: commits.orders / commits.batches, cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
+    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), ordersPerJob: 1 / jobsPerOrder, ordersPerCommit: commits.orders / commits.batches, productsPerCommit: commits.products / commits.batches, cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
   } finally {
     await queue.close();
     redis.disconnect();

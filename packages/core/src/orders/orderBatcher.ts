@@ -46,8 +46,8 @@ export class OrderBatcher {
   private readonly leased = new Map<string, Waiting[][]>();
   private waveOnTheWire = false;
   private scheduled = false;
-  /** Commits run so far (script calls; one per batch under a lease), and the orders they carried: for metrics and tests. */
-  readonly stats = { batches: 0, orders: 0 };
+  /** Commits run so far (script calls; one per batch under a lease), the products and the orders they carried: for metrics and tests. */
+  readonly stats = { batches: 0, products: 0, orders: 0 };
 
   constructor(private readonly deps: BatcherDeps) {}
 
@@ -117,12 +117,14 @@ export class OrderBatcher {
     if (this.deps.claimInScript === false) {
       for (const { productId, batch } of sections) {
         this.stats.batches += 1;
+        this.stats.products += 1;
         this.stats.orders += batch.length;
         this.lease(productId, batch);
       }
       return;
     }
     this.stats.batches += 1;
+    this.stats.products += sections.length;
     for (const { batch } of sections) this.stats.orders += batch.length;
     let outcomes: SectionOutcome[];
     try {
