@@ -54,18 +54,22 @@ if not isCount(now) or maxQuantity == nil or not string.match(retention, '^[1-9]
   return -2
 end
 
--- Where each section's keys and arguments start, checked before anything is written.
-local sections = {}
+-- Where each section's keys and arguments start, checked before anything is written. Flat arrays,
+-- not a table per section: tables made per section or per order are garbage the script's collector
+-- must sweep, and in a wide sale's commits (a few orders for each of many products) that sweeping
+-- costs more than the Redis commands.
+local sectionCount = tonumber(ARGV[5])
+local products, fences, counts, firstKeys, firstArgs = {}, {}, {}, {}, {}
 local seen = {}
 local nextKey, nextArg = 1, 6
-for s = 1, tonumber(ARGV[5]) do
+for s = 1, sectionCount do
   local productId, fence, count = ARGV[nextArg], ARGV[nextArg + 1], ARGV[nextArg + 2]
   if not isId(productId) or seen[productId] or not (fence == 'claim' or isCount(fence)) or not isCount(count) then
     return -2
   end
   seen[productId] = true
   count = tonumber(count)
-  sections[s] = { productId = productId, fence = fence, count = count, key = nextKey, arg = nextArg + 3 }
+  products[s], fences[s], counts[s], firstKeys[s], firstArgs[s] = productId, fence, count, nextKey, nextArg + 3
   nextKey = nextKey + 5 + count
   nextArg = nextArg + 3 + 2 * count
 end
@@ -73,27 +77,39 @@ if nextKey - 1 ~= #KEYS or nextArg - 1 ~= #ARGV then
   return -2
 end
 
--- One section: its code, and one {status, reason, applied} per order.
-local function decide(section)
-  local productId, fence, count, k, a = section.productId, section.fence, section.count, section.key, section.arg
+local skipDecidedCheck = string.find(broken, 'i', 1, true) ~= nil
+local skipFencing = string.find(broken, 'f', 1, true) ~= nil
+-- The reply, written in place: for each section its code, then status, reason, applied per order.
+local flat = {}
+-- Per order of the section being decided (reused from one section to the next): 0 answered
+-- already (its entries are written), 1 to decide and recorded by the API (only the decision's
+-- fields are written), 2 to decide with no record yet, -j a repeat of the section's entry j.
+local state = {}
+-- The same order may come twice in one batch (a job delivered twice to one process: stalled, then
+-- fetched again while its first run still waited for the lock). Only its first entry is decided;
+-- the others repeat that decision with applied 0. Keyed by order key: an order key names its
+-- product, and a product is in one section, so one table serves every section.
+local firstEntry = {}
+-- The product's counters, as HSET arguments (reused).
+local counters = {}
+
+local at = 0
+for s = 1, sectionCount do
+  local productId, fence, count, k, a = products[s], fences[s], counts[s], firstKeys[s], firstArgs[s]
   local productKey, buyersKey, fenceKey, pendingKey, lockKey = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  local results = {}
-  local undecided = {}
-  -- Orders with a record (the API wrote it): deciding them writes only the decision's fields.
-  local recorded = {}
-  -- The same order may come twice in one batch (a job delivered twice to one process: stalled, then
-  -- fetched again while its first run still waited for the lock). Only its first entry is decided;
-  -- the others repeat that decision with applied 0.
-  local firstEntry = {}
-  local repeats = {}
+  local codeAt = at + 1
+  flat[codeAt] = 0
+  at = codeAt
+  local undecided = 0
   for i = 1, count do
     local orderKey, userId, quantity = KEYS[k + 4 + i], ARGV[a + 2 * i - 2], ARGV[a + 2 * i - 1]
+    local entry = codeAt + 3 * i - 2
     local first = firstEntry[orderKey]
     if first then
       if ARGV[a + 2 * first - 2] == userId and ARGV[a + 2 * first - 1] == quantity then
-        repeats[i] = first
+        state[i] = -first
       else
-        results[i] = { 'invalid', '', 0 }
+        flat[entry], flat[entry + 1], flat[entry + 2], state[i] = 'invalid', '', 0, 0
       end
     else
       firstEntry[orderKey] = i
@@ -103,109 +119,112 @@ local function decide(section)
         valid = false
       end
       if not valid then
-        results[i] = { 'invalid', '', 0 }
-      elseif order[1] and order[1] ~= 'queued' and not string.find(broken, 'i', 1, true) then
-        results[i] = { order[1], order[2] or '', 0 }
+        flat[entry], flat[entry + 1], flat[entry + 2], state[i] = 'invalid', '', 0, 0
+      elseif order[1] and order[1] ~= 'queued' and not skipDecidedCheck then
+        flat[entry], flat[entry + 1], flat[entry + 2], state[i] = order[1], order[2] or '', 0, 0
       else
-        undecided[#undecided + 1] = i
-        recorded[i] = order[1] ~= false and order[1] ~= nil
+        state[i] = order[1] and 1 or 2
+        undecided = undecided + 1
       end
     end
   end
+  at = codeAt + 3 * count
 
-  if #undecided > 0 then
+  if undecided > 0 then
     -- Every refusal is found before the first write. The product's counters are read here and
     -- written back once, at the end: one call per product, not one per counter.
     local product = redis.call('HMGET', productKey, 'stock', 'perUserLimit', 'sold', 'confirmed', 'rejected:sold_out', 'rejected:limit_exceeded')
+    local code = 0
     if fence == 'claim' then
       if redis.call('EXISTS', lockKey) == 1 then
-        return -4
+        code = -4
       end
-    elseif tonumber(redis.call('GET', fenceKey) or '0') ~= tonumber(fence) and not string.find(broken, 'f', 1, true) then
-      return -1
+    elseif tonumber(redis.call('GET', fenceKey) or '0') ~= tonumber(fence) and not skipFencing then
+      code = -1
     end
-    if not product[1] then
-      return -3
+    if code == 0 and not product[1] then
+      code = -3
     end
-    if fence == 'claim' then
-      redis.call('INCR', fenceKey)
-    end
-    local stock = tonumber(product[1])
-    local limit = tonumber(product[2] or '0')
-    local bought = {}
-    local soldUnits = 0
-    local confirmed, soldOut, overLimit = 0, 0, 0
-    for _, i in ipairs(undecided) do
-      local orderKey, userId, quantity = KEYS[k + 4 + i], ARGV[a + 2 * i - 2], ARGV[a + 2 * i - 1]
-      local units = tonumber(quantity)
-      -- The buyer's ledger is read only when a limit needs it (and once per buyer per call).
-      if limit > 0 and bought[userId] == nil then
-        bought[userId] = tonumber(redis.call('HGET', buyersKey, userId) or '0')
+    if code ~= 0 then
+      -- Refused: nothing of this product changed, and its entries say nothing.
+      flat[codeAt] = code
+      for entry = codeAt + 1, at, 3 do
+        flat[entry], flat[entry + 1], flat[entry + 2] = '', '', 0
       end
-      local status, reason = 'confirmed', ''
-      if limit > 0 and bought[userId] + units > limit then
-        status, reason = 'rejected', 'limit_exceeded'
-      elseif stock < units then
-        status, reason = 'rejected', 'sold_out'
-      else
-        stock = stock - units
-        soldUnits = soldUnits + units
-        if limit > 0 then
-          bought[userId] = bought[userId] + units
+    else
+      if fence == 'claim' then
+        redis.call('INCR', fenceKey)
+      end
+      local stock = tonumber(product[1])
+      local limit = tonumber(product[2] or '0')
+      -- The buyer's ledger is read only when a limit needs it (and once per buyer per section).
+      local bought = limit > 0 and {} or nil
+      local soldUnits, confirmed, soldOut, overLimit = 0, 0, 0, 0
+      for i = 1, count do
+        local todo = state[i]
+        if todo > 0 then
+          local orderKey, userId, quantity = KEYS[k + 4 + i], ARGV[a + 2 * i - 2], ARGV[a + 2 * i - 1]
+          local units = tonumber(quantity)
+          if bought and bought[userId] == nil then
+            bought[userId] = tonumber(redis.call('HGET', buyersKey, userId) or '0')
+          end
+          local status, reason = 'confirmed', ''
+          if bought and bought[userId] + units > limit then
+            status, reason = 'rejected', 'limit_exceeded'
+            overLimit = overLimit + 1
+          elseif stock < units then
+            status, reason = 'rejected', 'sold_out'
+            soldOut = soldOut + 1
+          else
+            stock = stock - units
+            soldUnits = soldUnits + units
+            confirmed = confirmed + 1
+            if bought then
+              bought[userId] = bought[userId] + units
+            end
+            redis.call('HINCRBY', buyersKey, userId, units)
+          end
+          if todo == 1 then
+            redis.call('HSET', orderKey, 'status', status, 'reason', reason, 'decidedAt', now)
+          else
+            redis.call('HSET', orderKey, 'productId', productId, 'userId', userId, 'quantity', quantity,
+              'status', status, 'reason', reason, 'decidedAt', now, 'createdAt', now)
+          end
+          -- A decided order is kept for the buyer to read, then expires: memory stays bounded.
+          redis.call('PEXPIRE', orderKey, retention)
+          redis.call('ZREM', pendingKey, orderKey)
+          local entry = codeAt + 3 * i - 2
+          flat[entry], flat[entry + 1], flat[entry + 2] = status, reason, 1
         end
-        redis.call('HINCRBY', buyersKey, userId, units)
       end
-      if recorded[i] then
-        redis.call('HSET', orderKey, 'status', status, 'reason', reason, 'decidedAt', now)
-      else
-        redis.call('HSET', orderKey, 'productId', productId, 'userId', userId, 'quantity', quantity,
-          'status', status, 'reason', reason, 'decidedAt', now, 'createdAt', now)
+      -- Stock and sold, and the operators' counters (the sale panel, /metrics): decisions by outcome.
+      local n = 0
+      if soldUnits > 0 then
+        counters[1], counters[2] = 'stock', string.format('%d', stock)
+        counters[3], counters[4] = 'sold', string.format('%d', (tonumber(product[3]) or 0) + soldUnits)
+        counters[5], counters[6] = 'confirmed', string.format('%d', (tonumber(product[4]) or 0) + confirmed)
+        n = 6
       end
-      -- A decided order is kept for the buyer to read, then expires: memory stays bounded.
-      redis.call('PEXPIRE', orderKey, retention)
-      redis.call('ZREM', pendingKey, orderKey)
-      if status == 'confirmed' then
-        confirmed = confirmed + 1
-      elseif reason == 'sold_out' then
-        soldOut = soldOut + 1
-      else
-        overLimit = overLimit + 1
+      if soldOut > 0 then
+        counters[n + 1], counters[n + 2] = 'rejected:sold_out', string.format('%d', (tonumber(product[5]) or 0) + soldOut)
+        n = n + 2
       end
-      results[i] = { status, reason, 1 }
+      if overLimit > 0 then
+        counters[n + 1], counters[n + 2] = 'rejected:limit_exceeded', string.format('%d', (tonumber(product[6]) or 0) + overLimit)
+        n = n + 2
+      end
+      redis.call('HSET', productKey, unpack(counters, 1, n))
     end
-    -- Stock and sold, and the operators' counters (the sale panel, /metrics): decisions by outcome.
-    local counters = {}
-    local function add(field, current, n)
-      if n > 0 then
-        counters[#counters + 1] = field
-        counters[#counters + 1] = string.format('%d', (tonumber(current) or 0) + n)
-      end
-    end
-    if soldUnits > 0 then
-      counters[1], counters[2] = 'stock', string.format('%d', stock)
-    end
-    add('sold', product[3], soldUnits)
-    add('confirmed', product[4], confirmed)
-    add('rejected:sold_out', product[5], soldOut)
-    add('rejected:limit_exceeded', product[6], overLimit)
-    redis.call('HSET', productKey, unpack(counters))
   end
 
-  for i, first in pairs(repeats) do
-    results[i] = { results[first][1], results[first][2], 0 }
-  end
-  return 0, results
-end
-
-local flat = {}
-for _, section in ipairs(sections) do
-  local code, results = decide(section)
-  flat[#flat + 1] = code
-  for i = 1, section.count do
-    local result = code == 0 and results[i] or { '', '', 0 }
-    flat[#flat + 1] = result[1]
-    flat[#flat + 1] = result[2]
-    flat[#flat + 1] = result[3]
+  -- Repeats answer as their first entry did, with applied 0 (after a refusal: nothing, like it).
+  if flat[codeAt] == 0 then
+    for i = 1, count do
+      if state[i] < 0 then
+        local entry, first = codeAt + 3 * i - 2, codeAt + 3 * -state[i] - 2
+        flat[entry], flat[entry + 1], flat[entry + 2] = flat[first], flat[first + 1], 0
+      end
+    end
   end
 end
 return flat
