@@ -4,6 +4,7 @@
 // BENCH_SOAK (200,000; 0 skips it).
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { startRedis } from '@flashline/test-utils';
 import { bullmqCeilingProcesses, httpCeiling, runSeedAlgorithm, SEED_ALGORITHMS, type HttpCeilingResult } from './baselines/index.ts';
 import { measureEndToEnd, type EndToEndResult } from './flashline/endToEnd.ts';
@@ -82,7 +83,14 @@ const invariantText = (check: Invariant) =>
   `${holds(check) ? 'holds' : '**VIOLATED**'} (oversold ${check.oversold}, lost ${check.lost}, duplicates ${check.duplicates}, conservation errors ${check.conservationErrors})`;
 const statusText = (counts: Record<string, number>) => Object.entries(counts).map(([status, n]) => `${n.toLocaleString('en-US')}× ${status}`).join(', ');
 
-const redis = await startRedis({ appendonly: true });
+// AOF on, as in production (every write appended, fsync every second), but never rewritten during
+// the run: a rewrite forks Redis and takes one of the cores for a second or more, at whichever
+// scenario happens to be running (about one per 80,000 orders here).
+const redis = await startRedis({ appendonly: true, aofRewrites: false });
+// Every scenario starts on an empty Redis (this private server's FLUSHALL): a scenario run late in
+// the bench would otherwise find a keyspace hundreds of thousands of keys larger than one run early.
+const admin = new Redis(redis.url);
+const fresh = async () => void (await admin.flushall());
 const rows: Row[] = [];
 const details: string[] = [];
 const checks: { scenario: string; check: Invariant }[] = [];
@@ -110,12 +118,14 @@ try {
   const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], hotOne: [] as WorkerSide[], wideOne: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
   const workerRound = async (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => {
     progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
+    await fresh();
     const r = await measureWorkerSide({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
     checks.push({ scenario: `${scenario}, round ${round + 1}`, check: r.invariant });
     return r;
   };
   for (let r = 0; r < ROUNDS; r++) {
     progress(`BullMQ ceiling (round ${r + 1}/${ROUNDS})`);
+    await fresh();
     runs.ceiling.push(await bullmqCeilingProcesses({ redisUrl: redis.url, keyPrefix: `ceiling-${r}`, jobs: ORDERS, concurrency: CONCURRENCY, processes: WORKERS }));
     runs.hot.push(await workerRound('Flashline hot product, worker side', r, {
       redisUrl: redis.url, keyPrefix: 'hot', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env,
@@ -166,6 +176,7 @@ try {
 
   // 4b. What one product more in a commit costs, the commit script alone (no queue, no worker).
   progress('commit shapes');
+  await fresh();
   const shapes = await measureCommitShapes(redis.url, ROUNDS);
   const [oneProduct, , everyOrderItsOwn] = shapes as [CommitShape, CommitShape, CommitShape];
   const perProduct = (figure: (s: CommitShape) => number) => round(((figure(everyOrderItsOwn) - figure(oneProduct)) * 64) / 63);
@@ -182,6 +193,7 @@ try {
   // process), round by round: the ceilings move as much as Flashline from one minute to the next.
   const endToEndRound = async (scenario: string, round: number, run: Parameters<typeof measureEndToEnd>[0]): Promise<EndToEndResult> => {
     progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
+    await fresh();
     const r = await measureEndToEnd({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
     checks.push({ scenario: `${scenario}, round ${round + 1}`, check: r.invariant });
     return r;
@@ -190,6 +202,7 @@ try {
   const httpRuns = { ceiling: [] as HttpCeilingResult[], hot: [] as EndToEndResult[], acceptOnly: [] as EndToEndResult[], wide: [] as EndToEndResult[], storm: [] as EndToEndResult[] };
   for (let r = 0; r < ROUNDS; r++) {
     progress(`HTTP ceilings (round ${r + 1}/${ROUNDS})`);
+    await fresh();
     httpRuns.ceiling.push(await httpCeiling({ redisUrl: redis.url, keyPrefix: `http-${r}`, requests: ORDERS, concurrency: HTTP_CONCURRENCY }));
     httpRuns.hot.push(await endToEndRound('Flashline hot product, through HTTP', r, {
       redisUrl: redis.url, keyPrefix: 'hot-http', products: [{ productId: 'hot', stock: STOCK }], productOf: () => 0, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
@@ -235,6 +248,7 @@ try {
   let soak: WorkerSide | undefined;
   if (SOAK > 0) {
     progress('Flashline soak (worker memory)');
+    await fresh();
     soak = await measureWorkerSide({
       redisUrl: redis.url, keyPrefix: 'soak', products: wideProducts.map((p) => ({ ...p, stock: SOAK })), orderProducts: skewed(1000, SOAK), workers: WORKERS, env, rssEveryMs: 100,
     });
@@ -343,5 +357,6 @@ try {
   }
   process.stderr.write(`bench finished in ${Math.round((performance.now() - startedAt) / 1000)} s\n`);
 } finally {
+  admin.disconnect();
   await redis.stop();
 }

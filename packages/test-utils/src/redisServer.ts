@@ -21,12 +21,13 @@ export interface TestRedis {
  * Starts a private `redis-server` from PATH on a free port, with its own data dir. Tests never
  * touch a Redis they did not start, so they may flush it freely.
  */
-export async function startRedis(options: { appendonly?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(options: { appendonly?: boolean; /** False: never rewrite the AOF on its own (a rewrite forks Redis and takes a core for a while). */ aofRewrites?: boolean } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'flashline-redis-'));
   const port = await freePort();
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
     '--appendonly', options.appendonly ? 'yes' : 'no', '--appendfsync', 'everysec',
+    '--auto-aof-rewrite-percentage', options.aofRewrites === false ? '0' : '100',
     '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
   ];
   let server: ChildProcess | undefined;
