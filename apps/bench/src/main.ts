@@ -91,6 +91,14 @@ const redis = await startRedis({ appendonly: true, aofRewrites: false });
 // the bench would otherwise find a keyspace hundreds of thousands of keys larger than one run early.
 const admin = new Redis(redis.url);
 const fresh = async () => void (await admin.flushall());
+/** One round of a Flashline scenario: on an emptied Redis, under its own key prefix, its invariant check kept. */
+async function inRound<O extends { keyPrefix: string }, R extends { invariant: Invariant }>(scenario: string, round: number, run: O, measure: (run: O) => Promise<R>): Promise<R> {
+  progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
+  await fresh();
+  const r = await measure({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
+  checks.push({ scenario: `${scenario}, round ${round + 1}`, check: r.invariant });
+  return r;
+}
 const rows: Row[] = [];
 const details: string[] = [];
 const checks: { scenario: string; check: Invariant }[] = [];
@@ -116,13 +124,7 @@ try {
   const wideOrders = skewed(1000, ORDERS);
   type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
   const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], hotOne: [] as WorkerSide[], wideOne: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
-  const workerRound = async (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => {
-    progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
-    await fresh();
-    const r = await measureWorkerSide({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
-    checks.push({ scenario: `${scenario}, round ${round + 1}`, check: r.invariant });
-    return r;
-  };
+  const workerRound = (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => inRound(scenario, round, run, measureWorkerSide);
   for (let r = 0; r < ROUNDS; r++) {
     progress(`BullMQ ceiling (round ${r + 1}/${ROUNDS})`);
     await fresh();
@@ -191,13 +193,7 @@ try {
   // 5. The HTTP ceilings (Express validating and answering 202, without Redis and with one
   // Queue.add) and Flashline through HTTP (the API process, the worker processes, a generator
   // process), round by round: the ceilings move as much as Flashline from one minute to the next.
-  const endToEndRound = async (scenario: string, round: number, run: Parameters<typeof measureEndToEnd>[0]): Promise<EndToEndResult> => {
-    progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
-    await fresh();
-    const r = await measureEndToEnd({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
-    checks.push({ scenario: `${scenario}, round ${round + 1}`, check: r.invariant });
-    return r;
-  };
+  const endToEndRound = (scenario: string, round: number, run: Parameters<typeof measureEndToEnd>[0]) => inRound(scenario, round, run, measureEndToEnd);
   const http202 = { ...env };
   const httpRuns = { ceiling: [] as HttpCeilingResult[], hot: [] as EndToEndResult[], acceptOnly: [] as EndToEndResult[], wide: [] as EndToEndResult[], storm: [] as EndToEndResult[] };
   for (let r = 0; r < ROUNDS; r++) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { productsOfOneGroup, startRedis, type TestRedis } from '@flashline/test-utils';
 import { AppError, OrderBatcher, PRODUCT_GROUPS, ProductLocks, claimAndCommit, commitOrder, commitOrders, commitSections, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
 import { recordOrder, scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
@@ -277,14 +277,6 @@ describe('order commit', () => {
     });
   });
   describe('one commit for several products of one group', () => {
-    /** `count` product ids that share a group (their keys share a hash tag). */
-    function productsOfOneGroup(keys: Keys, count: number): string[] {
-      const group = keys.group('g0');
-      const ids: string[] = [];
-      for (let i = 0; ids.length < count; i++) if (keys.group(`g${i}`) === group) ids.push(`g${i}`);
-      return ids;
-    }
-
     it('decides each product on its own: its stock, its ledger, its counters', async () => {
       const keys = uniqueKeys();
       const [a, b] = productsOfOneGroup(keys, 2) as [string, string];

@@ -158,10 +158,11 @@ export async function check(system: System, products: ProductPlan[], outcomes: O
   // undecided orders has not moved for 3 s: what is still undecided then stays so (a broken build).
   let lastQueued = -1;
   let stableSince = Date.now();
+  const pendingKeys = products.map((p) => createKeys(system.prefix).pending(p.productId));
   for (;;) {
     const [queued, [waiting, active, delayed, prioritized]] = await Promise.all([
       // Undecided orders are exactly the entries of the products' pending sets: no need to read every order.
-      Promise.all(products.map((p) => redis.zcard(createKeys(system.prefix).pending(p.productId)))).then((counts) => counts.reduce((a, b) => a + b, 0)),
+      Promise.all(pendingKeys.map((key) => redis.zcard(key))).then((counts) => counts.reduce((a, b) => a + b, 0)),
       Promise.all([
         redis.llen(`${system.prefix}:{queue}:orders:wait`),
         redis.llen(`${system.prefix}:{queue}:orders:active`),

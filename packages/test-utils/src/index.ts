@@ -9,3 +9,4 @@ export { setUpProducts, planOrders, submitBurst, check, violations, type CheckRe
 export { runScenario, products, type ScenarioOptions, type ScenarioResult } from './scenario.ts';
 export { parseMetrics, samplesOf, sumOf, typeOf, type Sample } from './prometheus.ts';
 export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';
+export { productsOfOneGroup } from './groups.ts';

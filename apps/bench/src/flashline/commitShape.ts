@@ -1,5 +1,6 @@
 import { commitSections, connectRedis, createKeys, loadConfig, setProduct, type Keys } from '@flashline/core';
 import type { Redis } from 'ioredis';
+import { productsOfOneGroup } from '@flashline/test-utils';
 
 /** How a commit's 64 orders are spread: over how many products of one group. */
 const SHAPES = [
@@ -17,14 +18,6 @@ export interface CommitShape {
   redisMicrosPerOrder: number;
   /** This process' CPU per order: building the call, writing it, reading the reply. */
   clientMicrosPerOrder: number;
-}
-
-/** `count` product ids whose keys share one group (one commit may carry them all). */
-function productsOfOneGroup(keys: Keys, count: number, tag: string): string[] {
-  const group = keys.group(`${tag}0`);
-  const ids: string[] = [];
-  for (let i = 0; ids.length < count; i++) if (keys.group(`${tag}${i}`) === group) ids.push(`${tag}${i}`);
-  return ids;
 }
 
 async function commitScriptMicros(redis: Redis): Promise<number> {
