@@ -24,6 +24,18 @@ import {
 const permanent = new Set(['invalid_request', 'unknown_product']);
 
 /**
+ * What a batch job fails with: the one reason its orders failed for, or every distinct reason when
+ * there were several (a stale fence on one product, a lock held too long on another): the log line
+ * and the job's failedReason in Bull Board then hide none of them.
+ */
+function jobFailure(reasons: unknown[], orderCount: number): unknown {
+  const messages = [...new Set(reasons.map((reason) => (reason instanceof Error ? reason.message : String(reason))))];
+  if (messages.length === 1) return reasons[0];
+  const shown = messages.slice(0, 5).join('; ') + (messages.length > 5 ? `; and ${messages.length - 5} more` : '');
+  return new AggregateError(reasons, `${reasons.length} of ${orderCount} orders failed: ${shown}`);
+}
+
+/**
  * What a job returns: a lone order's decision, or how many orders of a batch ended each way
  * (`confirmed`, `sold_out`, `limit_exceeded`, `processing_failed`). Each order's own decision is in
  * its order record; BullMQ keeps a job's result with it, so a batch's stays a few bytes.
@@ -83,8 +95,8 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
       const settled = await Promise.allSettled(orders.map((order) => decideOne(order, reopen, job.timestamp)));
       // An order no retry can help (its product deleted, say) ends processing_failed alone; any other
       // error retries the whole job, and the orders decided meanwhile replay their decisions.
-      const retryable = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)));
-      if (retryable) throw retryable.reason;
+      const retryable = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)));
+      if (retryable.length > 0) throw jobFailure(retryable.map((s) => s.reason), orders.length);
       const outcomes = await Promise.all(
         settled.map(async (s, i) => {
           if (s.status === 'fulfilled') return s.value.status === 'confirmed' ? 'confirmed' : s.value.reason;

@@ -198,6 +198,24 @@ describe('order worker', () => {
       assert.equal((await getProduct(redis, keys, 'bstuck'))?.stock, 4);
     });
 
+    it('fails for every distinct reason its orders failed for, each named in the job failedReason', async () => {
+      await setProduct(redis, keys, 'bheld1', { stock: 5 });
+      await setProduct(redis, keys, 'bheld2', { stock: 5 });
+      await setProduct(redis, keys, 'bfine', { stock: 5 });
+      await redis.set(keys.lock('bheld1'), 'a-holder-that-never-lets-go');
+      await redis.set(keys.lock('bheld2'), 'another-holder-that-never-lets-go');
+      const { jobId } = await batchJob([
+        { productId: 'bheld1', userId: 'a', quantity: 1 },
+        { productId: 'bfine', userId: 'b', quantity: 1 },
+        { productId: 'bheld2', userId: 'c', quantity: 1 },
+      ]);
+      const job = await finishedJob(jobId);
+      await redis.del(keys.lock('bheld1'), keys.lock('bheld2'));
+      assert.match(job.failedReason, /^2 of 3 orders failed: /);
+      assert.match(job.failedReason, /lock on product bheld1 still held/);
+      assert.match(job.failedReason, /lock on product bheld2 still held/);
+    });
+
     it('fails alone an order no retry can help (its product is gone), and decides the rest', async () => {
       await setProduct(redis, keys, 'bkept', { stock: 5 });
       const lost = { orderId: newOrderId('bnever'), productId: 'bnever', userId: 'z', quantity: 1 };
