@@ -42,6 +42,8 @@ const WORKER_SIDE = [
   'Flashline wide sale, worker side, leased locks',
   'Flashline hot product, worker side, one worker process',
   'Flashline wide sale, worker side, one worker process',
+  'Flashline wide sale over 100 products, worker side',
+  'Flashline wide sale over 10,000 products, worker side',
   'Flashline sold-out orders, worker side',
 ];
 const HTTP_SIDE = ['HTTP ceilings', 'Flashline hot product, through HTTP', 'Flashline hot product, accept path alone', 'Flashline wide sale, through HTTP', 'Flashline sold-out storm, through HTTP'];
@@ -127,8 +129,15 @@ try {
   const env = { WORKER_CONCURRENCY: String(CONCURRENCY), MAX_BATCH: String(CONCURRENCY) };
   const wideProducts = Array.from({ length: 1000 }, (_, i) => ({ productId: `w${i}`, stock: Math.ceil(STOCK / 1000) }));
   const wideOrders = skewed(1000, ORDERS);
+  // The wide sale over fewer and more products (the same orders and total stock, the same skew):
+  // how the cost grows with the products a wave's orders fall on.
+  const spreadSales = [100, 10_000].map((count) => ({
+    count,
+    products: Array.from({ length: count }, (_, i) => ({ productId: `s${i}`, stock: Math.ceil(STOCK / count) })),
+    orders: skewed(count, ORDERS),
+  }));
   type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
-  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], hotOne: [] as WorkerSide[], wideOne: [] as WorkerSide[], soldOut: [] as WorkerSide[] };
+  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], hotOne: [] as WorkerSide[], wideOne: [] as WorkerSide[], soldOut: [] as WorkerSide[], spread: spreadSales.map(() => [] as WorkerSide[]) };
   const workerRound = (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => inRound(scenario, round, run, measureWorkerSide);
   for (let r = 0; r < ROUNDS; r++) {
     progress(`BullMQ ceiling (round ${r + 1}/${ROUNDS})`);
@@ -159,6 +168,11 @@ try {
     runs.wideOne.push(await workerRound('Flashline wide sale, worker side, one worker process', r, {
       redisUrl: redis.url, keyPrefix: 'wide-one', products: wideProducts, orderProducts: wideOrders, workers: 1, env,
     }));
+    for (const [i, sale] of spreadSales.entries()) {
+      runs.spread[i]!.push(await workerRound(`Flashline wide sale over ${sale.count.toLocaleString('en-US')} products, worker side`, r, {
+        redisUrl: redis.url, keyPrefix: `wide-${sale.count}`, products: sale.products, orderProducts: sale.orders, workers: WORKERS, env,
+      }));
+    }
     // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
     runs.soldOut.push(await workerRound('Flashline sold-out orders, worker side', r, {
       redisUrl: redis.url, keyPrefix: 'gone', products: [{ productId: 'gone', stock: ORDERS }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env, stockBeforeRun: 0,
@@ -179,6 +193,9 @@ try {
   const wideLeased = workerRow('Flashline wide sale, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.wideLeased);
   const hotOne = workerRow('Flashline hot product, worker side, one worker process', 'the same as the hot product, with 1 worker process', runs.hotOne);
   const wideOne = workerRow('Flashline wide sale, worker side, one worker process', 'the same as the wide sale, with 1 worker process', runs.wideOne);
+  const spreadRows = spreadSales.map((sale, i) =>
+    workerRow(`Flashline wide sale over ${sale.count.toLocaleString('en-US')} products, worker side`, `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`, runs.spread[i]!),
+  );
   const soldOut = workerRow('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, runs.soldOut);
 
   // 4b. What one product more in a commit costs, the commit script alone (no queue, no worker).
@@ -276,6 +293,13 @@ try {
       ([name, r]) => `${name}: ${microsPer(Object.entries(r.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), r.decisionsPerSecond)} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit, ${round(r.productsPerCommit)} products per commit).`,
     ),
     `Wide sale ÷ hot product with one worker process (Redis and one worker: two busy processes on this machine's cores, not three), medians of this run: ${(wideOne.decisionsPerSecond / hotOne.decisionsPerSecond).toFixed(2)}× (${(wide.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× with two).`,
+    `Wide sale ÷ hot product by the number of products the orders fall on, medians of this run: ${[
+      ...spreadRows.slice(0, 1).map((r, i) => [spreadSales[i]!.count, r] as const),
+      [1000, wide] as const,
+      ...spreadRows.slice(1).map((r, i) => [spreadSales[i + 1]!.count, r] as const),
+    ]
+      .map(([count, r]) => `${count.toLocaleString('en-US')} products ${(r.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× (${round(r.productsPerCommit)} products and ${round(r.ordersPerCommit)} orders per commit)`)
+      .join(', ')}.`,
     `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
     `A lock claimed by the commit script against one taken with a lease, medians of this run: ${round(hot.decisionsPerSecond / hotLeased.decisionsPerSecond)}× the decisions per second for the hot product, ${round(wide.decisionsPerSecond / wideLeased.decisionsPerSecond)}× for the wide sale.`,
   ];
