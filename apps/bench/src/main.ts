@@ -321,7 +321,7 @@ try {
     memory.push(
       `- Worker resident memory over the ${SOAK.toLocaleString('en-US')}-order soak, after ${SOAK_WARMUP.toLocaleString('en-US')} orders of warm-up (${samples.length} samples, one every 100 ms): ` +
         `floor (each worker's lowest, the larger of the two) ${round(floor(early))} MiB in the first quarter of its orders, ${round(floor(late))} MiB in the last; ` +
-        `mean ${round(mean(early))} MiB and ${round(mean(late))} MiB (${round(mean(late) / mean(early))}×); max ${round(Math.max(...samples.flatMap((s) => s.mib)))} MiB. ` +
+        `mean ${round(mean(early))} MiB and ${round(mean(late))} MiB (${(mean(late) / mean(early)).toFixed(2)}×); max ${round(Math.max(...samples.flatMap((s) => s.mib)))} MiB. ` +
         `During the first quarter of the warm-up the floor was ${warming.length > 0 ? `${round(floor(warming))} MiB` : 'not sampled'}: the heap growing to its working size.`,
       `- Redis bytes per order over the soak, everything included (order record, ledgers, pending index, the queue's bounded history of finished jobs): ${Math.round(soak.redisBytesPerOrder)} B.`,
     );
