@@ -33,6 +33,9 @@ const docs = (name: string) => fileURLToPath(new URL(`../../../docs/${name}`, im
 // The BullMQ ceiling and the worker-side scenarios last about a second each: they run ROUNDS times,
 // interleaved (ceiling, hot, ..., ceiling, hot, ...), and the report takes each one's median round.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+// The wide sale's orders also over fewer and more products than its 1,000.
+const SPREAD_PRODUCTS = [100, 10_000];
+const spreadScenario = (count: number) => `Flashline wide sale over ${count.toLocaleString('en-US')} products, worker side`;
 const WORKER_SIDE = [
   'BullMQ ceiling',
   'Flashline hot product, worker side',
@@ -42,8 +45,7 @@ const WORKER_SIDE = [
   'Flashline wide sale, worker side, leased locks',
   'Flashline hot product, worker side, one worker process',
   'Flashline wide sale, worker side, one worker process',
-  'Flashline wide sale over 100 products, worker side',
-  'Flashline wide sale over 10,000 products, worker side',
+  ...SPREAD_PRODUCTS.map(spreadScenario),
   'Flashline sold-out orders, worker side',
 ];
 const HTTP_SIDE = ['HTTP ceilings', 'Flashline hot product, through HTTP', 'Flashline hot product, accept path alone', 'Flashline wide sale, through HTTP', 'Flashline sold-out storm, through HTTP'];
@@ -131,8 +133,9 @@ try {
   const wideOrders = skewed(1000, ORDERS);
   // The wide sale over fewer and more products (the same orders and total stock, the same skew):
   // how the cost grows with the products a wave's orders fall on.
-  const spreadSales = [100, 10_000].map((count) => ({
+  const spreadSales = SPREAD_PRODUCTS.map((count) => ({
     count,
+    scenario: spreadScenario(count),
     products: Array.from({ length: count }, (_, i) => ({ productId: `s${i}`, stock: Math.ceil(STOCK / count) })),
     orders: skewed(count, ORDERS),
   }));
@@ -169,7 +172,7 @@ try {
       redisUrl: redis.url, keyPrefix: 'wide-one', products: wideProducts, orderProducts: wideOrders, workers: 1, env,
     }));
     for (const [i, sale] of spreadSales.entries()) {
-      runs.spread[i]!.push(await workerRound(`Flashline wide sale over ${sale.count.toLocaleString('en-US')} products, worker side`, r, {
+      runs.spread[i]!.push(await workerRound(sale.scenario, r, {
         redisUrl: redis.url, keyPrefix: `wide-${sale.count}`, products: sale.products, orderProducts: sale.orders, workers: WORKERS, env,
       }));
     }
@@ -194,7 +197,7 @@ try {
   const hotOne = workerRow('Flashline hot product, worker side, one worker process', 'the same as the hot product, with 1 worker process', runs.hotOne);
   const wideOne = workerRow('Flashline wide sale, worker side, one worker process', 'the same as the wide sale, with 1 worker process', runs.wideOne);
   const spreadRows = spreadSales.map((sale, i) =>
-    workerRow(`Flashline wide sale over ${sale.count.toLocaleString('en-US')} products, worker side`, `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`, runs.spread[i]!),
+    workerRow(sale.scenario, `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`, runs.spread[i]!),
   );
   const soldOut = workerRow('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, runs.soldOut);
 
@@ -293,11 +296,8 @@ try {
       ([name, r]) => `${name}: ${microsPer(Object.entries(r.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), r.decisionsPerSecond)} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit, ${round(r.productsPerCommit)} products per commit).`,
     ),
     `Wide sale ÷ hot product with one worker process (Redis and one worker: two busy processes on this machine's cores, not three), medians of this run: ${(wideOne.decisionsPerSecond / hotOne.decisionsPerSecond).toFixed(2)}× (${(wide.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× with two).`,
-    `Wide sale ÷ hot product by the number of products the orders fall on, medians of this run: ${[
-      ...spreadRows.slice(0, 1).map((r, i) => [spreadSales[i]!.count, r] as const),
-      [1000, wide] as const,
-      ...spreadRows.slice(1).map((r, i) => [spreadSales[i + 1]!.count, r] as const),
-    ]
+    `Wide sale ÷ hot product by the number of products the orders fall on, medians of this run: ${[[1000, wide] as const, ...spreadSales.map((sale, i) => [sale.count, spreadRows[i]!] as const)]
+      .sort(([a], [b]) => a - b)
       .map(([count, r]) => `${count.toLocaleString('en-US')} products ${(r.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× (${round(r.productsPerCommit)} products and ${round(r.ordersPerCommit)} orders per commit)`)
       .join(', ')}.`,
     `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
