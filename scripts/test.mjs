@@ -10,7 +10,11 @@ const only = process.argv.slice(2);
 const files = roots
   .flatMap((root) => readdirSync(root).map((name) => join(root, name, 'test')))
   .filter((dir) => existsSync(dir))
-  .flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f)))
+  .flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => join(dir, f)),
+  )
   .filter((file) => only.length === 0 || only.some((pattern) => file.includes(pattern)))
   .sort();
 
@@ -19,7 +23,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', ...files], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 let tail = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);

@@ -2,7 +2,17 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError, createApiMetrics, metricsHandler, ownMetrics, type ApiMetrics, type Config, type Keys, type Logger, type OrdersJobData } from '@flashline/core';
+import {
+  AppError,
+  createApiMetrics,
+  metricsHandler,
+  ownMetrics,
+  type ApiMetrics,
+  type Config,
+  type Keys,
+  type Logger,
+  type OrdersJobData,
+} from '@flashline/core';
 import { errorHandler, notFound } from './http/errors.ts';
 import { countRequests } from './http/metrics.ts';
 import { limitByIp } from './http/rateLimit.ts';
@@ -39,7 +49,11 @@ export function createApp(deps: ApiDeps): Express {
   // While the connection is down or reconnecting, answer 503 at once: nothing is sent that could
   // run later, after the client was told it failed.
   app.use((_req, _res, next) => {
-    next(deps.redis.status === 'ready' ? undefined : new AppError('unavailable', 'the order store is unavailable, retry shortly'));
+    next(
+      deps.redis.status === 'ready'
+        ? undefined
+        : new AppError('unavailable', 'the order store is unavailable, retry shortly'),
+    );
   });
   // Before the body is read: a client over its limit costs one Redis call, not a parse.
   app.use(limitByIp(deps));

@@ -1,4 +1,13 @@
-import { connectRedis, createKeys, createOrdersQueue, listen, redactUrl, runMain, waitUntilReady, withSecrets } from '@flashline/core';
+import {
+  connectRedis,
+  createKeys,
+  createOrdersQueue,
+  listen,
+  redactUrl,
+  runMain,
+  waitUntilReady,
+  withSecrets,
+} from '@flashline/core';
 import { createApp } from './app.ts';
 
 await runMain('api', async (baseConfig, log) => {
@@ -8,7 +17,12 @@ await runMain('api', async (baseConfig, log) => {
   // queue off that check must find a live connection, so wait for Redis before going further.
   let lastError = '';
   redis.on('error', (error: Error) => (lastError = error.message));
-  while (!(await waitUntilReady(redis, 5000).then(() => true, () => false))) {
+  while (
+    !(await waitUntilReady(redis, 5000).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     log('warn', 'waiting for Redis', { redisUrl: redactUrl(config.redisUrl), error: lastError });
   }
   const queue = createOrdersQueue(config, redis);

@@ -28,11 +28,19 @@ describe('HTTP API', () => {
       assert.deepEqual(put.body, { productId: 'p-1', stock: 7, sold: 0, perUserLimit: null });
       const got = await request(api.app).get('/products/p-1').expect(200);
       assert.deepEqual(got.body, put.body);
-      const limited = await request(api.app).put('/products/p-1').set(admin).send({ stock: 9, perUserLimit: 3 }).expect(200);
+      const limited = await request(api.app)
+        .put('/products/p-1')
+        .set(admin)
+        .send({ stock: 9, perUserLimit: 3 })
+        .expect(200);
       assert.deepEqual(limited.body, { productId: 'p-1', stock: 9, sold: 0, perUserLimit: 3 });
       const kept = await request(api.app).put('/products/p-1').set(admin).send({ stock: 4 }).expect(200);
       assert.equal(kept.body.perUserLimit, 3, 'an absent perUserLimit should keep the current one');
-      const cleared = await request(api.app).put('/products/p-1').set(admin).send({ stock: 4, perUserLimit: null }).expect(200);
+      const cleared = await request(api.app)
+        .put('/products/p-1')
+        .set(admin)
+        .send({ stock: 4, perUserLimit: null })
+        .expect(200);
       assert.equal(cleared.body.perUserLimit, null);
     });
 
@@ -55,7 +63,10 @@ describe('HTTP API', () => {
 
   describe('orders', () => {
     it('accepts an order with 202, a Location and an enqueued job', async () => {
-      const res = await request(api.app).post('/orders').send({ productId: 'tv', userId: 'alice', quantity: 1 }).expect(202);
+      const res = await request(api.app)
+        .post('/orders')
+        .send({ productId: 'tv', userId: 'alice', quantity: 1 })
+        .expect(202);
       assert.equal(res.body.status, 'queued');
       assert.match(res.body.orderId, /^tv\.[A-Za-z0-9_-]{16}$/);
       assert.equal(res.headers.location, `/orders/${res.body.orderId}`);
@@ -64,7 +75,14 @@ describe('HTTP API', () => {
       const order = await request(api.app).get(res.headers.location!).expect(200);
       assert.deepEqual(
         { ...order.body, createdAt: typeof order.body.createdAt },
-        { orderId: res.body.orderId, productId: 'tv', userId: 'alice', quantity: 1, status: 'queued', createdAt: 'string' },
+        {
+          orderId: res.body.orderId,
+          productId: 'tv',
+          userId: 'alice',
+          quantity: 1,
+          status: 'queued',
+          createdAt: 'string',
+        },
       );
       assert.ok(!Number.isNaN(Date.parse(order.body.createdAt)));
     });
@@ -72,16 +90,29 @@ describe('HTTP API', () => {
     it('makes one order per Idempotency-Key, and refuses the key with another body', async () => {
       const body = { productId: 'tv', userId: 'bob', quantity: 2 };
       const replies = await Promise.all(
-        Array.from({ length: 5 }, () => request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-1').send(body).expect(202)),
+        Array.from({ length: 5 }, () =>
+          request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-1').send(body).expect(202),
+        ),
       );
       const ids = new Set(replies.map((r) => r.body.orderId));
       assert.equal(ids.size, 1, `one key made ${ids.size} orders`);
       const [orderId] = ids;
       const jobs = await api.queue.getJobs(['wait', 'active', 'delayed', 'completed', 'failed']);
-      assert.equal(jobs.filter((j) => ordersOf(j.data).some((o) => o.userId === 'bob')).length, 1, 'one key enqueued more than one job');
-      assert.equal((await server.client.keys(createKeys('api').order('tv', '*'))).filter((k) => k.endsWith(orderId)).length, 1);
+      assert.equal(
+        jobs.filter((j) => ordersOf(j.data).some((o) => o.userId === 'bob')).length,
+        1,
+        'one key enqueued more than one job',
+      );
+      assert.equal(
+        (await server.client.keys(createKeys('api').order('tv', '*'))).filter((k) => k.endsWith(orderId)).length,
+        1,
+      );
 
-      const reused = await request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-1').send({ ...body, quantity: 1 }).expect(422);
+      const reused = await request(api.app)
+        .post('/orders')
+        .set('Idempotency-Key', 'key-bob-1')
+        .send({ ...body, quantity: 1 })
+        .expect(422);
       assert.equal(reused.body.error.code, 'idempotency_key_reused');
       const other = await request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-2').send(body).expect(202);
       assert.notEqual(other.body.orderId, orderId);
@@ -89,15 +120,24 @@ describe('HTTP API', () => {
 
     it('answers 404 unknown_product and 409 sold_out without enqueuing', async () => {
       const before = await server.client.dbsize();
-      const unknown = await request(api.app).post('/orders').send({ productId: 'nope', userId: 'u', quantity: 1 }).expect(404);
+      const unknown = await request(api.app)
+        .post('/orders')
+        .send({ productId: 'nope', userId: 'u', quantity: 1 })
+        .expect(404);
       assert.equal(unknown.body.error.code, 'unknown_product');
-      const soldOut = await request(api.app).post('/orders').send({ productId: 'gone', userId: 'u', quantity: 1 }).expect(409);
+      const soldOut = await request(api.app)
+        .post('/orders')
+        .send({ productId: 'gone', userId: 'u', quantity: 1 })
+        .expect(409);
       assert.equal(soldOut.body.error.code, 'sold_out');
       assert.equal(await server.client.dbsize(), before);
     });
 
     it('answers 404 for an unknown order and 400 for a malformed order id', async () => {
-      assert.equal((await request(api.app).get('/orders/tv.AAAAAAAAAAAAAAAA').expect(404)).body.error.code, 'not_found');
+      assert.equal(
+        (await request(api.app).get('/orders/tv.AAAAAAAAAAAAAAAA').expect(404)).body.error.code,
+        'not_found',
+      );
       assert.equal((await request(api.app).get('/orders/whatever').expect(404)).body.error.code, 'not_found');
       assert.equal((await request(api.app).get('/orders/a%3Ab').expect(400)).body.error.code, 'invalid_request');
     });
@@ -112,30 +152,93 @@ describe('HTTP API', () => {
       ['quantity -1', json({ ...ok, quantity: -1 }), 'application/json', 400, 'invalid_request', 'quantity'],
       ['quantity 1.5', json({ ...ok, quantity: 1.5 }), 'application/json', 400, 'invalid_request', 'quantity'],
       ['quantity "5"', json({ ...ok, quantity: '5' }), 'application/json', 400, 'invalid_request', 'quantity'],
-      ['quantity over the maximum', json({ ...ok, quantity: 11 }), 'application/json', 400, 'invalid_request', 'quantity'],
-      ['quantity 1e309', '{"productId":"tv","userId":"u1","quantity":1e309}', 'application/json', 400, 'invalid_request', 'quantity'],
-      ['quantity 2^53+1', '{"productId":"tv","userId":"u1","quantity":9007199254740993}', 'application/json', 400, 'invalid_request', 'quantity'],
+      [
+        'quantity over the maximum',
+        json({ ...ok, quantity: 11 }),
+        'application/json',
+        400,
+        'invalid_request',
+        'quantity',
+      ],
+      [
+        'quantity 1e309',
+        '{"productId":"tv","userId":"u1","quantity":1e309}',
+        'application/json',
+        400,
+        'invalid_request',
+        'quantity',
+      ],
+      [
+        'quantity 2^53+1',
+        '{"productId":"tv","userId":"u1","quantity":9007199254740993}',
+        'application/json',
+        400,
+        'invalid_request',
+        'quantity',
+      ],
       ['quantity null', json({ ...ok, quantity: null }), 'application/json', 400, 'invalid_request', 'quantity'],
       ['quantity an array', json({ ...ok, quantity: [1] }), 'application/json', 400, 'invalid_request', 'quantity'],
-      ['quantity missing', json({ productId: 'tv', userId: 'u1' }), 'application/json', 400, 'invalid_request', 'quantity'],
+      [
+        'quantity missing',
+        json({ productId: 'tv', userId: 'u1' }),
+        'application/json',
+        400,
+        'invalid_request',
+        'quantity',
+      ],
       ['productId with :', json({ ...ok, productId: 'tv:1' }), 'application/json', 400, 'invalid_request', 'productId'],
-      ['productId with {}', json({ ...ok, productId: '{tv}' }), 'application/json', 400, 'invalid_request', 'productId'],
+      [
+        'productId with {}',
+        json({ ...ok, productId: '{tv}' }),
+        'application/json',
+        400,
+        'invalid_request',
+        'productId',
+      ],
       ['productId with *', json({ ...ok, productId: 'tv*' }), 'application/json', 400, 'invalid_request', 'productId'],
       ['userId with CRLF', json({ ...ok, userId: 'u\r\nX: y' }), 'application/json', 400, 'invalid_request', 'userId'],
       ['userId with NUL', json({ ...ok, userId: 'u\u0000' }), 'application/json', 400, 'invalid_request', 'userId'],
       ['userId a look-alike', json({ ...ok, userId: 'аdmin' }), 'application/json', 400, 'invalid_request', 'userId'],
       ['userId empty', json({ ...ok, userId: '' }), 'application/json', 400, 'invalid_request', 'userId'],
-      ['userId 65 chars', json({ ...ok, userId: 'x'.repeat(65) }), 'application/json', 400, 'invalid_request', 'userId'],
+      [
+        'userId 65 chars',
+        json({ ...ok, userId: 'x'.repeat(65) }),
+        'application/json',
+        400,
+        'invalid_request',
+        'userId',
+      ],
       ['productId a number', json({ ...ok, productId: 7 }), 'application/json', 400, 'invalid_request', 'productId'],
       ['an unknown field', json({ ...ok, coupon: 'FREE' }), 'application/json', 400, 'invalid_request', 'coupon'],
-      ['__proto__', '{"productId":"tv","userId":"u1","quantity":1,"__proto__":{"admin":true}}', 'application/json', 400, 'invalid_request', '__proto__'],
+      [
+        '__proto__',
+        '{"productId":"tv","userId":"u1","quantity":1,"__proto__":{"admin":true}}',
+        'application/json',
+        400,
+        'invalid_request',
+        '__proto__',
+      ],
       ['a JSON array', json([ok]), 'application/json', 400, 'invalid_request', 'body'],
       ['a JSON string', '"hello"', 'application/json', 400, 'invalid_request', 'JSON'],
       ['invalid JSON', '{"productId":', 'application/json', 400, 'invalid_request', 'JSON'],
       ['no body', '', 'application/json', 400, 'invalid_request', 'body'],
-      ['a form body', 'productId=tv&userId=u1&quantity=1', 'application/x-www-form-urlencoded', 415, 'unsupported_media_type', 'application/json'],
+      [
+        'a form body',
+        'productId=tv&userId=u1&quantity=1',
+        'application/x-www-form-urlencoded',
+        415,
+        'unsupported_media_type',
+        'application/json',
+      ],
       ['text/plain', json(ok), 'text/plain', 415, 'unsupported_media_type', 'application/json'],
-      ['a 10 kB body', json({ ...ok, userId: 'x'.repeat(10_000) }), 'application/json', 413, 'payload_too_large', '4 kB'],
+      [
+        'a 10 kB body',
+        json({ ...ok, userId: 'x'.repeat(10_000) }),
+        'application/json',
+        413,
+        'payload_too_large',
+        '4 kB',
+      ],
     ];
 
     for (const [name, body, contentType, status, code, mentions] of table) {
@@ -144,7 +247,10 @@ describe('HTTP API', () => {
         const res = await request(api.app).post('/orders').set('content-type', contentType).send(body);
         assert.equal(res.status, status, JSON.stringify(res.body));
         assert.equal(res.body.error?.code, code);
-        assert.ok(String(res.body.error.message).includes(mentions), `message should mention ${mentions}: ${res.body.error.message}`);
+        assert.ok(
+          String(res.body.error.message).includes(mentions),
+          `message should mention ${mentions}: ${res.body.error.message}`,
+        );
         assert.equal(await server.client.dbsize(), keysBefore, 'Redis key count changed');
         assert.equal(({} as Record<string, unknown>).admin, undefined, 'Object.prototype was polluted');
       });
@@ -159,11 +265,21 @@ describe('HTTP API', () => {
 
     it('a bad product update → 400, Redis unchanged', async () => {
       const keysBefore = await server.client.dbsize();
-      for (const body of [{ stock: -1 }, { stock: 1.5 }, { stock: '5' }, {}, { stock: 1, perUserLimit: 0 }, { stock: 1, extra: true }]) {
+      for (const body of [
+        { stock: -1 },
+        { stock: 1.5 },
+        { stock: '5' },
+        {},
+        { stock: 1, perUserLimit: 0 },
+        { stock: 1, extra: true },
+      ]) {
         const res = await request(api.app).put('/products/newone').set(admin).send(body).expect(400);
         assert.equal(res.body.error.code, 'invalid_request');
       }
-      assert.equal((await request(api.app).put('/products/bad:id').set(admin).send({ stock: 1 }).expect(400)).body.error.code, 'invalid_request');
+      assert.equal(
+        (await request(api.app).put('/products/bad:id').set(admin).send({ stock: 1 }).expect(400)).body.error.code,
+        'invalid_request',
+      );
       assert.equal(await server.client.dbsize(), keysBefore);
     });
   });

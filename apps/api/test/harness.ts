@@ -1,7 +1,16 @@
 import type { Express } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { connectRedis, createKeys, createOrdersQueue, loadConfig, waitUntilReady, type Config, type Keys, type OrdersJobData } from '@flashline/core';
+import {
+  connectRedis,
+  createKeys,
+  createOrdersQueue,
+  loadConfig,
+  waitUntilReady,
+  type Config,
+  type Keys,
+  type OrdersJobData,
+} from '@flashline/core';
 import type { TestRedis } from '@flashline/test-utils';
 import { createApp } from '../src/app.ts';
 
@@ -20,8 +29,19 @@ export interface ApiUnderTest {
  * The real app on a real Redis, wired as main.ts wires it (the producer connection included).
  * Rate limits are off unless `env` sets them: most tests send many requests from one address.
  */
-export async function apiOn(server: TestRedis, prefix: string, env: Record<string, string> = {}): Promise<ApiUnderTest> {
-  const settings = { REDIS_URL: server.url, KEY_PREFIX: prefix, REDIS_TIMEOUT_MS: '500', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_USER: '0', ...env };
+export async function apiOn(
+  server: TestRedis,
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<ApiUnderTest> {
+  const settings = {
+    REDIS_URL: server.url,
+    KEY_PREFIX: prefix,
+    REDIS_TIMEOUT_MS: '500',
+    RATE_LIMIT_PER_IP: '0',
+    RATE_LIMIT_PER_USER: '0',
+    ...env,
+  };
   const config = { ...loadConfig(settings), adminToken: ADMIN_TOKEN };
   const redis = connectRedis(config, 'producer');
   await waitUntilReady(redis, 5000);

@@ -48,21 +48,27 @@ describe('rate limits and security headers', () => {
     // Two apps with their own connections on one Redis, as two API processes behind a balancer.
     const [one, two] = [await api(env, prefix), await api(env, prefix)];
     for (let i = 0; i < 4; i++) {
-      await request((i % 2 === 0 ? one : two).app).get('/products/none').expect(404);
+      await request((i % 2 === 0 ? one : two).app)
+        .get('/products/none')
+        .expect(404);
     }
     assertRateLimited(await request(one.app).get('/products/none'), 5000);
     assertRateLimited(await request(two.app).get('/products/none'), 5000);
     assertRateLimited(await request(two.app).post('/orders').send({ productId: 'tv', userId: 'u', quantity: 1 }), 5000);
     const [counter, ...others] = await counters(prefix);
     assert.equal(others.length, 0, 'one client address should have one counter');
-    assert.ok(counter && counter.pttl > 0 && counter.pttl <= 5000, `the counter must expire with the window: ${JSON.stringify(counter)}`);
+    assert.ok(
+      counter && counter.pttl > 0 && counter.pttl <= 5000,
+      `the counter must expire with the window: ${JSON.stringify(counter)}`,
+    );
   });
 
   it('limits POST /orders per user after validation, and a refused order leaves no order and no job', async () => {
     const prefix = nextPrefix();
     const limited = await api({ RATE_LIMIT_PER_USER: '2', RATE_LIMIT_WINDOW_MS: '5000' }, prefix);
     await request(limited.app).put('/products/tv').set(admin).send({ stock: 100 }).expect(200);
-    const order = (userId: string, quantity = 1) => request(limited.app).post('/orders').send({ productId: 'tv', userId, quantity });
+    const order = (userId: string, quantity = 1) =>
+      request(limited.app).post('/orders').send({ productId: 'tv', userId, quantity });
 
     // Invalid requests are refused before they are counted: they cannot use up a user's allowance.
     for (let i = 0; i < 3; i++) await order('alice', 0).expect(400);
@@ -71,16 +77,31 @@ describe('rate limits and security headers', () => {
 
     const orderKeys = () => server.client.keys(createKeys(prefix).order('tv', '*'));
     const jobCount = async () => Object.values(await limited.queue.getJobCounts()).reduce((sum, n) => sum + n, 0);
-    const [keysBefore, ordersBefore, jobsBefore] = [await server.client.dbsize(), (await orderKeys()).length, await jobCount()];
+    const [keysBefore, ordersBefore, jobsBefore] = [
+      await server.client.dbsize(),
+      (await orderKeys()).length,
+      await jobCount(),
+    ];
     assert.equal(ordersBefore, 2);
     assertRateLimited(await order('alice'), 5000);
-    assertRateLimited(await request(limited.app).post('/orders').set('Idempotency-Key', 'alice-retry-1').send({ productId: 'tv', userId: 'alice', quantity: 1 }), 5000);
+    assertRateLimited(
+      await request(limited.app)
+        .post('/orders')
+        .set('Idempotency-Key', 'alice-retry-1')
+        .send({ productId: 'tv', userId: 'alice', quantity: 1 }),
+      5000,
+    );
     assert.equal(await server.client.dbsize(), keysBefore, 'a refused order changed the key count');
     assert.equal((await orderKeys()).length, ordersBefore, 'a refused order was stored');
     assert.equal(await jobCount(), jobsBefore, 'a refused order was enqueued');
 
     const bob = await order('bob').expect(202);
-    assert.deepEqual((await limited.queue.getJob(bob.body.orderId))?.data, { orderId: bob.body.orderId, productId: 'tv', userId: 'bob', quantity: 1 });
+    assert.deepEqual((await limited.queue.getJob(bob.body.orderId))?.data, {
+      orderId: bob.body.orderId,
+      productId: 'tv',
+      userId: 'bob',
+      quantity: 1,
+    });
   });
 
   it('lets a client send again once the window has passed', async () => {
@@ -101,7 +122,10 @@ describe('rate limits and security headers', () => {
 
   it('keys on the X-Forwarded-For address with TRUST_PROXY=loopback, IPv6 included', async () => {
     const prefix = nextPrefix();
-    const limited = await api({ RATE_LIMIT_PER_IP: '2', RATE_LIMIT_WINDOW_MS: '5000', TRUST_PROXY: 'loopback' }, prefix);
+    const limited = await api(
+      { RATE_LIMIT_PER_IP: '2', RATE_LIMIT_WINDOW_MS: '5000', TRUST_PROXY: 'loopback' },
+      prefix,
+    );
     const from = (address: string) => request(limited.app).get('/products/none').set('X-Forwarded-For', address);
     for (const address of ['203.0.113.1', '2001:db8::1']) {
       await from(address).expect(404);
@@ -187,7 +211,12 @@ describe('rate-limit and proxy settings', () => {
     assert.equal(load({ TRUST_PROXY: 'false' }).trustProxy, false);
     assert.equal(load({ TRUST_PROXY: 'true' }).trustProxy, true);
     assert.equal(load({ TRUST_PROXY: '2' }).trustProxy, 2);
-    assert.deepEqual(load({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.0.2.7' }).trustProxy, ['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.7']);
+    assert.deepEqual(load({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.0.2.7' }).trustProxy, [
+      'loopback',
+      '10.0.0.0/8',
+      'fd00::/8',
+      '192.0.2.7',
+    ]);
   });
 
   it('refuses a bad TRUST_PROXY or a negative limit, naming the setting', () => {
@@ -200,7 +229,11 @@ describe('rate-limit and proxy settings', () => {
     ];
     for (const env of bad) {
       const [name] = Object.keys(env);
-      assert.throws(() => load(env), (error: unknown) => error instanceof ConfigError && error.message.includes(name!), JSON.stringify(env));
+      assert.throws(
+        () => load(env),
+        (error: unknown) => error instanceof ConfigError && error.message.includes(name!),
+        JSON.stringify(env),
+      );
     }
   });
 });

@@ -30,7 +30,9 @@ describe('API metrics', () => {
     await request(app).put('/products/gone').set(admin).send({ stock: 0 }).expect(200);
     const accepted: string[] = [];
     for (const userId of ['a', 'b', 'c', 'd']) {
-      accepted.push((await request(app).post('/orders').send({ productId: 'tv', userId, quantity: 1 }).expect(202)).body.orderId);
+      accepted.push(
+        (await request(app).post('/orders').send({ productId: 'tv', userId, quantity: 1 }).expect(202)).body.orderId,
+      );
     }
     // The second sold_out comes from the sold-out memory, without Redis: counted all the same.
     await request(app).post('/orders').send({ productId: 'gone', userId: 'a', quantity: 1 }).expect(409);
@@ -62,7 +64,8 @@ describe('API metrics', () => {
     assert.equal(sumOf(text, 'flashline_http_request_duration_seconds_count', { route: '/orders', method: 'POST' }), 8);
     assert.equal(typeOf(text, 'flashline_http_request_duration_seconds'), 'histogram');
     // Cardinality: no raw path or id ever becomes a label value.
-    for (const raw of [accepted[0]!, 'tv.doesnotexist', '/no/such/path', '/products/tv']) assert.ok(!text.includes(raw), `${raw} is in a label`);
+    for (const raw of [accepted[0]!, 'tv.doesnotexist', '/no/such/path', '/products/tv'])
+      assert.ok(!text.includes(raw), `${raw} is in a label`);
 
     // The scrape itself is counted by the next one.
     const again = (await request(app).get('/metrics').expect(200)).text;
@@ -83,7 +86,10 @@ describe('API metrics', () => {
     await request(app).get('/metrics').expect(200);
     const text = (await request(app).get('/metrics').expect(200)).text;
     assert.equal(sumOf(text, 'flashline_orders_refused_total', { code: 'rate_limited' }), 1);
-    assert.equal(sumOf(text, 'flashline_http_requests_total', { route: 'unmatched', method: 'POST', status: '429' }), 1);
+    assert.equal(
+      sumOf(text, 'flashline_http_requests_total', { route: 'unmatched', method: 'POST', status: '429' }),
+      1,
+    );
   });
 
   it('asks for METRICS_TOKEN when it is set', async () => {

@@ -30,7 +30,10 @@ describe('the sold-out storm', () => {
     await request(api.app).post('/orders').send({ productId: 'gone', userId: 'first', quantity: 1 }).expect(409); // Redis says so once
     const before = await commandsProcessed(server);
     for (let i = 0; i < 50; i++) {
-      const res = await request(api.app).post('/orders').send({ productId: 'gone', userId: `u${i}`, quantity: 1 }).expect(409);
+      const res = await request(api.app)
+        .post('/orders')
+        .send({ productId: 'gone', userId: `u${i}`, quantity: 1 })
+        .expect(409);
       assert.equal(res.body.error.code, 'sold_out');
     }
     const used = (await commandsProcessed(server)) - before - 1; // the INFO above counts itself
@@ -53,12 +56,24 @@ describe('the sold-out storm', () => {
 
   it('still finds an order recorded before the sell-out when its request is retried with its key', async () => {
     await request(api.app).put('/products/last').set(admin).send({ stock: 1 }).expect(200);
-    const first = await request(api.app).post('/orders').set('Idempotency-Key', 'k-last').send({ productId: 'last', userId: 'a', quantity: 1 }).expect(202);
+    const first = await request(api.app)
+      .post('/orders')
+      .set('Idempotency-Key', 'k-last')
+      .send({ productId: 'last', userId: 'a', quantity: 1 })
+      .expect(202);
     await request(api.app).put('/products/last').set(admin).send({ stock: 0 }).expect(200);
     await request(api.app).post('/orders').send({ productId: 'last', userId: 'b', quantity: 1 }).expect(409); // now remembered sold out
-    const retry = await request(api.app).post('/orders').set('Idempotency-Key', 'k-last').send({ productId: 'last', userId: 'a', quantity: 1 }).expect(202);
+    const retry = await request(api.app)
+      .post('/orders')
+      .set('Idempotency-Key', 'k-last')
+      .send({ productId: 'last', userId: 'a', quantity: 1 })
+      .expect(202);
     assert.equal(retry.body.orderId, first.body.orderId);
-    const stranger = await request(api.app).post('/orders').set('Idempotency-Key', 'k-new').send({ productId: 'last', userId: 'c', quantity: 1 }).expect(409);
+    const stranger = await request(api.app)
+      .post('/orders')
+      .set('Idempotency-Key', 'k-new')
+      .send({ productId: 'last', userId: 'c', quantity: 1 })
+      .expect(409);
     assert.equal(stranger.body.error.code, 'sold_out');
   });
 });

@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@flashline/core';
 import { startRedis } from '@flashline/test-utils';
-import { bullmqCeilingProcesses, httpCeiling, runSeedAlgorithm, SEED_ALGORITHMS, type HttpCeilingResult } from './baselines/index.ts';
+import {
+  bullmqCeilingProcesses,
+  httpCeiling,
+  runSeedAlgorithm,
+  SEED_ALGORITHMS,
+  type HttpCeilingResult,
+} from './baselines/index.ts';
 import { measureEndToEnd, type EndToEndResult } from './flashline/endToEnd.ts';
 import { holds, type Invariant } from './flashline/invariant.ts';
 import { measureWorkerSide } from './flashline/workerSide.ts';
@@ -35,7 +41,8 @@ const docs = (name: string) => fileURLToPath(new URL(`../../../docs/${name}`, im
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 // The wide sale's orders also over fewer and more products than its 1,000.
 const SPREAD_PRODUCTS = [100, 10_000];
-const spreadScenario = (count: number) => `Flashline wide sale over ${count.toLocaleString('en-US')} products, worker side`;
+const spreadScenario = (count: number) =>
+  `Flashline wide sale over ${count.toLocaleString('en-US')} products, worker side`;
 const WORKER_SIDE = [
   'BullMQ ceiling',
   'Flashline hot product, worker side',
@@ -48,8 +55,15 @@ const WORKER_SIDE = [
   ...SPREAD_PRODUCTS.map(spreadScenario),
   'Flashline sold-out orders, worker side',
 ];
-const HTTP_SIDE = ['HTTP ceilings', 'Flashline hot product, through HTTP', 'Flashline hot product, accept path alone', 'Flashline wide sale, through HTTP', 'Flashline sold-out storm, through HTTP'];
-const inRounds = (names: string[]) => Array.from({ length: ROUNDS }, (_, r) => names.map((name) => `${name} (round ${r + 1}/${ROUNDS})`)).flat();
+const HTTP_SIDE = [
+  'HTTP ceilings',
+  'Flashline hot product, through HTTP',
+  'Flashline hot product, accept path alone',
+  'Flashline wide sale, through HTTP',
+  'Flashline sold-out storm, through HTTP',
+];
+const inRounds = (names: string[]) =>
+  Array.from({ length: ROUNDS }, (_, r) => names.map((name) => `${name} (round ${r + 1}/${ROUNDS})`)).flat();
 const steps = [
   ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
   ...inRounds(WORKER_SIDE),
@@ -63,7 +77,9 @@ function progress(label: string): void {
   step += 1;
   const done = Math.round((step / steps.length) * 24);
   const elapsed = Math.round((performance.now() - startedAt) / 1000);
-  process.stderr.write(`[${'#'.repeat(done)}${'.'.repeat(24 - done)}] ${step}/${steps.length} ${label} (${elapsed} s)\n`);
+  process.stderr.write(
+    `[${'#'.repeat(done)}${'.'.repeat(24 - done)}] ${step}/${steps.length} ${label} (${elapsed} s)\n`,
+  );
 }
 
 /** Orders over 1,000 products with a Zipf-like skew: a few hot products, a long cold tail. */
@@ -87,10 +103,16 @@ function medianRun<T>(runs: T[], figure: (run: T) => number): T {
 }
 
 const percent = (share: number) => `${Math.round(share * 100)}%`;
-const cpuText = (cpu: Record<string, number>) => Object.entries(cpu).map(([name, share]) => `${name} ${percent(share)}`).join(', ');
+const cpuText = (cpu: Record<string, number>) =>
+  Object.entries(cpu)
+    .map(([name, share]) => `${name} ${percent(share)}`)
+    .join(', ');
 const invariantText = (check: Invariant) =>
   `${holds(check) ? 'holds' : '**VIOLATED**'} (oversold ${check.oversold}, lost ${check.lost}, duplicates ${check.duplicates}, conservation errors ${check.conservationErrors})`;
-const statusText = (counts: Record<string, number>) => Object.entries(counts).map(([status, n]) => `${n.toLocaleString('en-US')}× ${status}`).join(', ');
+const statusText = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .map(([status, n]) => `${n.toLocaleString('en-US')}× ${status}`)
+    .join(', ');
 
 // AOF on, as in production (every write appended, fsync every second), but never rewritten during
 // the run: a rewrite forks Redis and takes one of the cores for a second or more, at whichever
@@ -101,7 +123,12 @@ const redis = await startRedis({ appendonly: true, aofRewrites: false });
 const admin = new Redis(redis.url);
 const fresh = async () => void (await admin.flushall());
 /** One round of a Flashline scenario: on an emptied Redis, under its own key prefix, its invariant check kept. */
-async function inRound<O extends { keyPrefix: string }, R extends { invariant: Invariant }>(scenario: string, round: number, run: O, measure: (run: O) => Promise<R>): Promise<R> {
+async function inRound<O extends { keyPrefix: string }, R extends { invariant: Invariant }>(
+  scenario: string,
+  round: number,
+  run: O,
+  measure: (run: O) => Promise<R>,
+): Promise<R> {
   progress(`${scenario} (round ${round + 1}/${ROUNDS})`);
   await fresh();
   const r = await measure({ ...run, keyPrefix: `${run.keyPrefix}-${round}` });
@@ -116,7 +143,13 @@ try {
   const seed: Record<string, number> = {};
   for (const algorithm of SEED_ALGORITHMS) {
     progress(`seed: ${algorithm}`);
-    const r = await runSeedAlgorithm(algorithm, { redisUrl: redis.url, keyPrefix: `seed-${algorithm}`, stock: SEED_ORDERS / 2, demand: SEED_ORDERS, clients: 50 });
+    const r = await runSeedAlgorithm(algorithm, {
+      redisUrl: redis.url,
+      keyPrefix: `seed-${algorithm}`,
+      stock: SEED_ORDERS / 2,
+      demand: SEED_ORDERS,
+      clients: 50,
+    });
     seed[algorithm] = r.decisionsPerSecond;
     rows.push({
       scenario: `Seed: ${algorithm}`,
@@ -140,77 +173,212 @@ try {
     orders: skewed(count, ORDERS),
   }));
   type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
-  const runs = { ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[], hot: [] as WorkerSide[], single: [] as WorkerSide[], hotLeased: [] as WorkerSide[], wide: [] as WorkerSide[], wideLeased: [] as WorkerSide[], hotOne: [] as WorkerSide[], wideOne: [] as WorkerSide[], soldOut: [] as WorkerSide[], spread: spreadSales.map(() => [] as WorkerSide[]) };
-  const workerRound = (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) => inRound(scenario, round, run, measureWorkerSide);
+  const runs = {
+    ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[],
+    hot: [] as WorkerSide[],
+    single: [] as WorkerSide[],
+    hotLeased: [] as WorkerSide[],
+    wide: [] as WorkerSide[],
+    wideLeased: [] as WorkerSide[],
+    hotOne: [] as WorkerSide[],
+    wideOne: [] as WorkerSide[],
+    soldOut: [] as WorkerSide[],
+    spread: spreadSales.map(() => [] as WorkerSide[]),
+  };
+  const workerRound = (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) =>
+    inRound(scenario, round, run, measureWorkerSide);
   for (let r = 0; r < ROUNDS; r++) {
     progress(`BullMQ ceiling (round ${r + 1}/${ROUNDS})`);
     await fresh();
-    runs.ceiling.push(await bullmqCeilingProcesses({ redisUrl: redis.url, keyPrefix: `ceiling-${r}`, jobs: ORDERS, concurrency: CONCURRENCY, processes: WORKERS }));
-    runs.hot.push(await workerRound('Flashline hot product, worker side', r, {
-      redisUrl: redis.url, keyPrefix: 'hot', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env,
-    }));
+    runs.ceiling.push(
+      await bullmqCeilingProcesses({
+        redisUrl: redis.url,
+        keyPrefix: `ceiling-${r}`,
+        jobs: ORDERS,
+        concurrency: CONCURRENCY,
+        processes: WORKERS,
+      }),
+    );
+    runs.hot.push(
+      await workerRound('Flashline hot product, worker side', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'hot',
+        products: [{ productId: 'hot', stock: STOCK }],
+        orderProducts: Array(ORDERS).fill(0),
+        workers: WORKERS,
+        env,
+      }),
+    );
     // The same, with the accept path's batching off (ACCEPT_BATCH=1): one BullMQ job per order, as before.
-    runs.single.push(await workerRound('Flashline hot product, worker side, one job per order', r, {
-      redisUrl: redis.url, keyPrefix: 'hot-single', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, ACCEPT_BATCH: '1' },
-    }));
+    runs.single.push(
+      await workerRound('Flashline hot product, worker side, one job per order', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'hot-single',
+        products: [{ productId: 'hot', stock: STOCK }],
+        orderProducts: Array(ORDERS).fill(0),
+        workers: WORKERS,
+        env: { ...env, ACCEPT_BATCH: '1' },
+      }),
+    );
     // The same, every lock taken with a lease (acquire, commit, release), as before the commit script claimed it.
-    runs.hotLeased.push(await workerRound('Flashline hot product, worker side, leased locks', r, {
-      redisUrl: redis.url, keyPrefix: 'hot-leased', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
-    }));
-    runs.wide.push(await workerRound('Flashline wide sale, worker side', r, {
-      redisUrl: redis.url, keyPrefix: 'wide', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env,
-    }));
-    runs.wideLeased.push(await workerRound('Flashline wide sale, worker side, leased locks', r, {
-      redisUrl: redis.url, keyPrefix: 'wide-leased', products: wideProducts, orderProducts: wideOrders, workers: WORKERS, env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
-    }));
+    runs.hotLeased.push(
+      await workerRound('Flashline hot product, worker side, leased locks', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'hot-leased',
+        products: [{ productId: 'hot', stock: STOCK }],
+        orderProducts: Array(ORDERS).fill(0),
+        workers: WORKERS,
+        env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
+      }),
+    );
+    runs.wide.push(
+      await workerRound('Flashline wide sale, worker side', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'wide',
+        products: wideProducts,
+        orderProducts: wideOrders,
+        workers: WORKERS,
+        env,
+      }),
+    );
+    runs.wideLeased.push(
+      await workerRound('Flashline wide sale, worker side, leased locks', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'wide-leased',
+        products: wideProducts,
+        orderProducts: wideOrders,
+        workers: WORKERS,
+        env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
+      }),
+    );
     // Hot and wide again with one worker process: two workers and Redis are three busy processes on
     // this machine's cores, and the wide sale's extra work per product shows most when CPU is short.
-    runs.hotOne.push(await workerRound('Flashline hot product, worker side, one worker process', r, {
-      redisUrl: redis.url, keyPrefix: 'hot-one', products: [{ productId: 'hot', stock: STOCK }], orderProducts: Array(ORDERS).fill(0), workers: 1, env,
-    }));
-    runs.wideOne.push(await workerRound('Flashline wide sale, worker side, one worker process', r, {
-      redisUrl: redis.url, keyPrefix: 'wide-one', products: wideProducts, orderProducts: wideOrders, workers: 1, env,
-    }));
+    runs.hotOne.push(
+      await workerRound('Flashline hot product, worker side, one worker process', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'hot-one',
+        products: [{ productId: 'hot', stock: STOCK }],
+        orderProducts: Array(ORDERS).fill(0),
+        workers: 1,
+        env,
+      }),
+    );
+    runs.wideOne.push(
+      await workerRound('Flashline wide sale, worker side, one worker process', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'wide-one',
+        products: wideProducts,
+        orderProducts: wideOrders,
+        workers: 1,
+        env,
+      }),
+    );
     for (const [i, sale] of spreadSales.entries()) {
-      runs.spread[i]!.push(await workerRound(sale.scenario, r, {
-        redisUrl: redis.url, keyPrefix: `wide-${sale.count}`, products: sale.products, orderProducts: sale.orders, workers: WORKERS, env,
-      }));
+      runs.spread[i]!.push(
+        await workerRound(sale.scenario, r, {
+          redisUrl: redis.url,
+          keyPrefix: `wide-${sale.count}`,
+          products: sale.products,
+          orderProducts: sale.orders,
+          workers: WORKERS,
+          env,
+        }),
+      );
     }
     // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
-    runs.soldOut.push(await workerRound('Flashline sold-out orders, worker side', r, {
-      redisUrl: redis.url, keyPrefix: 'gone', products: [{ productId: 'gone', stock: ORDERS }], orderProducts: Array(ORDERS).fill(0), workers: WORKERS, env, stockBeforeRun: 0,
-    }));
+    runs.soldOut.push(
+      await workerRound('Flashline sold-out orders, worker side', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'gone',
+        products: [{ productId: 'gone', stock: ORDERS }],
+        orderProducts: Array(ORDERS).fill(0),
+        workers: WORKERS,
+        env,
+        stockBeforeRun: 0,
+      }),
+    );
   }
-  const spread = (values: number[]) => `median of ${values.length} rounds (${Math.round(Math.min(...values)).toLocaleString('en-US')}–${Math.round(Math.max(...values)).toLocaleString('en-US')})`;
+  const spread = (values: number[]) =>
+    `median of ${values.length} rounds (${Math.round(Math.min(...values)).toLocaleString('en-US')}–${Math.round(Math.max(...values)).toLocaleString('en-US')})`;
   const ceiling = medianRun(runs.ceiling, (c) => c.jobsPerSecond);
-  rows.push({ scenario: 'BullMQ ceiling', what: `${ORDERS} trivial jobs, ${WORKERS} processes × concurrency ${CONCURRENCY}`, perSecond: ceiling.jobsPerSecond, notes: `${spread(runs.ceiling.map((c) => c.jobsPerSecond))}; no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}` });
+  rows.push({
+    scenario: 'BullMQ ceiling',
+    what: `${ORDERS} trivial jobs, ${WORKERS} processes × concurrency ${CONCURRENCY}`,
+    perSecond: ceiling.jobsPerSecond,
+    notes: `${spread(runs.ceiling.map((c) => c.jobsPerSecond))}; no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}`,
+  });
   const workerRow = (scenario: string, what: string, all: WorkerSide[]) => {
     const r = medianRun(all, (run) => run.decisionsPerSecond);
-    rows.push({ scenario, what, perSecond: r.decisionsPerSecond, notes: `${spread(all.map((run) => run.decisionsPerSecond))}; ${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit (${round(r.productsPerCommit)} products); CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}` });
+    rows.push({
+      scenario,
+      what,
+      perSecond: r.decisionsPerSecond,
+      notes: `${spread(all.map((run) => run.decisionsPerSecond))}; ${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit (${round(r.productsPerCommit)} products); CPU: ${cpuText(r.cpu)}; ${invariantText(r.invariant)}`,
+    });
     return r;
   };
-  const hot = workerRow('Flashline hot product, worker side', `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`, runs.hot);
-  const single = workerRow('Flashline hot product, worker side, one job per order', 'the same, accepted with `ACCEPT_BATCH=1`', runs.single);
-  const hotLeased = workerRow('Flashline hot product, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.hotLeased);
-  const wide = workerRow('Flashline wide sale, worker side', `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`, runs.wide);
-  const wideLeased = workerRow('Flashline wide sale, worker side, leased locks', 'the same, with `COMMIT_CLAIMS_LOCK=false`', runs.wideLeased);
-  const hotOne = workerRow('Flashline hot product, worker side, one worker process', 'the same as the hot product, with 1 worker process', runs.hotOne);
-  const wideOne = workerRow('Flashline wide sale, worker side, one worker process', 'the same as the wide sale, with 1 worker process', runs.wideOne);
-  const spreadRows = spreadSales.map((sale, i) =>
-    workerRow(sale.scenario, `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`, runs.spread[i]!),
+  const hot = workerRow(
+    'Flashline hot product, worker side',
+    `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`,
+    runs.hot,
   );
-  const soldOut = workerRow('Flashline sold-out orders, worker side', `${ORDERS} orders for 1 product set to stock 0 after they were accepted`, runs.soldOut);
+  const single = workerRow(
+    'Flashline hot product, worker side, one job per order',
+    'the same, accepted with `ACCEPT_BATCH=1`',
+    runs.single,
+  );
+  const hotLeased = workerRow(
+    'Flashline hot product, worker side, leased locks',
+    'the same, with `COMMIT_CLAIMS_LOCK=false`',
+    runs.hotLeased,
+  );
+  const wide = workerRow(
+    'Flashline wide sale, worker side',
+    `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`,
+    runs.wide,
+  );
+  const wideLeased = workerRow(
+    'Flashline wide sale, worker side, leased locks',
+    'the same, with `COMMIT_CLAIMS_LOCK=false`',
+    runs.wideLeased,
+  );
+  const hotOne = workerRow(
+    'Flashline hot product, worker side, one worker process',
+    'the same as the hot product, with 1 worker process',
+    runs.hotOne,
+  );
+  const wideOne = workerRow(
+    'Flashline wide sale, worker side, one worker process',
+    'the same as the wide sale, with 1 worker process',
+    runs.wideOne,
+  );
+  const spreadRows = spreadSales.map((sale, i) =>
+    workerRow(
+      sale.scenario,
+      `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`,
+      runs.spread[i]!,
+    ),
+  );
+  const soldOut = workerRow(
+    'Flashline sold-out orders, worker side',
+    `${ORDERS} orders for 1 product set to stock 0 after they were accepted`,
+    runs.soldOut,
+  );
 
   // 4b. What one product more in a commit costs, the commit script alone (no queue, no worker).
   progress('commit shapes');
   await fresh();
   const shapes = await measureCommitShapes(redis.url, ROUNDS);
   const [oneProduct, , everyOrderItsOwn] = shapes as [CommitShape, CommitShape, CommitShape];
-  const perProduct = (figure: (s: CommitShape) => number) => round(((figure(everyOrderItsOwn) - figure(oneProduct)) * 64) / 63);
+  const perProduct = (figure: (s: CommitShape) => number) =>
+    round(((figure(everyOrderItsOwn) - figure(oneProduct)) * 64) / 63);
   const shapeLines = [
     '| a commit of 64 orders over | Redis CPU per order (µs) | client CPU per order (µs) |',
     '|---|---|---|',
-    ...shapes.map((s) => `| ${s.products} product${s.products > 1 ? 's' : ''} × ${s.ordersEach} order${s.ordersEach > 1 ? 's' : ''} | ${round(s.redisMicrosPerOrder)} | ${round(s.clientMicrosPerOrder)} |`),
+    ...shapes.map(
+      (s) =>
+        `| ${s.products} product${s.products > 1 ? 's' : ''} × ${s.ordersEach} order${s.ordersEach > 1 ? 's' : ''} | ${round(s.redisMicrosPerOrder)} | ${round(s.clientMicrosPerOrder)} |`,
+    ),
     '',
     `Each product more in a commit costs about ${perProduct((s) => s.redisMicrosPerOrder)} µs of Redis CPU and ${perProduct((s) => s.clientMicrosPerOrder)} µs of client CPU (the 64-product commit against the 1-product one, per product added).`,
   ];
@@ -218,27 +386,78 @@ try {
   // 5. The HTTP ceilings (Express validating and answering 202, without Redis and with one
   // Queue.add) and Flashline through HTTP (the API process, the worker processes, a generator
   // process), round by round: the ceilings move as much as Flashline from one minute to the next.
-  const endToEndRound = (scenario: string, round: number, run: Parameters<typeof measureEndToEnd>[0]) => inRound(scenario, round, run, measureEndToEnd);
+  const endToEndRound = (scenario: string, round: number, run: Parameters<typeof measureEndToEnd>[0]) =>
+    inRound(scenario, round, run, measureEndToEnd);
   const http202 = { ...env };
-  const httpRuns = { ceiling: [] as HttpCeilingResult[], hot: [] as EndToEndResult[], acceptOnly: [] as EndToEndResult[], wide: [] as EndToEndResult[], storm: [] as EndToEndResult[] };
+  const httpRuns = {
+    ceiling: [] as HttpCeilingResult[],
+    hot: [] as EndToEndResult[],
+    acceptOnly: [] as EndToEndResult[],
+    wide: [] as EndToEndResult[],
+    storm: [] as EndToEndResult[],
+  };
   for (let r = 0; r < ROUNDS; r++) {
     progress(`HTTP ceilings (round ${r + 1}/${ROUNDS})`);
     await fresh();
-    httpRuns.ceiling.push(await httpCeiling({ redisUrl: redis.url, keyPrefix: `http-${r}`, requests: ORDERS, concurrency: HTTP_CONCURRENCY }));
-    httpRuns.hot.push(await endToEndRound('Flashline hot product, through HTTP', r, {
-      redisUrl: redis.url, keyPrefix: 'hot-http', products: [{ productId: 'hot', stock: STOCK }], productOf: () => 0, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
-    }));
+    httpRuns.ceiling.push(
+      await httpCeiling({
+        redisUrl: redis.url,
+        keyPrefix: `http-${r}`,
+        requests: ORDERS,
+        concurrency: HTTP_CONCURRENCY,
+      }),
+    );
+    httpRuns.hot.push(
+      await endToEndRound('Flashline hot product, through HTTP', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'hot-http',
+        products: [{ productId: 'hot', stock: STOCK }],
+        productOf: () => 0,
+        requests: ORDERS,
+        concurrency: HTTP_CONCURRENCY,
+        workers: WORKERS,
+        env: http202,
+      }),
+    );
     // The same burst with no worker running during it: the API's own cost, as the ceiling measures Express + Queue.add alone.
-    httpRuns.acceptOnly.push(await endToEndRound('Flashline hot product, accept path alone', r, {
-      redisUrl: redis.url, keyPrefix: 'accept-http', products: [{ productId: 'hot', stock: STOCK }], productOf: () => 0, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202, workersAfterBurst: true,
-    }));
-    httpRuns.wide.push(await endToEndRound('Flashline wide sale, through HTTP', r, {
-      redisUrl: redis.url, keyPrefix: 'wide-http', products: wideProducts, productOf: (i) => wideOrders[i]!, requests: ORDERS, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
-    }));
-    httpRuns.storm.push(await endToEndRound('Flashline sold-out storm, through HTTP', r, {
-      redisUrl: redis.url, keyPrefix: 'storm', products: [{ productId: 'gone', stock: 0 }], productOf: () => 0, requests: STORM, concurrency: HTTP_CONCURRENCY, workers: WORKERS, env: http202,
-      restock: { productId: 'gone', stock: 5 },
-    }));
+    httpRuns.acceptOnly.push(
+      await endToEndRound('Flashline hot product, accept path alone', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'accept-http',
+        products: [{ productId: 'hot', stock: STOCK }],
+        productOf: () => 0,
+        requests: ORDERS,
+        concurrency: HTTP_CONCURRENCY,
+        workers: WORKERS,
+        env: http202,
+        workersAfterBurst: true,
+      }),
+    );
+    httpRuns.wide.push(
+      await endToEndRound('Flashline wide sale, through HTTP', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'wide-http',
+        products: wideProducts,
+        productOf: (i) => wideOrders[i]!,
+        requests: ORDERS,
+        concurrency: HTTP_CONCURRENCY,
+        workers: WORKERS,
+        env: http202,
+      }),
+    );
+    httpRuns.storm.push(
+      await endToEndRound('Flashline sold-out storm, through HTTP', r, {
+        redisUrl: redis.url,
+        keyPrefix: 'storm',
+        products: [{ productId: 'gone', stock: 0 }],
+        productOf: () => 0,
+        requests: STORM,
+        concurrency: HTTP_CONCURRENCY,
+        workers: WORKERS,
+        env: http202,
+        restock: { productId: 'gone', stock: 5 },
+      }),
+    );
   }
   const http = {
     validateOnly: medianRun(httpRuns.ceiling, (c) => c.validateOnly.requestsPerSecond).validateOnly,
@@ -246,22 +465,52 @@ try {
   };
   for (const [name, variant, all] of [
     ['HTTP ceiling: validate only', http.validateOnly, httpRuns.ceiling.map((c) => c.validateOnly.requestsPerSecond)],
-    ['HTTP ceiling: validate + Queue.add', http.validateAndEnqueue, httpRuns.ceiling.map((c) => c.validateAndEnqueue.requestsPerSecond)],
+    [
+      'HTTP ceiling: validate + Queue.add',
+      http.validateAndEnqueue,
+      httpRuns.ceiling.map((c) => c.validateAndEnqueue.requestsPerSecond),
+    ],
   ] as const) {
-    rows.push({ scenario: name, what: `${ORDERS} POST /orders, ${HTTP_CONCURRENCY} in flight`, perSecond: variant.requestsPerSecond, notes: `${spread(all)}; p50 ${variant.latencyMs.p50} ms, p99 ${variant.latencyMs.p99} ms` });
+    rows.push({
+      scenario: name,
+      what: `${ORDERS} POST /orders, ${HTTP_CONCURRENCY} in flight`,
+      perSecond: variant.requestsPerSecond,
+      notes: `${spread(all)}; p50 ${variant.latencyMs.p50} ms, p99 ${variant.latencyMs.p99} ms`,
+    });
   }
   const endToEndRow = (scenario: string, what: string, all: EndToEndResult[]): EndToEndResult => {
     const r = medianRun(all, (run) => run.requestsPerSecond);
-    rows.push({ scenario, what, perSecond: r.requestsPerSecond, notes: `${spread(all.map((run) => run.requestsPerSecond))}; ${statusText(r.statusCounts)}; ${invariantText(r.invariant)}` });
+    rows.push({
+      scenario,
+      what,
+      perSecond: r.requestsPerSecond,
+      notes: `${spread(all.map((run) => run.requestsPerSecond))}; ${statusText(r.statusCounts)}; ${invariantText(r.invariant)}`,
+    });
     details.push(
       `| ${scenario} | ${r.acceptLatencyMs.p50} / ${r.acceptLatencyMs.p99} | ${r.invariant.decisionLatencyMs.p50} / ${r.invariant.decisionLatencyMs.p99} | ${round(r.drainMs)} | ${cpuText(r.cpu)} |`,
     );
     return r;
   };
-  const hotHttp = endToEndRow('Flashline hot product, through HTTP', `${ORDERS} POST /orders for 1 product (stock ${STOCK}), ${HTTP_CONCURRENCY} in flight`, httpRuns.hot);
-  const acceptOnly = endToEndRow('Flashline hot product, accept path alone', `${ORDERS} POST /orders for 1 product (stock ${STOCK}); workers start after the burst`, httpRuns.acceptOnly);
-  endToEndRow('Flashline wide sale, through HTTP', `${ORDERS} POST /orders over 1,000 products (Zipf skew)`, httpRuns.wide);
-  const storm = endToEndRow('Flashline sold-out storm, through HTTP', `${STORM} POST /orders for a sold-out product, then a restock`, httpRuns.storm);
+  const hotHttp = endToEndRow(
+    'Flashline hot product, through HTTP',
+    `${ORDERS} POST /orders for 1 product (stock ${STOCK}), ${HTTP_CONCURRENCY} in flight`,
+    httpRuns.hot,
+  );
+  const acceptOnly = endToEndRow(
+    'Flashline hot product, accept path alone',
+    `${ORDERS} POST /orders for 1 product (stock ${STOCK}); workers start after the burst`,
+    httpRuns.acceptOnly,
+  );
+  endToEndRow(
+    'Flashline wide sale, through HTTP',
+    `${ORDERS} POST /orders over 1,000 products (Zipf skew)`,
+    httpRuns.wide,
+  );
+  const storm = endToEndRow(
+    'Flashline sold-out storm, through HTTP',
+    `${STORM} POST /orders for a sold-out product, then a restock`,
+    httpRuns.storm,
+  );
   // The restock target holds for every round, so the slowest one is the figure.
   const restockSeenMs = Math.max(...httpRuns.storm.map((run) => run.restockSeenMs ?? NaN));
 
@@ -271,34 +520,110 @@ try {
     progress('Flashline soak (worker memory)');
     await fresh();
     soak = await measureWorkerSide({
-      redisUrl: redis.url, keyPrefix: 'soak', products: wideProducts.map((p) => ({ ...p, stock: SOAK_WARMUP + SOAK })), orderProducts: skewed(1000, SOAK_WARMUP + SOAK), workers: WORKERS, env, rssEveryMs: 100,
+      redisUrl: redis.url,
+      keyPrefix: 'soak',
+      products: wideProducts.map((p) => ({ ...p, stock: SOAK_WARMUP + SOAK })),
+      orderProducts: skewed(1000, SOAK_WARMUP + SOAK),
+      workers: WORKERS,
+      env,
+      rssEveryMs: 100,
     });
     checks.push({ scenario: 'Flashline soak (worker memory)', check: soak.invariant });
-    workerRow('Flashline soak (worker memory)', `${SOAK_WARMUP} orders of warm-up, then ${SOAK} measured, over 1,000 products (Zipf skew), queue pre-filled`, [soak]);
+    workerRow(
+      'Flashline soak (worker memory)',
+      `${SOAK_WARMUP} orders of warm-up, then ${SOAK} measured, over 1,000 products (Zipf skew), queue pre-filled`,
+      [soak],
+    );
   }
 
   const ratios: Ratio[] = [
-    { target: 'hot product, worker side: decisions/s ÷ BullMQ trivial jobs/s', measured: hot.decisionsPerSecond / ceiling.jobsPerSecond, goal: 1, kind: 'min' },
-    { target: 'hot product, worker side: decisions/s ÷ WATCH loop', measured: hot.decisionsPerSecond / seed.watch!, goal: 25, kind: 'min' },
-    { target: 'hot product through HTTP: requests/s ÷ Express + Queue.add', measured: hotHttp.requestsPerSecond / http.validateAndEnqueue.requestsPerSecond, goal: 0.9, kind: 'min' },
-    { target: 'hot product through HTTP: p99 accept latency ÷ Express + Queue.add p99', measured: hotHttp.acceptLatencyMs.p99 / http.validateAndEnqueue.latencyMs.p99, goal: 1.5, kind: 'max' },
-    { target: 'hot product, accept path alone (no worker running): requests/s ÷ Express + Queue.add', measured: acceptOnly.requestsPerSecond / http.validateAndEnqueue.requestsPerSecond, goal: 0.9, kind: 'min' },
-    { target: 'hot product, accept path alone: p99 accept latency ÷ Express + Queue.add p99', measured: acceptOnly.acceptLatencyMs.p99 / http.validateAndEnqueue.latencyMs.p99, goal: 1.5, kind: 'max' },
-    { target: 'sold-out storm: requests/s ÷ Express without Redis', measured: storm.requestsPerSecond / http.validateOnly.requestsPerSecond, goal: 0.9, kind: 'min' },
-    { target: 'wide sale, worker side: decisions/s ÷ hot product', measured: wide.decisionsPerSecond / hot.decisionsPerSecond, goal: 0.9, kind: 'min' },
-    { target: 'restock seen by the API: seconds after the restock', measured: restockSeenMs / 1000, goal: 1, kind: 'max' },
+    {
+      target: 'hot product, worker side: decisions/s ÷ BullMQ trivial jobs/s',
+      measured: hot.decisionsPerSecond / ceiling.jobsPerSecond,
+      goal: 1,
+      kind: 'min',
+    },
+    {
+      target: 'hot product, worker side: decisions/s ÷ WATCH loop',
+      measured: hot.decisionsPerSecond / seed.watch!,
+      goal: 25,
+      kind: 'min',
+    },
+    {
+      target: 'hot product through HTTP: requests/s ÷ Express + Queue.add',
+      measured: hotHttp.requestsPerSecond / http.validateAndEnqueue.requestsPerSecond,
+      goal: 0.9,
+      kind: 'min',
+    },
+    {
+      target: 'hot product through HTTP: p99 accept latency ÷ Express + Queue.add p99',
+      measured: hotHttp.acceptLatencyMs.p99 / http.validateAndEnqueue.latencyMs.p99,
+      goal: 1.5,
+      kind: 'max',
+    },
+    {
+      target: 'hot product, accept path alone (no worker running): requests/s ÷ Express + Queue.add',
+      measured: acceptOnly.requestsPerSecond / http.validateAndEnqueue.requestsPerSecond,
+      goal: 0.9,
+      kind: 'min',
+    },
+    {
+      target: 'hot product, accept path alone: p99 accept latency ÷ Express + Queue.add p99',
+      measured: acceptOnly.acceptLatencyMs.p99 / http.validateAndEnqueue.latencyMs.p99,
+      goal: 1.5,
+      kind: 'max',
+    },
+    {
+      target: 'sold-out storm: requests/s ÷ Express without Redis',
+      measured: storm.requestsPerSecond / http.validateOnly.requestsPerSecond,
+      goal: 0.9,
+      kind: 'min',
+    },
+    {
+      target: 'wide sale, worker side: decisions/s ÷ hot product',
+      measured: wide.decisionsPerSecond / hot.decisionsPerSecond,
+      goal: 0.9,
+      kind: 'min',
+    },
+    {
+      target: 'restock seen by the API: seconds after the restock',
+      measured: restockSeenMs / 1000,
+      goal: 1,
+      kind: 'max',
+    },
   ];
   // CPU per decision, summed over the worker processes and Redis: what each design costs the machine.
-  const microsPer = (cpu: number[], perSecond: number) => Math.round((cpu.reduce((a, b) => a + b, 0) / perSecond) * 1e6);
+  const microsPer = (cpu: number[], perSecond: number) =>
+    Math.round((cpu.reduce((a, b) => a + b, 0) / perSecond) * 1e6);
   const cpuPerDecision = [
     `BullMQ trivial job: ${microsPer(ceiling.workerCpu, ceiling.jobsPerSecond)} µs of worker CPU and ${microsPer([ceiling.redisCpu], ceiling.jobsPerSecond)} µs of Redis CPU per job.`,
-    ...([['Flashline hot product', hot], ['Flashline hot product, one job per order (`ACCEPT_BATCH=1`)', single], ['Flashline wide sale', wide], ['Flashline hot product, one worker process', hotOne], ['Flashline wide sale, one worker process', wideOne]] as const).map(
-      ([name, r]) => `${name}: ${microsPer(Object.entries(r.cpu).filter(([k]) => k !== 'redis').map(([, v]) => v), r.decisionsPerSecond)} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit, ${round(r.productsPerCommit)} products per commit).`,
+    ...(
+      [
+        ['Flashline hot product', hot],
+        ['Flashline hot product, one job per order (`ACCEPT_BATCH=1`)', single],
+        ['Flashline wide sale', wide],
+        ['Flashline hot product, one worker process', hotOne],
+        ['Flashline wide sale, one worker process', wideOne],
+      ] as const
+    ).map(
+      ([name, r]) =>
+        `${name}: ${microsPer(
+          Object.entries(r.cpu)
+            .filter(([k]) => k !== 'redis')
+            .map(([, v]) => v),
+          r.decisionsPerSecond,
+        )} µs of worker CPU and ${microsPer([r.cpu.redis ?? NaN], r.decisionsPerSecond)} µs of Redis CPU per decision (${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit, ${round(r.productsPerCommit)} products per commit).`,
     ),
     `Wide sale ÷ hot product with one worker process (Redis and one worker: two busy processes on this machine's cores, not three), medians of this run: ${(wideOne.decisionsPerSecond / hotOne.decisionsPerSecond).toFixed(2)}× (${(wide.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× with two).`,
-    `Wide sale ÷ hot product by the number of products the orders fall on, medians of this run: ${[[1000, wide] as const, ...spreadSales.map((sale, i) => [sale.count, spreadRows[i]!] as const)]
+    `Wide sale ÷ hot product by the number of products the orders fall on, medians of this run: ${[
+      [1000, wide] as const,
+      ...spreadSales.map((sale, i) => [sale.count, spreadRows[i]!] as const),
+    ]
       .sort(([a], [b]) => a - b)
-      .map(([count, r]) => `${count.toLocaleString('en-US')} products ${(r.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× (${round(r.productsPerCommit)} products and ${round(r.ordersPerCommit)} orders per commit)`)
+      .map(
+        ([count, r]) =>
+          `${count.toLocaleString('en-US')} products ${(r.decisionsPerSecond / hot.decisionsPerSecond).toFixed(2)}× (${round(r.productsPerCommit)} products and ${round(r.ordersPerCommit)} orders per commit)`,
+      )
       .join(', ')}.`,
     `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
     `A lock claimed by the commit script against one taken with a lease, medians of this run: ${round(hot.decisionsPerSecond / hotLeased.decisionsPerSecond)}× the decisions per second for the hot product, ${round(wide.decisionsPerSecond / wideLeased.decisionsPerSecond)}× for the wide sale.`,
@@ -307,17 +632,26 @@ try {
   if (soak) {
     const all = soak.rss.samples.filter((s) => s.mib.every(Number.isFinite));
     const samples = all.filter((s) => s.decided >= SOAK_WARMUP); // the measured run
-    const mean = (part: typeof samples) => (part.length === 0 ? NaN : part.reduce((sum, s) => sum + s.mib.reduce((a, b) => a + b, 0) / s.mib.length, 0) / part.length);
+    const mean = (part: typeof samples) =>
+      part.length === 0
+        ? NaN
+        : part.reduce((sum, s) => sum + s.mib.reduce((a, b) => a + b, 0) / s.mib.length, 0) / part.length;
     // Each worker's lowest RSS in a stretch: the floor the garbage collector gets back to, what live
     // memory holds, so what a leak raises. The target reads it, not the mean: the GC's sawtooth (a
     // second or two) is as long as a quarter of this run on a fast machine, so a quarter's mean
     // depends on where in the sawtooth it falls (measured: floors 177 and 174 MiB, means 175 and 191).
-    const floor = (part: typeof samples) => (part.length === 0 ? NaN : Math.max(...part[0]!.mib.map((_, w) => Math.min(...part.map((s) => s.mib[w]!)))));
+    const floor = (part: typeof samples) =>
+      part.length === 0 ? NaN : Math.max(...part[0]!.mib.map((_, w) => Math.min(...part.map((s) => s.mib[w]!))));
     // The measured run's first quarter of orders against its last: flat means no growth with orders decided.
     const early = samples.filter((s) => s.decided < SOAK_WARMUP + SOAK / 4);
     const late = samples.filter((s) => s.decided >= SOAK_WARMUP + (3 * SOAK) / 4);
     const warming = all.filter((s) => s.decided < SOAK_WARMUP / 4);
-    ratios.push({ target: `worker RSS over ${SOAK.toLocaleString('en-US')} orders (after ${SOAK_WARMUP.toLocaleString('en-US')} of warm-up): floor of the last quarter ÷ floor of the first`, measured: floor(late) / floor(early), goal: 1.1, kind: 'max' });
+    ratios.push({
+      target: `worker RSS over ${SOAK.toLocaleString('en-US')} orders (after ${SOAK_WARMUP.toLocaleString('en-US')} of warm-up): floor of the last quarter ÷ floor of the first`,
+      measured: floor(late) / floor(early),
+      goal: 1.1,
+      kind: 'max',
+    });
     memory.push(
       `- Worker resident memory over the ${SOAK.toLocaleString('en-US')}-order soak, after ${SOAK_WARMUP.toLocaleString('en-US')} orders of warm-up (${samples.length} samples, one every 100 ms): ` +
         `floor (each worker's lowest, the larger of the two) ${round(floor(early))} MiB in the first quarter of its orders, ${round(floor(late))} MiB in the last; ` +

@@ -39,7 +39,11 @@ export function barChart(rows: Row[]): string {
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function writeReport(path: string, chartPath: string, run: { command: string; date: string; machine: string; rows: Row[]; ratios: Ratio[]; extra: string }): void {
+export function writeReport(
+  path: string,
+  chartPath: string,
+  run: { command: string; date: string; machine: string; rows: Row[]; ratios: Ratio[]; extra: string },
+): void {
   writeFileSync(chartPath, barChart(run.rows));
   const lines = [
     '# Benchmarks',
@@ -58,7 +62,10 @@ export function writeReport(path: string, chartPath: string, run: { command: str
     '',
     '| target | measured | goal | met |',
     '|---|---|---|---|',
-    ...run.ratios.map((r) => `| ${r.target} | ${r.measured.toFixed(2)}× | ${r.kind === 'min' ? '≥' : '≤'} ${r.goal}× | ${(r.kind === 'min' ? r.measured >= r.goal : r.measured <= r.goal) ? 'yes' : '**no**'} |`),
+    ...run.ratios.map(
+      (r) =>
+        `| ${r.target} | ${r.measured.toFixed(2)}× | ${r.kind === 'min' ? '≥' : '≤'} ${r.goal}× | ${(r.kind === 'min' ? r.measured >= r.goal : r.measured <= r.goal) ? 'yes' : '**no**'} |`,
+    ),
     '',
     run.extra,
     '',

@@ -9,7 +9,12 @@ try {
   const common = { redisUrl: redis.url, keyPrefix: 'smoke' };
   const report = {
     // Other processes on the machine move every figure: the load average says how busy it was.
-    machine: { cpus: cpus().length, loadavg1m: loadavg()[0], node: process.version, redis: (await redis.client.info('server')).match(/redis_version:(\S+)/)?.[1] },
+    machine: {
+      cpus: cpus().length,
+      loadavg1m: loadavg()[0],
+      node: process.version,
+      redis: (await redis.client.info('server')).match(/redis_version:(\S+)/)?.[1],
+    },
     seedAlgorithms: await seedAlgorithms({ ...common, stock: 2000, demand: 4000, clients: 50 }),
     bullmqCeiling: await bullmqCeiling({ ...common, jobs: 4000, workers: 1, concurrency: 64 }),
     bullmqCeilingProcesses: await bullmqCeilingProcesses({ ...common, jobs: 4000, processes: 2, concurrency: 64 }),

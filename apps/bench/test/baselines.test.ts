@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { bullmqCeiling, bullmqCeilingProcesses, httpCeiling, runSeedAlgorithm, startOrderServer, type SeedAlgorithm } from '../src/baselines/index.ts';
+import {
+  bullmqCeiling,
+  bullmqCeilingProcesses,
+  httpCeiling,
+  runSeedAlgorithm,
+  startOrderServer,
+  type SeedAlgorithm,
+} from '../src/baselines/index.ts';
 import { loadTest } from '../src/load/loadTest.ts';
 
 // Tiny sizes: these tests check what each baseline must report, not how fast this machine is.
@@ -18,7 +25,10 @@ describe('baselines', () => {
   const safe: SeedAlgorithm[] = ['watch', 'setnxLock', 'luaDecrement'];
   for (const algorithm of safe) {
     it(`${algorithm} sells exactly min(stock, demand) to 50 clients, never more`, async () => {
-      for (const [stock, demand] of [[100, 200], [150, 100]] as const) {
+      for (const [stock, demand] of [
+        [100, 200],
+        [150, 100],
+      ] as const) {
         const result = await runSeedAlgorithm(algorithm, { ...common(`bt-${algorithm}`), stock, demand, clients: 50 });
         const expected = Math.min(stock, demand);
         assert.equal(result.sold, expected, `${stock}/${demand}`);
@@ -82,9 +92,20 @@ describe('baselines', () => {
         { productId: 't v', userId: 'u', quantity: 1 },
         { productId: 'tv', userId: 'u', quantity: 1, extra: true },
       ];
-      const result = await loadTest({ url: `${server.url}/orders`, concurrency: 4, total: bodies.length, body: (i) => bodies[i] });
+      const result = await loadTest({
+        url: `${server.url}/orders`,
+        concurrency: 4,
+        total: bodies.length,
+        body: (i) => bodies[i],
+      });
       assert.deepEqual(result.statusCounts, { '202': 1, '400': 4 });
-      const fetched = await loadTest({ url: `${server.url}/orders`, concurrency: 2, total: 4, body: () => bodies[0], transport: 'fetch' });
+      const fetched = await loadTest({
+        url: `${server.url}/orders`,
+        concurrency: 2,
+        total: 4,
+        body: () => bodies[0],
+        transport: 'fetch',
+      });
       assert.deepEqual(fetched.statusCounts, { '202': 4 });
     } finally {
       await server.close();

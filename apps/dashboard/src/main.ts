@@ -26,7 +26,13 @@ await runMain('dashboard', async (baseConfig, log) => {
 
   const http = await listen(app, config.dashboardPort, config.host);
   const url = `http://${config.host}:${http.port}`;
-  log('info', 'dashboard listening', { url: `${url}${BOARD_PATH}`, salePanel: `${url}${SALE_PATH}`, port: http.port, admin: config.dashboardUser, viewer: config.dashboardViewerUser });
+  log('info', 'dashboard listening', {
+    url: `${url}${BOARD_PATH}`,
+    salePanel: `${url}${SALE_PATH}`,
+    port: http.port,
+    admin: config.dashboardUser,
+    viewer: config.dashboardViewerUser,
+  });
 
   return async () => {
     // The panels' event streams never end by themselves: end them, or the server would wait forever.

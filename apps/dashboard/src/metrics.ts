@@ -21,5 +21,8 @@ export function dashboardMetrics(config: Pick<Config, 'keyPrefix' | 'metricsToke
   const readErrors = createReadErrors(registry);
   registerQueueDepth(registry, orders, readErrors);
   const keys = createKeys(config.keyPrefix);
-  return metricsHandler(mergedMetrics(registry, () => readPublishedMetrics(redis, keys), readErrors), config.metricsToken);
+  return metricsHandler(
+    mergedMetrics(registry, () => readPublishedMetrics(redis, keys), readErrors),
+    config.metricsToken,
+  );
 }

@@ -20,7 +20,13 @@ const api = (path: string) => `/admin/queues/api/queues/${ORDERS_QUEUE}${path}`;
 async function failOneJob(fixture: DashboardFixture, server: TestRedis, prefix: string): Promise<void> {
   await fixture.queue.add('order', order(FAILED), { jobId: FAILED, attempts: 1 });
   const connection = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
-  const worker = new Worker(ORDERS_QUEUE, async () => { throw new Error('simulated infrastructure failure'); }, { connection, prefix: `${prefix}:{queue}` });
+  const worker = new Worker(
+    ORDERS_QUEUE,
+    async () => {
+      throw new Error('simulated infrastructure failure');
+    },
+    { connection, prefix: `${prefix}:{queue}` },
+  );
   await new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await worker.close();
   connection.disconnect();
@@ -62,7 +68,16 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       [ADMIN.user, VIEWER.password],
       ['nobody', ADMIN.password],
     ] as const;
-    for (const path of ['/', '/admin/queues', api(''), api(`/${FAILED}`), '/admin/audit', '/sale', '/sale/events', '/no-such-page']) {
+    for (const path of [
+      '/',
+      '/admin/queues',
+      api(''),
+      api(`/${FAILED}`),
+      '/admin/audit',
+      '/sale',
+      '/sale/events',
+      '/no-such-page',
+    ]) {
       for (const credentials of wrong) {
         const call = request(app).get(path);
         const reply = await (credentials ? call.auth(credentials[0], credentials[1]) : call).expect(401);
@@ -70,7 +85,9 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
         assert.equal(reply.body.error.code, 'unauthorized');
       }
     }
-    await request(app).put(api(`/${FAILED}/retry`)).expect(401);
+    await request(app)
+      .put(api(`/${FAILED}/retry`))
+      .expect(401);
   });
 
   it('answers /healthz without credentials', async () => {
@@ -79,7 +96,10 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
 
   it('shows the viewer the orders queue with its jobs, the buyer id redacted', async () => {
     await request(app).get('/admin/queues').auth(VIEWER.user, VIEWER.password).expect(200).expect(/<html/i);
-    const list = await request(app).get('/admin/queues/api/queues?activeQueue=orders&status=latest').auth(VIEWER.user, VIEWER.password).expect(200);
+    const list = await request(app)
+      .get('/admin/queues/api/queues?activeQueue=orders&status=latest')
+      .auth(VIEWER.user, VIEWER.password)
+      .expect(200);
     const queue = list.body.queues.find((q: { name: string }) => q.name === ORDERS_QUEUE);
     assert.ok(queue, 'the orders queue is not on the board');
     assert.equal(queue.readOnlyMode, true);
@@ -96,10 +116,16 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
     assert.equal(new Set(alice).size, 1, "one buyer's orders share one pseudonym");
     assert.notEqual(bob, alice[0]);
 
-    const one = await request(app).get(api(`/${FAILED}`)).auth(VIEWER.user, VIEWER.password).expect(200);
+    const one = await request(app)
+      .get(api(`/${FAILED}`))
+      .auth(VIEWER.user, VIEWER.password)
+      .expect(200);
     assert.equal(one.body.job.data.userId, alice[0]);
     assert.doesNotMatch(JSON.stringify(one.body), /alice/);
-    const asAdmin = await request(app).get(api(`/${FAILED}`)).auth(ADMIN.user, ADMIN.password).expect(200);
+    const asAdmin = await request(app)
+      .get(api(`/${FAILED}`))
+      .auth(ADMIN.user, ADMIN.password)
+      .expect(200);
     assert.equal(asAdmin.body.job.data.userId, 'alice', 'the admin sees the order as it is');
   });
 
@@ -116,20 +142,30 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       ['post', api('/add')],
     ];
     for (const [method, path] of attempts) {
-      const reply = await request(app)[method](path).auth(VIEWER.user, VIEWER.password).send({ name: 'x', data: {} }).expect(403);
+      const reply = await request(app)
+        [method](path)
+        .auth(VIEWER.user, VIEWER.password)
+        .send({ name: 'x', data: {} })
+        .expect(403);
       assert.equal(reply.body.error.code, 'forbidden', `${method} ${path}`);
       assert.match(reply.body.error.message, /read-only/);
     }
     assert.equal(await (await fixture.queue.getJob(FAILED))!.getState(), 'failed');
     assert.equal(await (await fixture.queue.getJob(DELAYED))!.getState(), 'delayed');
     assert.equal(await fixture.queue.isPaused(), false);
-    assert.deepEqual(await fixture.queue.getJobCounts('failed', 'waiting', 'delayed'), { failed: 1, waiting: 1, delayed: 1 });
+    assert.deepEqual(await fixture.queue.getJobCounts('failed', 'waiting', 'delayed'), {
+      failed: 1,
+      waiting: 1,
+      delayed: 1,
+    });
 
     const entries = await auditUntil(fixture, attempts.length);
     const refused = entries.filter((entry) => entry.user === VIEWER.user);
     assert.equal(refused.length, attempts.length, 'every refused attempt is in the audit log');
     assert.ok(refused.every((entry) => entry.status === 403 && entry.role === 'viewer'));
-    assert.ok(refused.some((entry) => entry.action === 'retry' && entry.jobId === FAILED && entry.queue === ORDERS_QUEUE));
+    assert.ok(
+      refused.some((entry) => entry.action === 'retry' && entry.jobId === FAILED && entry.queue === ORDERS_QUEUE),
+    );
   });
 
   it("keeps the viewer's board read-only in Bull Board itself too (405 without the guard)", async () => {
@@ -139,20 +175,34 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       next();
     });
     bare.use('/admin/queues', createBoards([fixture.queue]));
-    await request(bare).put(api(`/${FAILED}/retry`)).expect(405);
+    await request(bare)
+      .put(api(`/${FAILED}/retry`))
+      .expect(405);
     assert.equal(await (await fixture.queue.getJob(FAILED))!.getState(), 'failed');
   });
 
   it('lets the admin retry, promote and clean, and writes each to the audit log', async () => {
     const before = Date.now();
-    await request(app).put(api(`/${FAILED}/retry`)).auth(ADMIN.user, ADMIN.password).expect(204);
+    await request(app)
+      .put(api(`/${FAILED}/retry`))
+      .auth(ADMIN.user, ADMIN.password)
+      .expect(204);
     assert.equal(await (await fixture.queue.getJob(FAILED))!.getState(), 'waiting');
-    await request(app).put(api(`/${DELAYED}/promote`)).auth(ADMIN.user, ADMIN.password).expect(204);
+    await request(app)
+      .put(api(`/${DELAYED}/promote`))
+      .auth(ADMIN.user, ADMIN.password)
+      .expect(204);
     assert.equal(await (await fixture.queue.getJob(DELAYED))!.getState(), 'waiting');
-    await request(app).put(api(`/${WAITING}/clean`)).auth(ADMIN.user, ADMIN.password).expect(204);
+    await request(app)
+      .put(api(`/${WAITING}/clean`))
+      .auth(ADMIN.user, ADMIN.password)
+      .expect(204);
     assert.equal(await fixture.queue.getJob(WAITING), undefined);
     // A refused admin action (the job is not failed any more) is recorded with its status too.
-    await request(app).put(api(`/${FAILED}/retry`)).auth(ADMIN.user, ADMIN.password).expect(400);
+    await request(app)
+      .put(api(`/${FAILED}/retry`))
+      .auth(ADMIN.user, ADMIN.password)
+      .expect(400);
 
     const entries = (await auditUntil(fixture, 13)).filter((entry) => entry.user === ADMIN.user);
     assert.deepEqual(
@@ -177,7 +227,11 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
     const all = await request(app).get('/admin/audit').auth(ADMIN.user, ADMIN.password).expect(200);
     assert.ok(all.body.entries.length >= 13);
     const ids = all.body.entries.map((entry: AuditEntry) => entry.id);
-    assert.deepEqual(ids, [...ids].sort((a: string, b: string) => compareStreamIds(b, a)), 'newest first');
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a: string, b: string) => compareStreamIds(b, a)),
+      'newest first',
+    );
     const one = await request(app).get('/admin/audit?limit=1').auth(ADMIN.user, ADMIN.password).expect(200);
     assert.deepEqual(one.body.entries, all.body.entries.slice(0, 1));
     for (const bad of ['0', '1001', 'ten', '-1']) {
@@ -185,7 +239,8 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       assert.equal(reply.body.error.code, 'invalid_request');
     }
     // Append-only: the dashboard offers no way to change or delete an entry.
-    for (const method of ['delete', 'put', 'post'] as const) await request(app)[method]('/admin/audit').auth(ADMIN.user, ADMIN.password).expect(404);
+    for (const method of ['delete', 'put', 'post'] as const)
+      await request(app)[method]('/admin/audit').auth(ADMIN.user, ADMIN.password).expect(404);
     assert.equal(await fixture.redis.xlen(fixture.keys.audit()), all.body.entries.length);
   });
 });
@@ -195,4 +250,3 @@ function compareStreamIds(a: string, b: string): number {
   const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
   return aMs - bMs || aSeq - bSeq;
 }
-

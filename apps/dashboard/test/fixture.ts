@@ -20,7 +20,11 @@ export interface DashboardFixture {
 }
 
 /** The dashboard app in-process, on a Redis the test started, under its own key and queue prefix. */
-export function dashboardOn(server: TestRedis, prefix: string, options: { intervalMs?: number } = {}): DashboardFixture {
+export function dashboardOn(
+  server: TestRedis,
+  prefix: string,
+  options: { intervalMs?: number } = {},
+): DashboardFixture {
   const redis = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
   const keys = createKeys(prefix);
   const queue = new Queue(ORDERS_QUEUE, { connection: redis, prefix: `${prefix}:{queue}` });

@@ -6,9 +6,18 @@ describe("the viewer's redaction of job data", () => {
   const redact = createJobDataRedactor(Buffer.alloc(32, 7));
 
   it('pseudonymizes the buyer of a lone order and hides unknown fields', () => {
-    const shown = redact({ orderId: 'tv.AAAAAAAAAAAAAAAA', productId: 'tv', userId: 'alice', quantity: 1, note: 'secret' }) as Record<string, unknown>;
+    const shown = redact({
+      orderId: 'tv.AAAAAAAAAAAAAAAA',
+      productId: 'tv',
+      userId: 'alice',
+      quantity: 1,
+      note: 'secret',
+    }) as Record<string, unknown>;
     assert.match(String(shown.userId), /^user-[0-9a-f]{10}$/);
-    assert.deepEqual({ ...shown, userId: 'x' }, { orderId: 'tv.AAAAAAAAAAAAAAAA', productId: 'tv', userId: 'x', quantity: 1, note: '[redacted]' });
+    assert.deepEqual(
+      { ...shown, userId: 'x' },
+      { orderId: 'tv.AAAAAAAAAAAAAAAA', productId: 'tv', userId: 'x', quantity: 1, note: '[redacted]' },
+    );
   });
 
   it('redacts every order of a batch job alike, one pseudonym per buyer', () => {

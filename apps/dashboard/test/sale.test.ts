@@ -8,7 +8,8 @@ import { startRedis, type TestRedis } from '@flashline/test-utils';
 import type { SaleView } from '../src/sale/saleView.ts';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
 
-const basic = ({ user, password }: { user: string; password: string }) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const basic = ({ user, password }: { user: string; password: string }) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** Reads `count` snapshots (or for `forMs`) from the panel's event stream, then hangs up. */
 async function readEvents(url: string, count: number, forMs?: number): Promise<SaleView[]> {
@@ -52,8 +53,17 @@ describe('sale panel', () => {
     http = await listen(fixture.app, 0, '127.0.0.1');
     base = `http://127.0.0.1:${http.port}`;
     // 1,000 products: the panel must cut them down, not ship them all.
-    await Promise.all(Array.from({ length: 1000 }, (_, i) => setProduct(fixture.redis, fixture.keys, `p-${String(i).padStart(4, '0')}`, { stock: 100 })));
-    const deps = createAcceptDeps({ redis: fixture.redis, keys: fixture.keys, queue: fixture.queue as Queue<OrdersJobData>, idempotencyTtlS: 60 });
+    await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        setProduct(fixture.redis, fixture.keys, `p-${String(i).padStart(4, '0')}`, { stock: 100 }),
+      ),
+    );
+    const deps = createAcceptDeps({
+      redis: fixture.redis,
+      keys: fixture.keys,
+      queue: fixture.queue as Queue<OrdersJobData>,
+      idempotencyTtlS: 60,
+    });
     for (let i = 0; i < 5; i++) await acceptOrder(deps, { productId: 'p-0042', userId: `u${i}`, quantity: 2 });
   });
   after(async () => {
@@ -65,11 +75,19 @@ describe('sale panel', () => {
 
   it('serves the page to both roles, with a strict content security policy', async () => {
     for (const who of [VIEWER, ADMIN]) {
-      const page = await request(fixture.app).get('/sale').auth(who.user, who.password).expect(200).expect('content-type', /html/);
+      const page = await request(fixture.app)
+        .get('/sale')
+        .auth(who.user, who.password)
+        .expect(200)
+        .expect('content-type', /html/);
       assert.match(page.text, /sale panel/);
       assert.match(page.headers['content-security-policy'] ?? '', /default-src 'self'/);
     }
-    await request(fixture.app).get('/sale/assets/sale.js').auth(VIEWER.user, VIEWER.password).expect(200).expect('content-type', /javascript/);
+    await request(fixture.app)
+      .get('/sale/assets/sale.js')
+      .auth(VIEWER.user, VIEWER.password)
+      .expect(200)
+      .expect('content-type', /javascript/);
   });
 
   it('links the panel from Bull Board', async () => {
@@ -96,11 +114,17 @@ describe('sale panel', () => {
   it('searches and sorts on the server', async () => {
     const [search] = await readEvents(`${base}/sale/events?q=P-09&sort=name&limit=5`, 1);
     assert.equal(search!.matched, 100);
-    assert.deepEqual(search!.rows.map((row) => row.productId), ['p-0900', 'p-0901', 'p-0902', 'p-0903', 'p-0904']);
+    assert.deepEqual(
+      search!.rows.map((row) => row.productId),
+      ['p-0900', 'p-0901', 'p-0902', 'p-0903', 'p-0904'],
+    );
     const [byQueued] = await readEvents(`${base}/sale/events?sort=queued&limit=1`, 1);
     assert.equal(byQueued!.rows[0]!.productId, 'p-0042');
     for (const bad of ['sort=random', 'limit=0', 'limit=201', 'q=%7Bx%7D']) {
-      const reply = await request(fixture.app).get(`/sale/events?${bad}`).auth(VIEWER.user, VIEWER.password).expect(400);
+      const reply = await request(fixture.app)
+        .get(`/sale/events?${bad}`)
+        .auth(VIEWER.user, VIEWER.password)
+        .expect(400);
       assert.equal(reply.body.error.code, 'invalid_request', bad);
     }
   });
@@ -134,7 +158,10 @@ describe('sale panel', () => {
     const views = await Promise.all(watching);
     const seconds = (Date.now() - opened) / 1000;
     const reads = fixture.sale.reads - started;
-    assert.ok(clients.every((v) => v.length === 1) && views.every((v) => v.length >= 5), 'a client got too few snapshots');
+    assert.ok(
+      clients.every((v) => v.length === 1) && views.every((v) => v.length >= 5),
+      'a client got too few snapshots',
+    );
     assert.ok(reads <= 14 * seconds, `${reads} reads in ${seconds.toFixed(1)} s for 4 clients: not one shared loop`);
   });
 
@@ -145,7 +172,10 @@ describe('sale panel', () => {
     fixture.sale.close();
     const timeout = sleep(2000).then(() => 'timeout');
     let result: unknown;
-    while ((result = await Promise.race([reader.read(), timeout])) !== 'timeout' && !(result as { done: boolean }).done);
+    while (
+      (result = await Promise.race([reader.read(), timeout])) !== 'timeout' &&
+      !(result as { done: boolean }).done
+    );
     assert.notEqual(result, 'timeout', 'the stream stayed open after close');
   });
 });

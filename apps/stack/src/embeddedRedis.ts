@@ -44,9 +44,24 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisFor
   const dir = resolve(options.dataDir);
   mkdirSync(dir, { recursive: true });
   const args = [
-    '--bind', hostname, '--port', port || '6379', '--dir', dir,
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
-    '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'),
+    '--bind',
+    hostname,
+    '--port',
+    port || '6379',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--logfile',
+    join(dir, 'redis.log'),
   ];
   const server = spawn(binary, args, { stdio: 'ignore' });
   const exited = new Promise<void>((done) => server.once('exit', () => done()));
@@ -68,7 +83,12 @@ async function stopServer(server: ChildProcess, exited: Promise<void>): Promise<
 }
 
 async function answers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 500,
+  });
   probe.on('error', () => {});
   try {
     await probe.connect();

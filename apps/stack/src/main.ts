@@ -11,7 +11,11 @@ const log = createLogger('stack');
 const repo = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
 try {
-  const config = withSecrets(loadConfig(process.env), log, ['adminToken', 'dashboardPassword', 'dashboardViewerPassword']);
+  const config = withSecrets(loadConfig(process.env), log, [
+    'adminToken',
+    'dashboardPassword',
+    'dashboardViewerPassword',
+  ]);
   const redis = await ensureRedis({
     url: config.redisUrl,
     urlGiven: !!process.env.REDIS_URL,
@@ -37,7 +41,14 @@ try {
     if (entry.msg === 'worker ready') workersReady += 1;
     if (urls.api && urls.dashboard && workersReady >= config.workers) {
       announced = true;
-      log('info', 'stack ready', { api: urls.api, dashboard: urls.dashboard, dashboardUser: config.dashboardUser, dashboardViewerUser: config.dashboardViewerUser, workers: config.workers, redis: redactUrl(redis.url) });
+      log('info', 'stack ready', {
+        api: urls.api,
+        dashboard: urls.dashboard,
+        dashboardUser: config.dashboardUser,
+        dashboardViewerUser: config.dashboardViewerUser,
+        workers: config.workers,
+        redis: redactUrl(redis.url),
+      });
     }
   });
   supervisor.start({ name: 'api', entry: repo('apps/api/src/main.ts') });

@@ -62,7 +62,9 @@ export class Supervisor {
   /** SIGTERM to every child; SIGKILL to any still running after `deadlineMs`. */
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
-    const running = this.processes.map((p) => p.child).filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
+    const running = this.processes
+      .map((p) => p.child)
+      .filter((c): c is ChildProcess => !!c && c.exitCode === null && c.signalCode === null);
     // 'close', not 'exit': it comes once the child's output pipes are drained too, so its last log
     // lines ("stopped") are forwarded before the supervisor reports the stack stopped and exits.
     const exits = running.map((child) => new Promise<void>((done) => child.once('close', () => done())));

@@ -38,10 +38,13 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
   const mine = `:${worker.child.pid}:`;
   const keys = createKeys(system.prefix);
   let productId = '';
-  for (const deadline = Date.now() + 20_000; ; ) {
+  for (const deadline = Date.now() + 20_000; ;) {
     productId = await new Promise<string>((resolve, reject) => {
       // The burst may end before a lease worth pausing comes by: fail, not hang.
-      const timer = setTimeout(() => reject(new Error(`worker ${index} took no lease on a product with queued orders in time`)), deadline - Date.now());
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${index} took no lease on a product with queued orders in time`)),
+        deadline - Date.now(),
+      );
       system.proxy!.whenClientSends([':fence', mine], (chunk) => {
         worker.child.kill('SIGSTOP');
         clearTimeout(timer);
@@ -55,7 +58,12 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
     // Granted? An attempt that found the lock taken leaves nothing stale behind: try the next one.
     // So does a lease for orders all decided already (a job's retry replaying its decisions): the
     // commit answers those before it looks at the fence, so only a product with queued orders counts.
-    if (productId && (await system.redis.client.get(keys.lock(productId)))?.includes(mine) && (await system.redis.client.zcard(keys.pending(productId))) > 0) break;
+    if (
+      productId &&
+      (await system.redis.client.get(keys.lock(productId)))?.includes(mine) &&
+      (await system.redis.client.zcard(keys.pending(productId))) > 0
+    )
+      break;
     worker.child.kill('SIGCONT');
   }
   const started = Date.now();
@@ -69,7 +77,12 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
   for (let i = 0; i < 10; i++) {
     const order = { productId, userId: `late-${i}`, quantity: 1 };
     const reply = await requestJson(`${system.apiUrl}/orders`, { method: 'POST', body: order });
-    extra.push({ ...order, status: reply.status === 202 || reply.status === 409 ? reply.status : 0, tries: 1, ...(reply.status === 202 ? { orderId: reply.body.orderId } : { code: reply.body?.error?.code }) });
+    extra.push({
+      ...order,
+      status: reply.status === 202 || reply.status === 409 ? reply.status : 0,
+      tries: 1,
+      ...(reply.status === 202 ? { orderId: reply.body.orderId } : { code: reply.body?.error?.code }),
+    });
   }
   await sleep(Math.max(0, pauseMs - (Date.now() - started)));
   worker.child.kill('SIGCONT');
@@ -100,7 +113,8 @@ describe('a worker paused past its lease (SIGSTOP)', () => {
         await pauseWhileHoldingLock(system, 0, 3000, extra);
         // The refusal is logged when BullMQ fails the job: wait for the line, not for a fixed time.
         const worker = system.workers[0]!;
-        for (const deadline = Date.now() + 10_000; !stale.test(worker.output()) && Date.now() < deadline; ) await sleep(50);
+        for (const deadline = Date.now() + 10_000; !stale.test(worker.output()) && Date.now() < deadline;)
+          await sleep(50);
         workerLog = worker.output();
       },
     });
@@ -109,14 +123,26 @@ describe('a worker paused past its lease (SIGSTOP)', () => {
     const lines = workerLog.split('\n');
     const fenced = lines.filter((line) => stale.test(line));
     const aborted = lines.filter((line) => /lease on product .* lost/.test(line));
-    t.diagnostic(`stale commits refused by the fencing token after SIGCONT: ${fenced.length} (work aborted by the lease watchdog: ${aborted.length})`);
+    t.diagnostic(
+      `stale commits refused by the fencing token after SIGCONT: ${fenced.length} (work aborted by the lease watchdog: ${aborted.length})`,
+    );
     const warnings = lines.filter((line) => /"level":"(warn|error)"/.test(line)).slice(-20);
-    assert.ok(fenced.length > 0, `the paused worker's stale commit was not refused by the fence; its warnings:\n${warnings.join('\n')}`);
+    assert.ok(
+      fenced.length > 0,
+      `the paused worker's stale commit was not refused by the fence; its warnings:\n${warnings.join('\n')}`,
+    );
   });
 
-  for (const [settings, env] of [['default settings', SLOW], ['one job per order, leased locks', LEGACY]] as const) {
+  for (const [settings, env] of [
+    ['default settings', SLOW],
+    ['one job per order, leased locks', LEGACY],
+  ] as const) {
     it(`paused past its job lock too (its jobs run elsewhere meanwhile): nothing doubles (${settings})`, async (t) => {
-      const { report, violations } = await runScenario({ ...PLAN, system: { workers: 3, latencyMs: 3, env }, fault: pauseWorker(5000) });
+      const { report, violations } = await runScenario({
+        ...PLAN,
+        system: { workers: 3, latencyMs: 3, env },
+        fault: pauseWorker(5000),
+      });
       t.diagnostic(`report ${JSON.stringify(report)}`);
       assert.deepEqual(violations, {});
     });
@@ -145,7 +171,10 @@ function loseJobs(count: number, lost: string[]) {
     for (const deadline = Date.now() + 10_000; lost.length < count && Date.now() < deadline; await sleep(5)) {
       for (const job of await queue.getWaiting(0, 9)) {
         // A job a worker took meanwhile is locked and stays: only waiting ones are lost.
-        const removed = await job.remove().then(() => true, () => false);
+        const removed = await job.remove().then(
+          () => true,
+          () => false,
+        );
         if (removed) lost.push(...ordersOf(job.data).map((order) => order.orderId));
         if (lost.length >= count) break;
       }
@@ -158,7 +187,11 @@ function loseJobs(count: number, lost: string[]) {
 describe('the reconciler', () => {
   it('re-drives orders whose job was lost, so every accepted order is decided', async (t) => {
     const lost: string[] = [];
-    const { report, violations } = await runScenario({ ...PLAN, system: { workers: 2, latencyMs: 3, env: SLOW }, fault: loseJobs(40, lost) });
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      system: { workers: 2, latencyMs: 3, env: SLOW },
+      fault: loseJobs(40, lost),
+    });
     t.diagnostic(`report ${JSON.stringify(report)}; orders whose job was deleted: ${lost.length}`);
     assert.ok(lost.length >= 20, `only ${lost.length} orders were waiting to lose`);
     assert.deepEqual(violations, {});
@@ -173,7 +206,11 @@ describe('the reconciler', () => {
     });
     t.diagnostic(`violations ${JSON.stringify(violations)}; orders whose job was deleted: ${lost.length}`);
     assert.ok(lost.length > 0);
-    assert.deepEqual(violations, { lost: lost.length, stuck: lost.length }, 'the checker should flag exactly the orders whose job was deleted');
+    assert.deepEqual(
+      violations,
+      { lost: lost.length, stuck: lost.length },
+      'the checker should flag exactly the orders whose job was deleted',
+    );
   });
 });
 
@@ -189,7 +226,10 @@ function rollingRestart(exitCodes: (number | null)[]) {
 }
 
 describe('graceful shutdown under load', () => {
-  for (const [settings, env] of [['default settings', SLOW], ['one job per order, leased locks', LEGACY]] as const) {
+  for (const [settings, env] of [
+    ['default settings', SLOW],
+    ['one job per order, leased locks', LEGACY],
+  ] as const) {
     it(`rolling SIGTERM of the workers loses, doubles and stalls nothing (${settings})`, async (t) => {
       const codes: (number | null)[] = [];
       let stalled = -1;

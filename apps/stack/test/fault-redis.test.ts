@@ -26,7 +26,12 @@ function killRedis(downMs: number, probe: DownProbe) {
       const started = Date.now();
       const reply = await requestJson(`${system.apiUrl}/orders`, { method: 'POST', body: order, timeoutMs: 5000 });
       probe.answers.push({ status: reply.status, code: reply.body?.error?.code, ms: Date.now() - started });
-      extra.push({ ...order, status: reply.status === 202 ? 202 : 0, tries: 1, ...(reply.status === 202 ? { orderId: reply.body.orderId } : {}) });
+      extra.push({
+        ...order,
+        status: reply.status === 202 ? 202 : 0,
+        tries: 1,
+        ...(reply.status === 202 ? { orderId: reply.body.orderId } : {}),
+      });
       await sleep(50);
     }
     await system.redis.start();
@@ -42,7 +47,9 @@ describe('Redis crashes', () => {
       fault: killRedis(2000, probe),
     });
     t.diagnostic(`report ${JSON.stringify(report)}`);
-    t.diagnostic(`while down: ${probe.answers.length} probes, slowest ${Math.max(...probe.answers.map((a) => a.ms))} ms`);
+    t.diagnostic(
+      `while down: ${probe.answers.length} probes, slowest ${Math.max(...probe.answers.map((a) => a.ms))} ms`,
+    );
     assert.deepEqual(violations, {});
     assert.ok(probe.answers.length > 5);
     for (const answer of probe.answers) {
@@ -52,7 +59,10 @@ describe('Redis crashes', () => {
       // REDIS_TIMEOUT_MS (1 s in these tests) at worst.
       assert.ok(answer.ms < 1500, `a 503 took ${answer.ms} ms`);
     }
-    assert.deepEqual(exitCodes, exitCodes.map(() => 0));
+    assert.deepEqual(
+      exitCodes,
+      exitCodes.map(() => 0),
+    );
   });
 
   it('negative control: the same crash with persistence off is flagged', async (t) => {

@@ -43,11 +43,18 @@ const restartAll = async (system: System) => {
 
 describe('worker crashes', () => {
   it('kill -9 of one of several workers every second: nothing lost, oversold or doubled', async (t) => {
-    const { report, violations, exitCodes } = await runScenario({ ...PLAN, system: { ...WORKERS, env: SLOW }, fault: killWorkersInTurn(1000) });
+    const { report, violations, exitCodes } = await runScenario({
+      ...PLAN,
+      system: { ...WORKERS, env: SLOW },
+      fault: killWorkersInTurn(1000),
+    });
     t.diagnostic(`report ${JSON.stringify(report)}`);
     assert.deepEqual(violations, {});
     assert.ok(report.accepted > 0 && (report.decided.confirmed ?? 0) > 0);
-    assert.deepEqual(exitCodes, exitCodes.map(() => 0));
+    assert.deepEqual(
+      exitCodes,
+      exitCodes.map(() => 0),
+    );
   });
 
   it('negative control: the same kills with stall detection too slow to help are flagged', async (t) => {
@@ -57,11 +64,19 @@ describe('worker crashes', () => {
       fault: killWorkersInTurn(1000),
     });
     t.diagnostic(`report ${JSON.stringify(report)}`);
-    assert.ok((violations.stuck ?? 0) > 0 && (violations.lost ?? 0) > 0, `the checker missed the stranded orders: ${JSON.stringify(violations)}`);
+    assert.ok(
+      (violations.stuck ?? 0) > 0 && (violations.lost ?? 0) > 0,
+      `the checker missed the stranded orders: ${JSON.stringify(violations)}`,
+    );
   });
 
   it('every worker killed at once mid-burst, restarted later: every order still decided', async (t) => {
-    const { report, violations } = await runScenario({ ...PLAN, system: { ...WORKERS, env: SLOW }, fault: killAllWorkers, heal: restartAll });
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      system: { ...WORKERS, env: SLOW },
+      fault: killAllWorkers,
+      heal: restartAll,
+    });
     t.diagnostic(`report ${JSON.stringify(report)}`);
     assert.deepEqual(violations, {});
   });

@@ -41,7 +41,15 @@ describe('the invariant, end to end through the real API and worker processes', 
     redis = await startRedis();
     const port = await freePort();
     apiUrl = `http://127.0.0.1:${port}`;
-    const env = { REDIS_URL: redis.url, KEY_PREFIX: PREFIX, ADMIN_TOKEN, PORT: String(port), WORKER_CONCURRENCY: '16', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_USER: '0' };
+    const env = {
+      REDIS_URL: redis.url,
+      KEY_PREFIX: PREFIX,
+      ADMIN_TOKEN,
+      PORT: String(port),
+      WORKER_CONCURRENCY: '16',
+      RATE_LIMIT_PER_IP: '0',
+      RATE_LIMIT_PER_USER: '0',
+    };
     const api = startApp('apps/api/src/main.ts', env);
     const workers = [startApp('apps/worker/src/main.ts', env), startApp('apps/worker/src/main.ts', env)];
     processes.push(api, ...workers);
@@ -51,7 +59,11 @@ describe('the invariant, end to end through the real API and worker processes', 
   after(async () => {
     const codes = await Promise.all(processes.map((p) => p.stop('SIGTERM')));
     await redis.stop();
-    assert.deepEqual(codes, codes.map(() => 0), 'a process did not shut down cleanly');
+    assert.deepEqual(
+      codes,
+      codes.map(() => 0),
+      'a process did not shut down cleanly',
+    );
   });
 
   it(`${PRODUCTS} products × ${UNITS} units, ${ORDERS} orders from ${USERS} users: exactly the stock is sold`, async (t) => {
@@ -75,12 +87,21 @@ describe('the invariant, end to end through the real API and worker processes', 
     const submitted = await submitOrders(apiUrl, orders, 64);
     const burstMs = Date.now() - burstStart;
     const accepted = submitted.filter((s) => s.status === 202);
-    const views = await waitUntilDecided(apiUrl, accepted.map((s) => s.orderId!), 60_000);
+    const views = await waitUntilDecided(
+      apiUrl,
+      accepted.map((s) => s.orderId!),
+      60_000,
+    );
 
     // Every request got an honest answer: accepted, or refused as sold out. No 5xx, no timeout.
     const outcomes = new Map<string, number>();
-    for (const s of submitted) outcomes.set(`${s.status} ${s.code ?? ''}`.trim(), (outcomes.get(`${s.status} ${s.code ?? ''}`.trim()) ?? 0) + 1);
-    assert.deepEqual([...outcomes.keys()].filter((k) => k !== '202' && k !== '409 sold_out'), [], `unexpected answers: ${JSON.stringify([...outcomes])}`);
+    for (const s of submitted)
+      outcomes.set(`${s.status} ${s.code ?? ''}`.trim(), (outcomes.get(`${s.status} ${s.code ?? ''}`.trim()) ?? 0) + 1);
+    assert.deepEqual(
+      [...outcomes.keys()].filter((k) => k !== '202' && k !== '409 sold_out'),
+      [],
+      `unexpected answers: ${JSON.stringify([...outcomes])}`,
+    );
 
     // Every accepted order reached a terminal status; ids are unique.
     assert.equal(new Set(accepted.map((s) => s.orderId)).size, accepted.length, 'an order id was handed out twice');
@@ -96,13 +117,23 @@ describe('the invariant, end to end through the real API and worker processes', 
       assert.equal(product.stock, 0, `${productId}: stock ${product.stock} left`);
       assert.equal(confirmedUnits + product.stock, UNITS, `${productId}: confirmed + remaining != initial`);
       // Applied exactly once: the stock counters and the per-user ledger agree with the orders.
-      assert.equal(product.sold, confirmedUnits, `${productId}: sold ${product.sold} but orders confirm ${confirmedUnits}`);
+      assert.equal(
+        product.sold,
+        confirmedUnits,
+        `${productId}: sold ${product.sold} but orders confirm ${confirmedUnits}`,
+      );
       const ledger = await redis.client.hgetall(createKeys(PREFIX).buyers(productId));
       const byUser = new Map<string, number>();
-      for (const v of mine.filter((o) => o.status === 'confirmed')) byUser.set(v.userId, (byUser.get(v.userId) ?? 0) + v.quantity);
-      assert.deepEqual(Object.fromEntries(Object.entries(ledger).map(([u, n]) => [u, Number(n)])), Object.fromEntries(byUser), `${productId}: buyer ledger disagrees with confirmed orders`);
+      for (const v of mine.filter((o) => o.status === 'confirmed'))
+        byUser.set(v.userId, (byUser.get(v.userId) ?? 0) + v.quantity);
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(ledger).map(([u, n]) => [u, Number(n)])),
+        Object.fromEntries(byUser),
+        `${productId}: buyer ledger disagrees with confirmed orders`,
+      );
       if (product.perUserLimit !== null) {
-        for (const [user, units] of byUser) assert.ok(units <= PER_USER_LIMIT, `${productId}: ${user} got ${units} units over the limit`);
+        for (const [user, units] of byUser)
+          assert.ok(units <= PER_USER_LIMIT, `${productId}: ${user} got ${units} units over the limit`);
       }
     }
     // No order nobody submitted.
@@ -119,7 +150,16 @@ describe('the invariant, end to end through the real API and worker processes', 
       decisions: Object.fromEntries(reasons),
       burstSeconds: burstMs / 1000,
       requestsPerSecond: Math.round(ORDERS / (burstMs / 1000)),
-      acceptLatencyMs: { p50: percentile(submitted.map((s) => s.latencyMs), 50), p99: percentile(submitted.map((s) => s.latencyMs), 99) },
+      acceptLatencyMs: {
+        p50: percentile(
+          submitted.map((s) => s.latencyMs),
+          50,
+        ),
+        p99: percentile(
+          submitted.map((s) => s.latencyMs),
+          99,
+        ),
+      },
       secondsUntilAllTerminal: (lastDecision - burstStart) / 1000,
     };
     t.diagnostic(`figures ${JSON.stringify(figures)}`);

@@ -51,10 +51,17 @@ describe('metrics end to end', () => {
 
   it("serves the API's requests and orders, and the workers' decisions, lock waits and the queue on the dashboard", async () => {
     const admin = { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` };
-    assert.equal((await requestJson(`${system.apiUrl}/products/tv`, { method: 'PUT', headers: admin, body: { stock: 20 } })).status, 200);
+    assert.equal(
+      (await requestJson(`${system.apiUrl}/products/tv`, { method: 'PUT', headers: admin, body: { stock: 20 } }))
+        .status,
+      200,
+    );
     // 30 buyers for 20 units: the late ones may be refused sold_out at once, the others are decided by the workers.
-    const replies = await mapConcurrent(Array.from({ length: 30 }, (_, i) => `buyer-${i}`), 6, (userId) =>
-      requestJson(`${system.apiUrl}/orders`, { method: 'POST', body: { productId: 'tv', userId, quantity: 1 } }),
+    const replies = await mapConcurrent(
+      Array.from({ length: 30 }, (_, i) => `buyer-${i}`),
+      6,
+      (userId) =>
+        requestJson(`${system.apiUrl}/orders`, { method: 'POST', body: { productId: 'tv', userId, quantity: 1 } }),
     );
     const accepted = replies.filter((r) => r.status === 202).map((r) => r.body.orderId as string);
     const soldOut = replies.filter((r) => r.status === 409).length;
@@ -79,31 +86,60 @@ describe('metrics end to end', () => {
     const api = await scrape(system.apiUrl);
     assert.equal(sumOf(api, 'flashline_orders_accepted_total'), accepted.length);
     assert.equal(sumOf(api, 'flashline_orders_refused_total', { code: 'sold_out' }), soldOut);
-    assert.equal(sumOf(api, 'flashline_http_requests_total', { route: '/orders', method: 'POST', status: '202' }), accepted.length);
-    assert.equal(sumOf(api, 'flashline_http_requests_total', { route: '/orders/:orderId', method: 'GET', status: '200' }), polls);
-    assert.equal(sumOf(api, 'flashline_http_requests_total', { route: '/products/:productId', method: 'PUT', status: '200' }), 1);
+    assert.equal(
+      sumOf(api, 'flashline_http_requests_total', { route: '/orders', method: 'POST', status: '202' }),
+      accepted.length,
+    );
+    assert.equal(
+      sumOf(api, 'flashline_http_requests_total', { route: '/orders/:orderId', method: 'GET', status: '200' }),
+      polls,
+    );
+    assert.equal(
+      sumOf(api, 'flashline_http_requests_total', { route: '/products/:productId', method: 'PUT', status: '200' }),
+      1,
+    );
     assert.ok(!api.includes(accepted[0]!), 'an order id became a label value');
-    assert.equal(samplesOf(api, 'flashline_orders_decided_total').length, 0, 'the API serves worker metrics: they would be counted twice');
+    assert.equal(
+      samplesOf(api, 'flashline_orders_decided_total').length,
+      0,
+      'the API serves worker metrics: they would be counted twice',
+    );
 
     // The dashboard: the workers' metrics as they published them (within a second), each under its worker label.
     let board = '';
     for (const deadline = Date.now() + 10_000; ; await sleep(200)) {
       board = await scrapeDashboard();
       if (sumOf(board, 'flashline_orders_decided_total') === accepted.length) break;
-      assert.ok(Date.now() < deadline, `the dashboard shows ${sumOf(board, 'flashline_orders_decided_total')} decisions, not ${accepted.length}`);
+      assert.ok(
+        Date.now() < deadline,
+        `the dashboard shows ${sumOf(board, 'flashline_orders_decided_total')} decisions, not ${accepted.length}`,
+      );
     }
     assert.equal(sumOf(board, 'flashline_orders_decided_total', { status: 'confirmed', reason: 'none' }), 20);
-    assert.equal(sumOf(board, 'flashline_orders_decided_total', { status: 'rejected', reason: 'sold_out' }), accepted.length - 20);
+    assert.equal(
+      sumOf(board, 'flashline_orders_decided_total', { status: 'rejected', reason: 'sold_out' }),
+      accepted.length - 20,
+    );
     assert.equal(sumOf(board, 'flashline_decision_latency_seconds_count'), accepted.length);
     assert.equal(typeOf(board, 'flashline_decision_latency_seconds'), 'histogram');
     assert.ok(sumOf(board, 'flashline_lock_wait_seconds_count') > 0, 'no lock acquisition observed');
     assert.equal(typeOf(board, 'flashline_lock_retries_total'), 'counter');
     const workerIds = new Set(samplesOf(board, 'process_cpu_user_seconds_total').map((s) => s.labels.worker));
     assert.equal(workerIds.size, 3, `expected two workers and the dashboard itself, got ${[...workerIds].join(', ')}`);
-    assert.ok(samplesOf(board, 'flashline_orders_decided_total').every((s) => s.labels.worker), 'a decision series without its worker label');
+    assert.ok(
+      samplesOf(board, 'flashline_orders_decided_total').every((s) => s.labels.worker),
+      'a decision series without its worker label',
+    );
     // One job per batch of orders the API accepted together: the jobs the orders name (a lone order's is its own id).
     const keys = createKeys(system.prefix);
-    const jobIds = new Set(await Promise.all(accepted.map(async (orderId) => (await system.redis.client.hget(keys.order(productOfOrder(orderId)!, orderId), 'job')) ?? orderId)));
+    const jobIds = new Set(
+      await Promise.all(
+        accepted.map(
+          async (orderId) =>
+            (await system.redis.client.hget(keys.order(productOfOrder(orderId)!, orderId), 'job')) ?? orderId,
+        ),
+      ),
+    );
     assert.equal(sumOf(board, 'flashline_queue_jobs', { state: 'completed' }), jobIds.size);
     assert.equal(sumOf(board, 'flashline_queue_jobs', { state: 'wait' }), 0);
     assert.equal(samplesOf(board, 'flashline_queue_jobs').length, 6);
@@ -113,14 +149,20 @@ describe('metrics end to end', () => {
     const none = await fetch(`${dashboardUrl}/metrics`);
     assert.equal(none.status, 401);
     assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
-    const basic = await fetch(`${dashboardUrl}/metrics`, { headers: { authorization: `Basic ${Buffer.from('admin:whatever').toString('base64')}` } });
+    const basic = await fetch(`${dashboardUrl}/metrics`, {
+      headers: { authorization: `Basic ${Buffer.from('admin:whatever').toString('base64')}` },
+    });
     assert.equal(basic.status, 401);
     // The rest of the dashboard is still behind basic auth.
-    assert.equal((await fetch(`${dashboardUrl}/admin/queues`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status, 401);
+    assert.equal(
+      (await fetch(`${dashboardUrl}/admin/queues`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status,
+      401,
+    );
   });
 
   it("drops a stopped worker's series from the dashboard", async () => {
-    const workerOf = (text: string) => new Set(samplesOf(text, 'flashline_lock_retries_total').map((s) => s.labels.worker));
+    const workerOf = (text: string) =>
+      new Set(samplesOf(text, 'flashline_lock_retries_total').map((s) => s.labels.worker));
     assert.equal(workerOf(await scrapeDashboard()).size, 2);
     assert.equal(await system.stopWorker(1), 0);
     assert.equal(workerOf(await scrapeDashboard()).size, 1);

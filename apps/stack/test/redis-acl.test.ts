@@ -4,7 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, products, runScenario, startApp, startRedis } from '@flashline/test-utils';
 
 /** The least-privilege Redis user the README documents: Flashline's keys only, no dangerous commands. */
-export const LEAST_PRIVILEGE = ['~sys:*', '&*', '+@all', '-@dangerous', '+info', '+client|setname', '+client|getname', '+client|list'];
+export const LEAST_PRIVILEGE = [
+  '~sys:*',
+  '&*',
+  '+@all',
+  '-@dangerous',
+  '+info',
+  '+client|setname',
+  '+client|getname',
+  '+client|list',
+];
 
 describe('Redis ACL user with least privilege', () => {
   it('runs the whole pipeline as an ACL user limited to its keys and safe commands', async (t) => {
@@ -24,7 +33,10 @@ describe('Redis ACL user with least privilege', () => {
   it('says why it cannot connect when the password is wrong', async () => {
     const redis = await startRedis();
     await redis.client.call('ACL', 'SETUSER', 'flashline', 'on', '>right-password', ...LEAST_PRIVILEGE);
-    const api = startApp('apps/api/src/main.ts', { REDIS_URL: redis.url.replace('redis://', 'redis://flashline:wrong-password@'), PORT: String(await freePort()) });
+    const api = startApp('apps/api/src/main.ts', {
+      REDIS_URL: redis.url.replace('redis://', 'redis://flashline:wrong-password@'),
+      PORT: String(await freePort()),
+    });
     try {
       const waiting = await api.waitForLog(/waiting for Redis/, 15_000);
       assert.match(String(waiting.error), /WRONGPASS/);

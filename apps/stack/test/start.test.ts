@@ -26,7 +26,15 @@ describe('npm start', () => {
       cwd: repoRoot,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'development', REDIS_URL: redis.url, PORT: String(port), DASHBOARD_PORT: String(dashboardPort), WORKERS: '2', KEY_PREFIX: 'start' },
+      env: {
+        ...process.env,
+        NODE_ENV: 'development',
+        REDIS_URL: redis.url,
+        PORT: String(port),
+        DASHBOARD_PORT: String(dashboardPort),
+        WORKERS: '2',
+        KEY_PREFIX: 'start',
+      },
     });
     const stack = wrap(child);
     try {
@@ -42,7 +50,11 @@ describe('npm start', () => {
         headers: { authorization: `Basic ${Buffer.from(`admin:${secrets.DASHBOARD_PASSWORD}`).toString('base64')}` },
       });
       assert.equal(board.status, 200);
-      const put = await requestJson(`http://127.0.0.1:${port}/products/tv`, { method: 'PUT', headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}` }, body: { stock: 1 } });
+      const put = await requestJson(`http://127.0.0.1:${port}/products/tv`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}` },
+        body: { stock: 1 },
+      });
       assert.equal(put.status, 200);
     } finally {
       process.kill(-child.pid!, 'SIGTERM');
@@ -52,21 +64,37 @@ describe('npm start', () => {
     // npm re-raises the signal it was stopped by; what counts is that the stack inside stopped cleanly.
     assert.match(stack.output(), /"msg":"stack stopped"/, stack.output());
     assert.doesNotMatch(stack.output(), /overran|restarting/);
-    assert.equal((await requestJson(`http://127.0.0.1:${port}/healthz`, { timeoutMs: 1000 })).status, 0, 'the API still answers');
+    assert.equal(
+      (await requestJson(`http://127.0.0.1:${port}/healthz`, { timeoutMs: 1000 })).status,
+      0,
+      'the API still answers',
+    );
   });
 
   it('exits 0 after a graceful stop on SIGINT and on SIGTERM', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      const env = { REDIS_URL: redis.url, PORT: String(await freePort()), DASHBOARD_PORT: String(await freePort()), WORKERS: '1', KEY_PREFIX: 'start2' };
+      const env = {
+        REDIS_URL: redis.url,
+        PORT: String(await freePort()),
+        DASHBOARD_PORT: String(await freePort()),
+        WORKERS: '1',
+        KEY_PREFIX: 'start2',
+      };
       const stack = startApp('apps/stack/src/main.ts', env);
       await stack.waitForLog(/stack ready/, 60_000);
       assert.equal(await stack.stop(signal), 0, stack.output());
-      for (const service of ['api', 'dashboard', 'worker']) assert.match(stack.output(), new RegExp(`"service":"${service}","msg":"stopped"`));
+      for (const service of ['api', 'dashboard', 'worker'])
+        assert.match(stack.output(), new RegExp(`"service":"${service}","msg":"stopped"`));
     }
   });
 
   it('refuses to start in production without its secrets', async () => {
-    const app = startApp('apps/stack/src/main.ts', { NODE_ENV: 'production', REDIS_URL: redis.url, ADMIN_TOKEN: '', DASHBOARD_PASSWORD: '' });
+    const app = startApp('apps/stack/src/main.ts', {
+      NODE_ENV: 'production',
+      REDIS_URL: redis.url,
+      ADMIN_TOKEN: '',
+      DASHBOARD_PASSWORD: '',
+    });
     const code = await new Promise<number | null>((resolve) => app.child.once('exit', resolve));
     assert.equal(code, 1);
     assert.match(app.output(), /ADMIN_TOKEN and DASHBOARD_PASSWORD/);
@@ -81,7 +109,6 @@ describe('npm start', () => {
 });
 
 describe('the embedded Redis', () => {
-
   it('starts redis-server from PATH when nothing answers, durable and never evicting', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'flashline-embedded-'));
     const url = `redis://127.0.0.1:${await freePort()}`;
@@ -97,7 +124,10 @@ describe('the embedded Redis', () => {
       client.disconnect();
       await embedded.stop?.();
     }
-    assert.ok(existsSync(dataDir) && readdirSync(dataDir).some((f) => f.startsWith('appendonly')), 'no AOF under the data dir');
+    assert.ok(
+      existsSync(dataDir) && readdirSync(dataDir).some((f) => f.startsWith('appendonly')),
+      'no AOF under the data dir',
+    );
     // Started again on the same data: what was written is still there.
     const again = await ensureRedis({ url, urlGiven: false, dataDir, path: process.env.PATH, log: quiet });
     const reader = new Redis(url);
@@ -112,14 +142,18 @@ describe('the embedded Redis', () => {
 
   it('uses a Redis that already answers, and never starts one for a given REDIS_URL', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
-    assert.deepEqual(await ensureRedis({ url: dead, urlGiven: true, dataDir: '/nonexistent', path: process.env.PATH, log: quiet }), { url: dead });
+    assert.deepEqual(
+      await ensureRedis({ url: dead, urlGiven: true, dataDir: '/nonexistent', path: process.env.PATH, log: quiet }),
+      { url: dead },
+    );
   });
 
   it('says how to install Redis or set REDIS_URL when there is no redis-server on PATH', async () => {
     const url = `redis://127.0.0.1:${await freePort()}`;
     await assert.rejects(
       ensureRedis({ url, urlGiven: false, dataDir: '/nonexistent', path: '/nonexistent-bin', log: quiet }),
-      (e: unknown) => e instanceof NoRedisError && /apt-get install redis-server/.test(e.message) && /REDIS_URL=/.test(e.message),
+      (e: unknown) =>
+        e instanceof NoRedisError && /apt-get install redis-server/.test(e.message) && /REDIS_URL=/.test(e.message),
     );
   });
 });

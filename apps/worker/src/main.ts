@@ -36,7 +36,14 @@ await runMain('worker', async (config, log) => {
 
   const queue = createOrdersQueue(config, redis);
   const stopReconciler = startReconciler(
-    { redis, keys, queue, afterMs: config.reconcile.afterMs, orderRetentionMs: config.orderRetentionMs, intervalMs: config.reconcile.intervalMs },
+    {
+      redis,
+      keys,
+      queue,
+      afterMs: config.reconcile.afterMs,
+      orderRetentionMs: config.orderRetentionMs,
+      intervalMs: config.reconcile.intervalMs,
+    },
     (report) => {
       metrics.observeFailed(report.failed);
       if (report.checked > 0) log('info', 'reconciled overdue orders', { ...report });

@@ -50,18 +50,28 @@ export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason, nu
  * throw, and BullMQ retries the job with backoff (orders it already decided replay their decision);
  * when the last attempt fails, its undecided orders end rejected / processing_failed, never stuck queued.
  */
-export function createOrderWorker(config: Config, redis: Redis, log: Logger, metrics?: WorkerMetrics): Worker<OrdersJobData, JobResult> {
+export function createOrderWorker(
+  config: Config,
+  redis: Redis,
+  log: Logger,
+  metrics?: WorkerMetrics,
+): Worker<OrdersJobData, JobResult> {
   const keys = createKeys(config.keyPrefix);
   const batcher = new OrderBatcher({
     redis,
     keys,
     locks: new ProductLocks(redis, keys, config.lock, metrics?.lockObserver),
-    rules: { maxQuantity: config.maxQuantity, orderRetentionMs: config.orderRetentionMs, brokenOnPurpose: config.brokenOnPurpose },
+    rules: {
+      maxQuantity: config.maxQuantity,
+      orderRetentionMs: config.orderRetentionMs,
+      brokenOnPurpose: config.brokenOnPurpose,
+    },
     maxBatch: config.maxBatch,
     claimInScript: config.commitClaimsLock,
   });
   metrics?.trackBatches(() => batcher.stats);
-  if (config.brokenOnPurpose.length > 0) log('warn', 'SAFETY CHECKS OFF ON PURPOSE (FLASHLINE_BREAK): test use only', { broken: config.brokenOnPurpose });
+  if (config.brokenOnPurpose.length > 0)
+    log('warn', 'SAFETY CHECKS OFF ON PURPOSE (FLASHLINE_BREAK): test use only', { broken: config.brokenOnPurpose });
 
   // One order of a job: its decision, or its error.
   const decideOne = async (order: OrderJob, reopen: boolean, timestamp: number): Promise<Decision> => {
@@ -95,8 +105,15 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
       const settled = await Promise.allSettled(orders.map((order) => decideOne(order, reopen, job.timestamp)));
       // An order no retry can help (its product deleted, say) ends processing_failed alone; any other
       // error retries the whole job, and the orders decided meanwhile replay their decisions.
-      const retryable = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)));
-      if (retryable.length > 0) throw jobFailure(retryable.map((s) => s.reason), orders.length);
+      const retryable = settled.filter(
+        (s): s is PromiseRejectedResult =>
+          s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)),
+      );
+      if (retryable.length > 0)
+        throw jobFailure(
+          retryable.map((s) => s.reason),
+          orders.length,
+        );
       const outcomes = await Promise.all(
         settled.map(async (s, i) => {
           if (s.status === 'fulfilled') return s.value.status === 'confirmed' ? 'confirmed' : s.value.reason;
@@ -133,7 +150,11 @@ export function createOrderWorker(config: Config, redis: Redis, log: Logger, met
       .getState()
       .then(async (state) => {
         if (state !== 'failed') {
-          log('warn', 'order attempt failed, will retry', { jobId: job.id, attempt: job.attemptsMade, ...errorFields(error) });
+          log('warn', 'order attempt failed, will retry', {
+            jobId: job.id,
+            attempt: job.attemptsMade,
+            ...errorFields(error),
+          });
           return;
         }
         log('warn', 'order failed for good', { jobId: job.id, attempts: job.attemptsMade, ...errorFields(error) });

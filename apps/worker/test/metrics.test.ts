@@ -34,7 +34,14 @@ describe('worker metrics', () => {
 
   before(async () => {
     server = await startRedis();
-    config = loadConfig({ REDIS_URL: server.url, KEY_PREFIX: 'wm', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20', LOCK_WAIT_MS: '50', LOCK_TTL_MS: '1000' });
+    config = loadConfig({
+      REDIS_URL: server.url,
+      KEY_PREFIX: 'wm',
+      JOB_ATTEMPTS: '2',
+      JOB_BACKOFF_MS: '20',
+      LOCK_WAIT_MS: '50',
+      LOCK_TTL_MS: '1000',
+    });
     redis = connectRedis(config, 'worker');
     producer = connectRedis(config, 'worker');
     queue = createOrdersQueue(config, producer);
@@ -53,7 +60,11 @@ describe('worker metrics', () => {
 
   let acceptDeps: AcceptDeps | undefined;
   const place = (productId: string, userId: string, quantity = 1) =>
-    acceptOrder((acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue, idempotencyTtlS: 60 })), { productId, userId, quantity });
+    acceptOrder((acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue, idempotencyTtlS: 60 })), {
+      productId,
+      userId,
+      quantity,
+    });
   async function decided(orderId: string): Promise<Order> {
     for (const deadline = Date.now() + 10_000; ; await sleep(20)) {
       const order = await getOrder(redis, keys, orderId);
@@ -67,26 +78,43 @@ describe('worker metrics', () => {
     }
   }
   const scrape = () => metrics.registry.metrics();
-  const decisions = (text: string, status: string, reason: string) => sumOf(text, 'flashline_orders_decided_total', { status, reason });
+  const decisions = (text: string, status: string, reason: string) =>
+    sumOf(text, 'flashline_orders_decided_total', { status, reason });
 
   it('counts each decision once by status and reason, with its latency since acceptance', async () => {
     await setProduct(redis, keys, 'tv', { stock: 2 });
     await setProduct(redis, keys, 'lim', { stock: 9, perUserLimit: 1 });
     // The queue paused, so the orders wait a measurable while before they are decided.
     await queue.pause();
-    const orders = [await place('tv', 'a'), await place('tv', 'b'), await place('tv', 'c'), await place('lim', 'd'), await place('lim', 'd')];
+    const orders = [
+      await place('tv', 'a'),
+      await place('tv', 'b'),
+      await place('tv', 'c'),
+      await place('lim', 'd'),
+      await place('lim', 'd'),
+    ];
     await sleep(120);
     await queue.resume();
     const outcomes = await Promise.all(orders.map((o) => decided(o.orderId)));
     for (const o of orders) await finished(o.orderId);
-    assert.deepEqual(outcomes.map((o) => o.reason ?? o.status).sort(), ['confirmed', 'confirmed', 'confirmed', 'limit_exceeded', 'sold_out']);
+    assert.deepEqual(outcomes.map((o) => o.reason ?? o.status).sort(), [
+      'confirmed',
+      'confirmed',
+      'confirmed',
+      'limit_exceeded',
+      'sold_out',
+    ]);
 
     let text = await scrape();
     assert.equal(decisions(text, 'confirmed', 'none'), 3);
     assert.equal(decisions(text, 'rejected', 'sold_out'), 1);
     assert.equal(decisions(text, 'rejected', 'limit_exceeded'), 1);
     assert.equal(sumOf(text, 'flashline_decision_latency_seconds_count'), 5);
-    assert.equal(sumOf(text, 'flashline_decision_latency_seconds_bucket', { le: '0.1' }), 0, 'orders that waited 120 ms were measured under 100 ms');
+    assert.equal(
+      sumOf(text, 'flashline_decision_latency_seconds_bucket', { le: '0.1' }),
+      0,
+      'orders that waited 120 ms were measured under 100 ms',
+    );
     assert.ok(sumOf(text, 'flashline_decision_latency_seconds_sum') >= 5 * 0.12);
     const batches = sumOf(text, 'flashline_commit_batches_total');
     const products = sumOf(text, 'flashline_commit_batch_products_total');
@@ -113,18 +141,29 @@ describe('worker metrics', () => {
     const contended = await place('busy', 'e');
     assert.equal((await decided(contended.orderId)).status, 'confirmed');
     let text = await scrape();
-    assert.ok(sumOf(text, 'flashline_lock_retries_total') > sumOf(before, 'flashline_lock_retries_total'), 'no retry counted behind a held lock');
+    assert.ok(
+      sumOf(text, 'flashline_lock_retries_total') > sumOf(before, 'flashline_lock_retries_total'),
+      'no retry counted behind a held lock',
+    );
 
     await setProduct(redis, keys, 'stuck', { stock: 5 });
     await redis.set(keys.lock('stuck'), 'a-holder-that-never-lets-go');
     const failed = await place('stuck', 'f');
     assert.equal((await decided(failed.orderId)).reason, 'processing_failed');
     await finished(failed.orderId);
-    for (const deadline = Date.now() + 5000; decisions(await scrape(), 'rejected', 'processing_failed') < 1; await sleep(20)) {
+    for (
+      const deadline = Date.now() + 5000;
+      decisions(await scrape(), 'rejected', 'processing_failed') < 1;
+      await sleep(20)
+    ) {
       assert.ok(Date.now() < deadline, 'processing_failed was never counted');
     }
     text = await scrape();
     assert.equal(decisions(text, 'rejected', 'processing_failed'), 1);
-    assert.equal(sumOf(text, 'flashline_lock_timeouts_total') - sumOf(before, 'flashline_lock_timeouts_total'), 2, 'one timeout per attempt');
+    assert.equal(
+      sumOf(text, 'flashline_lock_timeouts_total') - sumOf(before, 'flashline_lock_timeouts_total'),
+      2,
+      'one timeout per attempt',
+    );
   });
 });

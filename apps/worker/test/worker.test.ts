@@ -32,7 +32,14 @@ describe('order worker', () => {
 
   before(async () => {
     server = await startRedis();
-    config = loadConfig({ REDIS_URL: server.url, KEY_PREFIX: 'wk', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20', LOCK_WAIT_MS: '50', LOCK_TTL_MS: '1000' });
+    config = loadConfig({
+      REDIS_URL: server.url,
+      KEY_PREFIX: 'wk',
+      JOB_ATTEMPTS: '3',
+      JOB_BACKOFF_MS: '20',
+      LOCK_WAIT_MS: '50',
+      LOCK_TTL_MS: '1000',
+    });
     redis = connectRedis(config, 'worker');
     producer = connectRedis(config, 'worker');
     worker = createOrderWorker(config, redis, () => {});
@@ -52,7 +59,10 @@ describe('order worker', () => {
   const queue = () => (ordersQueue ??= createOrdersQueue(config, producer));
 
   async function place(productId: string, userId: string, quantity: number) {
-    return acceptOrder((acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 })), { productId, userId, quantity });
+    return acceptOrder(
+      (acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 })),
+      { productId, userId, quantity },
+    );
   }
   async function decided(orderId: string, timeoutMs = 10_000): Promise<Order> {
     const deadline = Date.now() + timeoutMs;
@@ -119,13 +129,22 @@ describe('order worker', () => {
     const job = (await queue().getJob(orderId))!;
     await job.retry('failed');
     await job.retry('failed').catch(() => {}); // the second finds the job no longer failed
-    for (const deadline = Date.now() + 10_000; (await getOrder(redis, keys, orderId))?.status !== 'confirmed'; await sleep(20)) {
+    for (
+      const deadline = Date.now() + 10_000;
+      (await getOrder(redis, keys, orderId))?.status !== 'confirmed';
+      await sleep(20)
+    ) {
       assert.ok(Date.now() < deadline, 'the retried order was never confirmed');
     }
     // A later retry of the completed job changes nothing.
     await (await queue().getJob(orderId))!.retry('completed').catch(() => {});
     await sleep(300);
-    assert.deepEqual(await getProduct(redis, keys, 'retried'), { productId: 'retried', stock: 3, sold: 2, perUserLimit: null });
+    assert.deepEqual(await getProduct(redis, keys, 'retried'), {
+      productId: 'retried',
+      stock: 3,
+      sold: 2,
+      perUserLimit: null,
+    });
     assert.equal(await redis.hget(keys.product('retried'), 'rejected:processing_failed'), '0');
     assert.equal(await redis.hget(keys.product('retried'), 'confirmed'), '1');
   });
@@ -148,7 +167,12 @@ describe('order worker', () => {
     await q.add('order', { orderId, productId: 'again', userId: 'frank', quantity: 2 }, { jobId: orderId });
     const deadline = Date.now() + 5000;
     while ((await q.getJob(orderId).then((j) => j?.finishedOn)) === undefined && Date.now() < deadline) await sleep(20);
-    assert.deepEqual(await getProduct(redis, keys, 'again'), { productId: 'again', stock: 3, sold: 2, perUserLimit: null });
+    assert.deepEqual(await getProduct(redis, keys, 'again'), {
+      productId: 'again',
+      stock: 3,
+      sold: 2,
+      perUserLimit: null,
+    });
   });
 
   describe('a batch job (the orders an API process accepted together)', () => {
@@ -191,7 +215,11 @@ describe('order worker', () => {
       assert.equal(await (await finishedJob(jobId)).getState(), 'failed');
       await redis.del(keys.lock('bstuck'));
       await (await queue().getJob(jobId))!.retry('failed');
-      for (const deadline = Date.now() + 10_000; (await getOrder(redis, keys, orderIds[1]!))?.status !== 'confirmed'; await sleep(20)) {
+      for (
+        const deadline = Date.now() + 10_000;
+        (await getOrder(redis, keys, orderIds[1]!))?.status !== 'confirmed';
+        await sleep(20)
+      ) {
         assert.ok(Date.now() < deadline, 'the retried order was never confirmed');
       }
       assert.equal((await getProduct(redis, keys, 'bfree'))?.stock, 4, 'the retry applied the decided order again');
@@ -219,9 +247,33 @@ describe('order worker', () => {
     it('fails alone an order no retry can help (its product is gone), and decides the rest', async () => {
       await setProduct(redis, keys, 'bkept', { stock: 5 });
       const lost = { orderId: newOrderId('bnever'), productId: 'bnever', userId: 'z', quantity: 1 };
-      await producer.hset(keys.order('bnever', lost.orderId), 'productId', 'bnever', 'userId', 'z', 'quantity', '1', 'status', 'queued', 'createdAt', String(Date.now()));
+      await producer.hset(
+        keys.order('bnever', lost.orderId),
+        'productId',
+        'bnever',
+        'userId',
+        'z',
+        'quantity',
+        '1',
+        'status',
+        'queued',
+        'createdAt',
+        String(Date.now()),
+      );
       const kept = { orderId: newOrderId('bkept'), productId: 'bkept', userId: 'y', quantity: 1 };
-      await producer.hset(keys.order('bkept', kept.orderId), 'productId', 'bkept', 'userId', 'y', 'quantity', '1', 'status', 'queued', 'createdAt', String(Date.now()));
+      await producer.hset(
+        keys.order('bkept', kept.orderId),
+        'productId',
+        'bkept',
+        'userId',
+        'y',
+        'quantity',
+        '1',
+        'status',
+        'queued',
+        'createdAt',
+        String(Date.now()),
+      );
       await queue().add('orders', { orders: [lost, kept] }, { jobId: newBatchId() });
       assert.equal((await decided(kept.orderId)).status, 'confirmed');
       assert.equal((await decided(lost.orderId)).reason, 'processing_failed');

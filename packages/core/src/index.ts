@@ -5,14 +5,46 @@ export { createLogger, errorFields, type Logger } from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
 export { ProductLocks, type Lease, type LockObserver } from './locks/productLock.ts';
 export { getProduct, setProduct, type Product } from './products/products.ts';
-export { idSchema, idempotencyKeySchema, orderRequestSchema, productUpdateSchema, type OrderRequest, type ProductUpdate } from './orders/schemas.ts';
+export {
+  idSchema,
+  idempotencyKeySchema,
+  orderRequestSchema,
+  productUpdateSchema,
+  type OrderRequest,
+  type ProductUpdate,
+} from './orders/schemas.ts';
 export { newBatchId, newOrderId, productOfOrder } from './orders/orderId.ts';
-export { getOrder, failOrder, reopenOrder, type Order, type OrderStatus, type RejectReason, type Decision } from './orders/order.ts';
+export {
+  getOrder,
+  failOrder,
+  reopenOrder,
+  type Order,
+  type OrderStatus,
+  type RejectReason,
+  type Decision,
+} from './orders/order.ts';
 export { acceptOrder, createAcceptDeps, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
 export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
-export { claimAndCommit, commitOrder, commitOrders, commitSections, type CommitResult, type CommitRules, type CommitSection, type SectionOutcome } from './orders/commitOrder.ts';
+export {
+  claimAndCommit,
+  commitOrder,
+  commitOrders,
+  commitSections,
+  type CommitResult,
+  type CommitRules,
+  type CommitSection,
+  type SectionOutcome,
+} from './orders/commitOrder.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
-export { ORDERS_QUEUE, createOrdersQueue, orderJobOptions, ordersOf, type OrderBatchJob, type OrderJob, type OrdersJobData } from './queue/ordersQueue.ts';
+export {
+  ORDERS_QUEUE,
+  createOrdersQueue,
+  orderJobOptions,
+  ordersOf,
+  type OrderBatchJob,
+  type OrderJob,
+  type OrdersJobData,
+} from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';
 export { runMain, type Shutdown } from './run/runMain.ts';
 export { redactUrl } from './redis/redactUrl.ts';

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { acceptOrder, createAcceptDeps, createOrdersQueue, getOrder, loadConfig, ordersOf, setProduct, type AcceptDeps, type Keys, type OrderJob } from '../src/index.ts';
+import {
+  acceptOrder,
+  createAcceptDeps,
+  createOrdersQueue,
+  getOrder,
+  loadConfig,
+  ordersOf,
+  setProduct,
+  type AcceptDeps,
+  type Keys,
+  type OrderJob,
+} from '../src/index.ts';
 import { snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 describe('accept batches (group commit of the accept path)', () => {
@@ -23,7 +34,11 @@ describe('accept batches (group commit of the accept path)', () => {
   it('records the orders that arrive together with one call per product and enqueues them as one job', async () => {
     const { keys, queue, deps } = setup();
     for (const productId of ['a', 'b', 'c']) await setProduct(ctx.redis, keys, productId, { stock: 100 });
-    const accepted = await Promise.all(Array.from({ length: 150 }, (_, i) => acceptOrder(deps, { productId: 'abc'[i % 3]!, userId: `u${i}`, quantity: 1 })));
+    const accepted = await Promise.all(
+      Array.from({ length: 150 }, (_, i) =>
+        acceptOrder(deps, { productId: 'abc'[i % 3]!, userId: `u${i}`, quantity: 1 }),
+      ),
+    );
     assert.ok(accepted.every((a) => a.status === 'queued'));
     const jobs = await jobsOf({ ...deps, keys }, queue);
     // 150 orders, batches of at most 64: three jobs, not 150.
@@ -34,7 +49,8 @@ describe('accept batches (group commit of the accept path)', () => {
     assert.deepEqual(new Set(enqueued), new Set(accepted.map((a) => a.orderId)));
     // Each order names the job it travels in, for the reconciler.
     for (const job of jobs) {
-      for (const order of job.orders) assert.equal(await ctx.redis.hget(keys.order(order.productId, order.orderId), 'job'), job.id);
+      for (const order of job.orders)
+        assert.equal(await ctx.redis.hget(keys.order(order.productId, order.orderId), 'job'), job.id);
     }
     assert.equal(await ctx.redis.hget(keys.product('a'), 'accepted'), '50');
     assert.equal(await ctx.redis.zcard(keys.pending('b')), 50);
@@ -55,7 +71,9 @@ describe('accept batches (group commit of the accept path)', () => {
   it('with ACCEPT_BATCH=1, makes one job per order', async () => {
     const { keys, queue, deps } = setup(1);
     await setProduct(ctx.redis, keys, 'p', { stock: 100 });
-    const accepted = await Promise.all(Array.from({ length: 20 }, (_, i) => acceptOrder(deps, { productId: 'p', userId: `u${i}`, quantity: 1 })));
+    const accepted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => acceptOrder(deps, { productId: 'p', userId: `u${i}`, quantity: 1 })),
+    );
     const jobs = await jobsOf({ ...deps, keys }, queue);
     assert.equal(jobs.length, 20);
     assert.deepEqual(new Set(jobs.map((job) => job.id)), new Set(accepted.map((a) => a.orderId)));
@@ -73,7 +91,9 @@ describe('accept batches (group commit of the accept path)', () => {
       acceptOrder(deps, { productId: 'gone', userId: 'c', quantity: 2 }),
       acceptOrder(deps, { productId: 'ok', userId: 'd', quantity: 1 }),
     ]);
-    const codes = outcomes.map((o) => (o.status === 'fulfilled' ? o.value.status : (o.reason as { code: string }).code));
+    const codes = outcomes.map((o) =>
+      o.status === 'fulfilled' ? o.value.status : (o.reason as { code: string }).code,
+    );
     assert.deepEqual(codes, ['queued', 'unknown_product', 'sold_out', 'queued']);
     const jobs = await jobsOf({ ...deps, keys }, queue);
     assert.equal(jobs.length, 1);
@@ -81,7 +101,14 @@ describe('accept batches (group commit of the accept path)', () => {
     // Nothing of the refused orders was written: only the two accepted ones (and their product counters).
     const after = await snapshot(ctx.redis, keys);
     const added = Object.keys(after).filter((key) => !(key in before) && !key.includes('{queue}'));
-    assert.deepEqual(added.map((key) => key.replace(/order:.*/, 'order')).sort(), [keys.order('ok', 'x').replace(/order:.*/, 'order'), keys.order('ok', 'x').replace(/order:.*/, 'order'), keys.pending('ok')].sort());
+    assert.deepEqual(
+      added.map((key) => key.replace(/order:.*/, 'order')).sort(),
+      [
+        keys.order('ok', 'x').replace(/order:.*/, 'order'),
+        keys.order('ok', 'x').replace(/order:.*/, 'order'),
+        keys.pending('ok'),
+      ].sort(),
+    );
     assert.equal(after[keys.product('gone')], before[keys.product('gone')], 'the sold-out product changed');
     await queue.close();
   });
@@ -93,7 +120,10 @@ describe('accept batches (group commit of the accept path)', () => {
     const replies = await Promise.all([1, 2, 3].map(() => acceptOrder(deps, request, 'key-bob')));
     assert.equal(new Set(replies.map((r) => r.orderId)).size, 1);
     const jobs = await jobsOf({ ...deps, keys }, queue);
-    assert.deepEqual(jobs.map((job) => job.orders.length), [1]);
+    assert.deepEqual(
+      jobs.map((job) => job.orders.length),
+      [1],
+    );
     assert.equal(await ctx.redis.hget(keys.product('p'), 'accepted'), '1');
     await queue.close();
   });
@@ -111,7 +141,12 @@ describe('accept batches (group commit of the accept path)', () => {
     const retry = await acceptOrder(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol');
     assert.deepEqual(retry, first);
     const job = await queue.getJob(first!.orderId);
-    assert.deepEqual(job?.data, { orderId: first!.orderId, productId: 'p', userId: 'carol', quantity: 1 } satisfies OrderJob);
+    assert.deepEqual(job?.data, {
+      orderId: first!.orderId,
+      productId: 'p',
+      userId: 'carol',
+      quantity: 1,
+    } satisfies OrderJob);
     assert.equal((await getOrder(ctx.redis, keys, first!.orderId))?.status, 'queued');
     assert.equal(await ctx.redis.hget(keys.product('p'), 'accepted'), '2', 'the retry counted a second acceptance');
     await queue.close();

@@ -2,7 +2,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { productsOfOneGroup, startRedis, type TestRedis } from '@flashline/test-utils';
-import { AppError, OrderBatcher, PRODUCT_GROUPS, ProductLocks, claimAndCommit, commitOrder, commitOrders, commitSections, failOrder, getOrder, getProduct, getProductStats, setProduct, type Keys, type OrderJob } from '../src/index.ts';
+import {
+  AppError,
+  OrderBatcher,
+  PRODUCT_GROUPS,
+  ProductLocks,
+  claimAndCommit,
+  commitOrder,
+  commitOrders,
+  commitSections,
+  failOrder,
+  getOrder,
+  getProduct,
+  getProductStats,
+  setProduct,
+  type Keys,
+  type OrderJob,
+} from '../src/index.ts';
 import { recordOrder, scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 const MAX_QUANTITY = 10;
@@ -19,7 +35,13 @@ describe('order commit', () => {
     quantity,
   });
   /** A section's five keys, in the order lua/commitOrders-n.lua reads them. */
-  const sectionKeys = (keys: Keys, productId: string) => [keys.product(productId), keys.buyers(productId), keys.fence(productId), keys.pending(productId), keys.lock(productId)];
+  const sectionKeys = (keys: Keys, productId: string) => [
+    keys.product(productId),
+    keys.buyers(productId),
+    keys.fence(productId),
+    keys.pending(productId),
+    keys.lock(productId),
+  ];
   /** The product's current fencing token, as a lock holder would have it. */
   async function fenceOf(keys: Keys, productId: string): Promise<number> {
     const locks = new ProductLocks(ctx.redis, keys, { ttlMs: 60_000, maxWaitMs: 0, retryMs: 1 });
@@ -59,12 +81,17 @@ describe('order commit', () => {
     const orders = Array.from({ length: 60 }, (_, i) => order('p', `u${i}`, 1 + (i % 3)));
     const results = await Promise.all(orders.map((o) => commitOrder(ctx.redis, keys, o, fence, RULES)));
     const product = (await getProduct(ctx.redis, keys, 'p'))!;
-    const confirmedUnits = orders.reduce((sum, o, i) => sum + (results[i]!.decision.status === 'confirmed' ? o.quantity : 0), 0);
+    const confirmedUnits = orders.reduce(
+      (sum, o, i) => sum + (results[i]!.decision.status === 'confirmed' ? o.quantity : 0),
+      0,
+    );
     assert.ok(product.stock >= 0, `stock went to ${product.stock}`);
     assert.equal(product.stock + confirmedUnits, 25, 'units confirmed + left != initial');
     assert.equal(product.sold, confirmedUnits);
     assert.ok(product.stock < 3, 'stock left while a 1-unit order was refused');
-    const reasons = new Set(results.filter((r) => r.decision.status === 'rejected').map((r) => 'reason' in r.decision && r.decision.reason));
+    const reasons = new Set(
+      results.filter((r) => r.decision.status === 'rejected').map((r) => 'reason' in r.decision && r.decision.reason),
+    );
     assert.deepEqual([...reasons], ['sold_out']);
   });
 
@@ -79,7 +106,7 @@ describe('order commit', () => {
     assert.equal(bought, 3);
     assert.ok(results.some((r) => r.decision.status === 'rejected' && r.decision.reason === 'limit_exceeded'));
     const other = await commitOrder(ctx.redis, keys, order('p', 'someone', 3), fence, RULES);
-    assert.deepEqual(other.decision, { status: 'confirmed' }, 'one user\'s limit blocked another');
+    assert.deepEqual(other.decision, { status: 'confirmed' }, "one user's limit blocked another");
   });
 
   it('refuses bad arguments from a caller that bypasses the API, changing nothing', async () => {
@@ -101,25 +128,121 @@ describe('order commit', () => {
     ];
     for (const [productId, userId, quantity] of bad) {
       const reply = await ctx.redis.commitOrders([
-        6, ...sectionKeys(keys, productId), keys.order(productId, 'p.x'),
-        Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 1, productId, fence, 1, userId, quantity,
+        6,
+        ...sectionKeys(keys, productId),
+        keys.order(productId, 'p.x'),
+        Date.now(),
+        MAX_QUANTITY,
+        '',
+        RULES.orderRetentionMs,
+        1,
+        productId,
+        fence,
+        1,
+        userId,
+        quantity,
       ]);
       assert.deepEqual(reply, [0, 'invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
     }
     // Shared arguments: a retention that is not a positive whole number of milliseconds.
     for (const retention of ['0', '-5', '1.5', 'x', '']) {
       const reply = await ctx.redis.commitOrders([
-        6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'),
-        Date.now(), MAX_QUANTITY, '', retention, 1, 'p', fence, 1, 'u', 1,
+        6,
+        ...sectionKeys(keys, 'p'),
+        keys.order('p', 'p.x'),
+        Date.now(),
+        MAX_QUANTITY,
+        '',
+        retention,
+        1,
+        'p',
+        fence,
+        1,
+        'u',
+        1,
       ]);
       assert.equal(reply, -2, `accepted retention ${JSON.stringify(retention)}`);
     }
     // The layout of sections: counts that do not match the keys and arguments, a product twice.
     const layouts: [string, (string | number)[]][] = [
-      ['one order too many', [6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 1, 'p', fence, 2, 'u', 1]],
-      ['a second section without keys', [6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 2, 'p', fence, 1, 'u', 1]],
-      ['no section count', [6, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 'p', fence, 1, 'u', 1]],
-      ['the same product twice', [12, ...sectionKeys(keys, 'p'), keys.order('p', 'p.x'), ...sectionKeys(keys, 'p'), keys.order('p', 'p.y'), Date.now(), MAX_QUANTITY, '', RULES.orderRetentionMs, 2, 'p', fence, 1, 'u', 1, 'p', fence, 1, 'v', 1]],
+      [
+        'one order too many',
+        [
+          6,
+          ...sectionKeys(keys, 'p'),
+          keys.order('p', 'p.x'),
+          Date.now(),
+          MAX_QUANTITY,
+          '',
+          RULES.orderRetentionMs,
+          1,
+          'p',
+          fence,
+          2,
+          'u',
+          1,
+        ],
+      ],
+      [
+        'a second section without keys',
+        [
+          6,
+          ...sectionKeys(keys, 'p'),
+          keys.order('p', 'p.x'),
+          Date.now(),
+          MAX_QUANTITY,
+          '',
+          RULES.orderRetentionMs,
+          2,
+          'p',
+          fence,
+          1,
+          'u',
+          1,
+        ],
+      ],
+      [
+        'no section count',
+        [
+          6,
+          ...sectionKeys(keys, 'p'),
+          keys.order('p', 'p.x'),
+          Date.now(),
+          MAX_QUANTITY,
+          '',
+          RULES.orderRetentionMs,
+          'p',
+          fence,
+          1,
+          'u',
+          1,
+        ],
+      ],
+      [
+        'the same product twice',
+        [
+          12,
+          ...sectionKeys(keys, 'p'),
+          keys.order('p', 'p.x'),
+          ...sectionKeys(keys, 'p'),
+          keys.order('p', 'p.y'),
+          Date.now(),
+          MAX_QUANTITY,
+          '',
+          RULES.orderRetentionMs,
+          2,
+          'p',
+          fence,
+          1,
+          'u',
+          1,
+          'p',
+          fence,
+          1,
+          'v',
+          1,
+        ],
+      ],
     ];
     for (const [what, call] of layouts) assert.equal(await ctx.redis.commitOrders(call), -2, `accepted ${what}`);
     assert.deepEqual(await snapshot(ctx.redis, keys), before);
@@ -131,7 +254,10 @@ describe('order commit', () => {
     const o = order('p', 'u1', 1);
     await recordOrder(ctx.redis, keys, 'p', o.orderId, 'u1', 1);
     const fence = await fenceOf(keys, 'p');
-    await assert.rejects(commitOrder(ctx.redis, keys, { ...o, quantity: 9 }, fence, RULES), (e: unknown) => e instanceof AppError && e.code === 'invalid_request');
+    await assert.rejects(
+      commitOrder(ctx.redis, keys, { ...o, quantity: 9 }, fence, RULES),
+      (e: unknown) => e instanceof AppError && e.code === 'invalid_request',
+    );
     assert.equal(await ctx.redis.hget(keys.product('p'), 'stock'), '10');
   });
 
@@ -152,7 +278,14 @@ describe('order commit', () => {
   it('counts accepted and decided orders per product once each, and lets decided orders expire', async () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 2, perUserLimit: 1 });
-    const orders = [order('p', 'a', 1), order('p', 'a', 1), order('p', 'b', 1), order('p', 'c', 1), order('p', 'd', 1), order('p', 'e', 1)];
+    const orders = [
+      order('p', 'a', 1),
+      order('p', 'a', 1),
+      order('p', 'b', 1),
+      order('p', 'c', 1),
+      order('p', 'd', 1),
+      order('p', 'e', 1),
+    ];
     for (const o of orders) await recordOrder(ctx.redis, keys, 'p', o.orderId, o.userId, 1);
     const [stalled, ...rest] = orders;
     const decidable = rest.slice(0, 4); // a (over the limit), b, c (sold out), d (sold out); e stays queued
@@ -179,13 +312,22 @@ describe('order commit', () => {
     assert.equal(await ctx.redis.pttl(keys.order('p', rest[4]!.orderId)), -1, 'an undecided order must not expire');
   });
 
-  it('decides a batch in order: one user\'s limit and the stock hold inside the batch', async () => {
+  it("decides a batch in order: one user's limit and the stock hold inside the batch", async () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 5, perUserLimit: 2 });
     const fence = await fenceOf(keys, 'p');
-    const batch = [order('p', 'ann', 1), order('p', 'ann', 1), order('p', 'ann', 1), order('p', 'bob', 2), order('p', 'cid', 2), order('p', 'dan', 1)];
+    const batch = [
+      order('p', 'ann', 1),
+      order('p', 'ann', 1),
+      order('p', 'ann', 1),
+      order('p', 'bob', 2),
+      order('p', 'cid', 2),
+      order('p', 'dan', 1),
+    ];
     const results = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
-    const outcomes = results.map((r) => (r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason));
+    const outcomes = results.map((r) =>
+      r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+    );
     assert.deepEqual(outcomes, ['confirmed', 'confirmed', 'limit_exceeded', 'confirmed', 'sold_out', 'confirmed']);
     assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 0, sold: 5, perUserLimit: 2 });
     // Replayed whole: nothing changes, the decisions come back.
@@ -214,12 +356,22 @@ describe('order commit', () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 5 });
     const fence = await fenceOf(keys, 'p');
-    const results = await commitOrders(ctx.redis, keys, 'p', [order('p', 'ok', 1), order('p', 'bad', 99)], fence, RULES);
+    const results = await commitOrders(
+      ctx.redis,
+      keys,
+      'p',
+      [order('p', 'ok', 1), order('p', 'bad', 99)],
+      fence,
+      RULES,
+    );
     assert.ok(!(results[0] instanceof AppError) && results[0]!.decision.status === 'confirmed');
     assert.ok(results[1] instanceof AppError && results[1].code === 'invalid_request');
     await ctx.redis.del(keys.lock('p'));
     await fenceOf(keys, 'p'); // a newer holder
-    await assert.rejects(commitOrders(ctx.redis, keys, 'p', [order('p', 'late', 1)], fence, RULES), (e: unknown) => e instanceof AppError && e.code === 'lease_lost');
+    await assert.rejects(
+      commitOrders(ctx.redis, keys, 'p', [order('p', 'late', 1)], fence, RULES),
+      (e: unknown) => e instanceof AppError && e.code === 'lease_lost',
+    );
     assert.equal((await getProduct(ctx.redis, keys, 'p'))?.stock, 4);
   });
 
@@ -229,12 +381,20 @@ describe('order commit', () => {
     const settings = { ttlMs: 2000, maxWaitMs: 10_000, retryMs: 2 };
     // Three batchers on three connections: three worker processes.
     const clients = [0, 1, 2].map(() => scriptedClient(ctx.server));
-    const batchers = clients.map((redis) => new OrderBatcher({ redis, keys, locks: new ProductLocks(redis, keys, settings), rules: RULES, maxBatch: 64 }));
+    const batchers = clients.map(
+      (redis) =>
+        new OrderBatcher({ redis, keys, locks: new ProductLocks(redis, keys, settings), rules: RULES, maxBatch: 64 }),
+    );
     const orders = Array.from({ length: 300 }, (_, i) => order('hot', `u${i}`, 1));
     const results = await Promise.all(orders.map((o, i) => batchers[i % 3]!.decide(o)));
     clients.forEach((c) => c.disconnect());
     assert.equal(results.filter((r) => r.decision.status === 'confirmed').length, 150);
-    assert.deepEqual(await getProduct(ctx.redis, keys, 'hot'), { productId: 'hot', stock: 0, sold: 150, perUserLimit: null });
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'hot'), {
+      productId: 'hot',
+      stock: 0,
+      sold: 150,
+      perUserLimit: null,
+    });
     const batches = batchers.reduce((sum, b) => sum + b.stats.batches, 0);
     assert.ok(batches < 30, `300 concurrent orders took ${batches} commits: not batched`);
   });
@@ -246,11 +406,17 @@ describe('order commit', () => {
       const stale = await fenceOf(keys, 'p'); // an earlier holder...
       await ctx.redis.del(keys.lock('p')); // ...whose lease ended
       const results = await claimAndCommit(ctx.redis, keys, 'p', [order('p', 'a', 1), order('p', 'b', 1)], RULES);
-      assert.deepEqual(results?.map((r) => (r instanceof AppError ? r.code : r.decision.status)), ['confirmed', 'rejected']);
+      assert.deepEqual(
+        results?.map((r) => (r instanceof AppError ? r.code : r.decision.status)),
+        ['confirmed', 'rejected'],
+      );
       assert.equal(await ctx.redis.exists(keys.lock('p')), 0);
       assert.equal(Number(await ctx.redis.get(keys.fence('p'))), stale + 1, 'the claim took no fencing token');
       // The earlier holder, late, is fenced off.
-      await assert.rejects(commitOrders(ctx.redis, keys, 'p', [order('p', 'late', 1)], stale, RULES), (e: unknown) => e instanceof AppError && e.code === 'lease_lost');
+      await assert.rejects(
+        commitOrders(ctx.redis, keys, 'p', [order('p', 'late', 1)], stale, RULES),
+        (e: unknown) => e instanceof AppError && e.code === 'lease_lost',
+      );
     });
 
     it('changes nothing while another holder has the lock', async () => {
@@ -266,7 +432,13 @@ describe('order commit', () => {
       const keys = uniqueKeys();
       await setProduct(ctx.redis, keys, 'p', { stock: 5 });
       await ctx.redis.set(keys.lock('p'), 'someone-else', 'PX', 150);
-      const batcher = new OrderBatcher({ redis: ctx.redis, keys, locks: new ProductLocks(ctx.redis, keys, { ttlMs: 2000, maxWaitMs: 5000, retryMs: 5 }), rules: RULES, maxBatch: 64 });
+      const batcher = new OrderBatcher({
+        redis: ctx.redis,
+        keys,
+        locks: new ProductLocks(ctx.redis, keys, { ttlMs: 2000, maxWaitMs: 5000, retryMs: 5 }),
+        rules: RULES,
+        maxBatch: 64,
+      });
       const startedAt = Date.now();
       const result = await batcher.decide(order('p', 'a', 1));
       assert.equal(result.decision.status, 'confirmed');
@@ -279,12 +451,26 @@ describe('order commit', () => {
       const [a, b] = productsOfOneGroup(keys, 2) as [string, string];
       await setProduct(ctx.redis, keys, a, { stock: 1 });
       await setProduct(ctx.redis, keys, b, { stock: 5, perUserLimit: 2 });
-      const outcomes = await commitSections(ctx.redis, keys, [
-        { productId: a, fence: 'claim', orders: [order(a, 'u1', 1), order(a, 'u2', 1)] },
-        { productId: b, fence: 'claim', orders: [order(b, 'u1', 2), order(b, 'u1', 1), order(b, 'u2', 1)] },
-      ], RULES);
-      const statuses = outcomes.map((o) => (Array.isArray(o) ? o.map((r) => (r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason)) : o));
-      assert.deepEqual(statuses, [['confirmed', 'sold_out'], ['confirmed', 'limit_exceeded', 'confirmed']]);
+      const outcomes = await commitSections(
+        ctx.redis,
+        keys,
+        [
+          { productId: a, fence: 'claim', orders: [order(a, 'u1', 1), order(a, 'u2', 1)] },
+          { productId: b, fence: 'claim', orders: [order(b, 'u1', 2), order(b, 'u1', 1), order(b, 'u2', 1)] },
+        ],
+        RULES,
+      );
+      const statuses = outcomes.map((o) =>
+        Array.isArray(o)
+          ? o.map((r) =>
+              r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+            )
+          : o,
+      );
+      assert.deepEqual(statuses, [
+        ['confirmed', 'sold_out'],
+        ['confirmed', 'limit_exceeded', 'confirmed'],
+      ]);
       assert.deepEqual(await getProduct(ctx.redis, keys, a), { productId: a, stock: 0, sold: 1, perUserLimit: null });
       assert.deepEqual(await getProduct(ctx.redis, keys, b), { productId: b, stock: 2, sold: 3, perUserLimit: 2 });
       assert.deepEqual(await ctx.redis.hgetall(keys.buyers(b)), { u1: '2', u2: '1' });
@@ -299,16 +485,36 @@ describe('order commit', () => {
       await setProduct(ctx.redis, keys, held, { stock: 5 });
       await setProduct(ctx.redis, keys, free, { stock: 5 });
       await fenceOf(keys, held); // someone holds its lock
-      const heldBefore = JSON.stringify(await Promise.all([keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k))));
-      const outcomes = await commitSections(ctx.redis, keys, [
-        { productId: held, fence: 'claim', orders: [order(held, 'u1', 1)] },
-        { productId: unknown, fence: 'claim', orders: [order(unknown, 'u1', 1)] },
-        { productId: free, fence: 'claim', orders: [order(free, 'u1', 1)] },
-      ], RULES);
+      const heldBefore = JSON.stringify(
+        await Promise.all(
+          [keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k)),
+        ),
+      );
+      const outcomes = await commitSections(
+        ctx.redis,
+        keys,
+        [
+          { productId: held, fence: 'claim', orders: [order(held, 'u1', 1)] },
+          { productId: unknown, fence: 'claim', orders: [order(unknown, 'u1', 1)] },
+          { productId: free, fence: 'claim', orders: [order(free, 'u1', 1)] },
+        ],
+        RULES,
+      );
       assert.equal(outcomes[0], 'lock_held');
       assert.ok(outcomes[1] instanceof AppError && outcomes[1].code === 'unknown_product');
-      assert.ok(Array.isArray(outcomes[2]) && !(outcomes[2][0] instanceof AppError) && outcomes[2][0]!.decision.status === 'confirmed');
-      assert.equal(JSON.stringify(await Promise.all([keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k)))), heldBefore);
+      assert.ok(
+        Array.isArray(outcomes[2]) &&
+          !(outcomes[2][0] instanceof AppError) &&
+          outcomes[2][0]!.decision.status === 'confirmed',
+      );
+      assert.equal(
+        JSON.stringify(
+          await Promise.all(
+            [keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k)),
+          ),
+        ),
+        heldBefore,
+      );
       assert.equal(await ctx.redis.exists(keys.product(unknown)), 0);
       assert.equal((await getProduct(ctx.redis, keys, free))?.stock, 4);
     });
@@ -318,7 +524,15 @@ describe('order commit', () => {
       let other = 'h0';
       for (let i = 1; keys.group(other) === keys.group('g0'); i++) other = `h${i}`;
       await assert.rejects(
-        commitSections(ctx.redis, keys, [{ productId: 'g0', fence: 'claim', orders: [order('g0', 'u', 1)] }, { productId: other, fence: 'claim', orders: [order(other, 'u', 1)] }], RULES),
+        commitSections(
+          ctx.redis,
+          keys,
+          [
+            { productId: 'g0', fence: 'claim', orders: [order('g0', 'u', 1)] },
+            { productId: other, fence: 'claim', orders: [order(other, 'u', 1)] },
+          ],
+          RULES,
+        ),
         /must share a group/,
       );
     });
@@ -327,15 +541,29 @@ describe('order commit', () => {
       const keys = uniqueKeys();
       const products = Array.from({ length: 300 }, (_, i) => `wide${i}`);
       for (const productId of products) await setProduct(ctx.redis, keys, productId, { stock: 1 });
-      const batcher = new OrderBatcher({ redis: ctx.redis, keys, locks: new ProductLocks(ctx.redis, keys, { ttlMs: 2000, maxWaitMs: 5000, retryMs: 5 }), rules: RULES, maxBatch: 64 });
+      const batcher = new OrderBatcher({
+        redis: ctx.redis,
+        keys,
+        locks: new ProductLocks(ctx.redis, keys, { ttlMs: 2000, maxWaitMs: 5000, retryMs: 5 }),
+        rules: RULES,
+        maxBatch: 64,
+      });
       const orders = products.flatMap((productId) => [order(productId, 'a', 1), order(productId, 'b', 1)]);
       const results = await Promise.all(orders.map((o) => batcher.decide(o)));
-      assert.equal(results.filter((r) => r.decision.status === 'confirmed').length, 300, 'one unit of each product confirmed');
-      for (const productId of products.slice(0, 20)) assert.equal((await getProduct(ctx.redis, keys, productId))?.stock, 0);
+      assert.equal(
+        results.filter((r) => r.decision.status === 'confirmed').length,
+        300,
+        'one unit of each product confirmed',
+      );
+      for (const productId of products.slice(0, 20))
+        assert.equal((await getProduct(ctx.redis, keys, productId))?.stock, 0);
       const groups = new Set(products.map((p) => keys.group(p))).size;
       assert.ok(groups <= PRODUCT_GROUPS);
       // 600 orders in one wave: at most one commit per group, plus one per 64 orders of a group.
-      assert.ok(batcher.stats.batches <= groups + Math.ceil(600 / 64), `600 orders over 300 products took ${batcher.stats.batches} commits`);
+      assert.ok(
+        batcher.stats.batches <= groups + Math.ceil(600 / 64),
+        `600 orders over 300 products took ${batcher.stats.batches} commits`,
+      );
       assert.equal(batcher.stats.orders, 600);
     });
   });

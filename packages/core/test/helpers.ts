@@ -42,7 +42,25 @@ export function useRedis(): { server: TestRedis; redis: Redis } {
 }
 
 /** Records one order as queued, the way the API's accept batch does for a batch of one (no job added). */
-export async function recordOrder(redis: Redis, keys: Keys, productId: string, orderId: string, userId: string, quantity: number): Promise<string | number> {
-  const reply = await redis.acceptOrders(3, keys.product(productId), keys.pending(productId), keys.order(productId, orderId), productId, Date.now(), orderId, orderId, userId, quantity);
+export async function recordOrder(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  orderId: string,
+  userId: string,
+  quantity: number,
+): Promise<string | number> {
+  const reply = await redis.acceptOrders(
+    3,
+    keys.product(productId),
+    keys.pending(productId),
+    keys.order(productId, orderId),
+    productId,
+    Date.now(),
+    orderId,
+    orderId,
+    userId,
+    quantity,
+  );
   return typeof reply === 'number' ? reply : reply[0]!;
 }

@@ -108,7 +108,10 @@ describe('product lock', () => {
       // Three leases long: without the watchdog the lock would expire and the rival get in.
       for (let i = 0; i < 9; i++) {
         await sleep(100);
-        await assert.rejects(rival.acquire('p'), (e: unknown) => e instanceof AppError && e.code === 'lock_unavailable');
+        await assert.rejects(
+          rival.acquire('p'),
+          (e: unknown) => e instanceof AppError && e.code === 'lock_unavailable',
+        );
       }
       assert.equal(lease.signal.aborted, false);
       return 'done';
@@ -150,11 +153,17 @@ describe('product lock', () => {
     assert.ok(fresh.fence > stale.fence);
 
     const order = { orderId: 'p.aaaaaaaaaaaaaaaa', productId: 'p', userId: 'u1', quantity: 3 };
-    await assert.rejects(commitOrder(redis, keys, order, stale.fence, { maxQuantity: 10, orderRetentionMs: 60_000 }), (e: unknown) => e instanceof AppError && e.code === 'lease_lost');
+    await assert.rejects(
+      commitOrder(redis, keys, order, stale.fence, { maxQuantity: 10, orderRetentionMs: 60_000 }),
+      (e: unknown) => e instanceof AppError && e.code === 'lease_lost',
+    );
     assert.equal(await redis.hget(keys.product('p'), 'stock'), '10', 'a stale holder changed stock');
     assert.equal(await redis.exists(keys.order('p', order.orderId)), 0);
 
-    const { decision } = await commitOrder(redis, keys, order, fresh.fence, { maxQuantity: 10, orderRetentionMs: 60_000 });
+    const { decision } = await commitOrder(redis, keys, order, fresh.fence, {
+      maxQuantity: 10,
+      orderRetentionMs: 60_000,
+    });
     assert.deepEqual(decision, { status: 'confirmed' });
     assert.equal(await redis.hget(keys.product('p'), 'stock'), '7');
   });

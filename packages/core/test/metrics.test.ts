@@ -54,8 +54,15 @@ describe('metrics', () => {
     await waiter.using('hot', async () => {});
     exposition = await text(metrics.registry);
     assert.equal(sumOf(exposition, 'flashline_lock_wait_seconds_count'), 2);
-    assert.ok(sumOf(exposition, 'flashline_lock_wait_seconds_sum') >= 0.14, 'the wait behind the holder was not measured');
-    assert.equal(sumOf(exposition, 'flashline_lock_wait_seconds_bucket', { le: '0.1' }), 1, 'only the quiet acquisition is under 100 ms');
+    assert.ok(
+      sumOf(exposition, 'flashline_lock_wait_seconds_sum') >= 0.14,
+      'the wait behind the holder was not measured',
+    );
+    assert.equal(
+      sumOf(exposition, 'flashline_lock_wait_seconds_bucket', { le: '0.1' }),
+      1,
+      'only the quiet acquisition is under 100 ms',
+    );
     assert.ok(sumOf(exposition, 'flashline_lock_retries_total') >= 1, 'no retry counted while the lock was held');
     assert.equal(typeOf(exposition, 'flashline_lock_wait_seconds'), 'histogram');
   });
@@ -65,7 +72,10 @@ describe('metrics', () => {
     const metrics = createWorkerMetrics(createRegistry());
     await client().set(keys.lock('stuck'), 'someone-else');
     const locks = new ProductLocks(client(), keys, { ttlMs: 2000, maxWaitMs: 60, retryMs: 5 }, metrics.lockObserver);
-    await assert.rejects(locks.acquire('stuck'), (e: unknown) => e instanceof AppError && e.code === 'lock_unavailable');
+    await assert.rejects(
+      locks.acquire('stuck'),
+      (e: unknown) => e instanceof AppError && e.code === 'lock_unavailable',
+    );
     const exposition = await text(metrics.registry);
     assert.equal(sumOf(exposition, 'flashline_lock_timeouts_total'), 1);
     assert.equal(sumOf(exposition, 'flashline_lock_wait_seconds_count'), 0);
@@ -75,11 +85,16 @@ describe('metrics', () => {
   it("merges the workers' published metrics, each under its worker label, never summed", async () => {
     const keys = uniqueKeys();
     const redis = client();
-    const workers = ['host-a:1', 'host-b:2'].map((id) => ({ id, metrics: createWorkerMetrics(createRegistry({ worker: id })) }));
+    const workers = ['host-a:1', 'host-b:2'].map((id) => ({
+      id,
+      metrics: createWorkerMetrics(createRegistry({ worker: id })),
+    }));
     workers[0]!.metrics.observeDecision({ status: 'confirmed' }, Date.now() - 40);
     workers[0]!.metrics.observeDecision({ status: 'rejected', reason: 'sold_out' }, Date.now() - 40);
     workers[1]!.metrics.observeDecision({ status: 'confirmed' }, Date.now() - 40);
-    const stops = workers.map(({ id, metrics }) => publishMetrics(redis, keys, metrics.registry, id, (error) => assert.fail(String(error)), { intervalMs: 50 }));
+    const stops = workers.map(({ id, metrics }) =>
+      publishMetrics(redis, keys, metrics.registry, id, (error) => assert.fail(String(error)), { intervalMs: 50 }),
+    );
 
     const own = createRegistry();
     const render = mergedMetrics(own, () => readPublishedMetrics(redis, keys), createReadErrors(own));
@@ -87,16 +102,33 @@ describe('metrics', () => {
       assert.ok(Date.now() < deadline, 'the workers never published');
     }
     let exposition = (await render()).text;
-    assert.equal(sumOf(exposition, 'flashline_orders_decided_total', { worker: 'host-a:1', status: 'confirmed', reason: 'none' }), 1);
-    assert.equal(sumOf(exposition, 'flashline_orders_decided_total', { worker: 'host-a:1', status: 'rejected', reason: 'sold_out' }), 1);
+    assert.equal(
+      sumOf(exposition, 'flashline_orders_decided_total', { worker: 'host-a:1', status: 'confirmed', reason: 'none' }),
+      1,
+    );
+    assert.equal(
+      sumOf(exposition, 'flashline_orders_decided_total', {
+        worker: 'host-a:1',
+        status: 'rejected',
+        reason: 'sold_out',
+      }),
+      1,
+    );
     assert.equal(sumOf(exposition, 'flashline_orders_decided_total', { worker: 'host-b:2', status: 'confirmed' }), 1);
     assert.equal(samplesOf(exposition, 'flashline_orders_decided_total').length, 3);
     assert.equal(sumOf(exposition, 'flashline_decision_latency_seconds_count', { worker: 'host-a:1' }), 2);
     assert.equal(sumOf(exposition, 'flashline_decision_latency_seconds_bucket', { worker: 'host-a:1', le: '+Inf' }), 2);
-    assert.equal(sumOf(exposition, 'flashline_decision_latency_seconds_bucket', { worker: 'host-a:1', le: '0.025' }), 0, 'a 40 ms latency fell under 25 ms');
+    assert.equal(
+      sumOf(exposition, 'flashline_decision_latency_seconds_bucket', { worker: 'host-a:1', le: '0.025' }),
+      0,
+      'a 40 ms latency fell under 25 ms',
+    );
     assert.equal(typeOf(exposition, 'flashline_orders_decided_total'), 'counter');
     // The merging process's own metrics are there too, without a worker label (and prom-client's 'omit' ones kept).
-    assert.equal(samplesOf(exposition, 'process_start_time_seconds').filter((s) => s.labels.worker === undefined).length, 1);
+    assert.equal(
+      samplesOf(exposition, 'process_start_time_seconds').filter((s) => s.labels.worker === undefined).length,
+      1,
+    );
 
     // A stopped worker disappears at once; one that stops publishing (killed) once its copy is old.
     stops[0]!();
@@ -105,7 +137,10 @@ describe('metrics', () => {
     exposition = (await render()).text;
     assert.equal(samplesOf(exposition, 'flashline_orders_decided_total').length, 0);
     await redis.zadd(keys.metricsWorkers(), Date.now() - 6000, 'dead:9');
-    await redis.set(keys.workerMetrics('dead:9'), JSON.stringify(await workers[0]!.metrics.registry.getMetricsAsJSON()));
+    await redis.set(
+      keys.workerMetrics('dead:9'),
+      JSON.stringify(await workers[0]!.metrics.registry.getMetricsAsJSON()),
+    );
     assert.deepEqual(await readPublishedMetrics(redis, keys), []);
     assert.equal(await redis.zscore(keys.metricsWorkers(), 'dead:9'), null, 'a stale worker id was not dropped');
   });
@@ -136,7 +171,10 @@ describe('metrics', () => {
       const refused = await fetch(urls[1]!);
       assert.equal(refused.status, 401);
       assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'unauthorized');
-      assert.equal((await fetch(urls[1]!, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+      assert.equal(
+        (await fetch(urls[1]!, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status,
+        401,
+      );
       const allowed = await fetch(urls[1]!, { headers: { authorization: 'Bearer metrics-token-0123456789' } });
       assert.equal(allowed.status, 200);
       await allowed.text();

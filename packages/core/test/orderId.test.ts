@@ -10,6 +10,7 @@ describe('order ids', () => {
   });
 
   it('refuses ids that are not ours', () => {
-    for (const id of ['', 'tv-1', '.abcdefghijklmnop', 'tv-1.short', 'tv:1.abcdefghijklmnop']) assert.equal(productOfOrder(id), null, id);
+    for (const id of ['', 'tv-1', '.abcdefghijklmnop', 'tv-1.short', 'tv:1.abcdefghijklmnop'])
+      assert.equal(productOfOrder(id), null, id);
   });
 });

@@ -40,19 +40,26 @@ describe('rate limiter', () => {
 
   it('never touches Redis when the limit is 0', async () => {
     const keys = uniqueKeys();
-    for (let i = 0; i < 50; i++) assert.equal(await takeRateLimit(ctx.redis, keys, { scope: 'ip', limit: 0, windowMs: 1000 }, '::1'), 0);
+    for (let i = 0; i < 50; i++)
+      assert.equal(await takeRateLimit(ctx.redis, keys, { scope: 'ip', limit: 0, windowMs: 1000 }, '::1'), 0);
     assert.deepEqual(await ctx.redis.keys(`${keys.prefix}:*`), []);
   });
 
   it('refuses a limit or window that is not a positive number', async () => {
     const key = uniqueKeys().rateLimit('ip', '::1');
-    for (const [limit, windowMs] of [[0, 1000], [-1, 1000], ['x', 1000], [5, 0], [5, 'y']] as const) {
+    for (const [limit, windowMs] of [
+      [0, 1000],
+      [-1, 1000],
+      ['x', 1000],
+      [5, 0],
+      [5, 'y'],
+    ] as const) {
       await assert.rejects(ctx.redis.rateLimit(key, limit, windowMs), /invalid rate limit/);
     }
     assert.equal(await ctx.redis.exists(key), 0);
   });
 
-  it('builds keys without `{`, `}` or the address\'s `:`, whatever the id', () => {
+  it("builds keys without `{`, `}` or the address's `:`, whatever the id", () => {
     const keys = uniqueKeys();
     for (const id of ['2001:db8::1', '{p:tv}', 'a:b*c', '', 'x'.repeat(10_000)]) {
       const key = keys.rateLimit('ip', id);

@@ -14,10 +14,15 @@ describe('runMain', () => {
       // A supervisor signals as soon as it reads a line: here, the first one, mid-start.
       if (output.includes('"msg":"starting"') && !child.killed) child.kill('SIGTERM');
     });
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (c, s) => resolve([c, s])),
+    );
     assert.equal(signal, null, `killed by ${signal} instead of stopping: ${output}`);
     assert.equal(code, 0, output);
-    const messages = output.trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const messages = output
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
     assert.deepEqual(messages, ['starting', 'started', 'shutting down', 'cleaned up', 'stopped']);
   });
 });

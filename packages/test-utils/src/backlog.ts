@@ -5,8 +5,17 @@ import type { System } from './system.ts';
 const queueKey = (system: System, name: string) => `${system.prefix}:{queue}:orders:${name}`;
 
 /** Resolves once the queue's list `list` holds a job; throws, naming `what` never happened, after `timeoutMs`. */
-async function untilListHoldsAJob(system: System, list: 'wait' | 'active', what: string, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; (await system.redis.client.llen(queueKey(system, list))) === 0; await sleep(2)) {
+async function untilListHoldsAJob(
+  system: System,
+  list: 'wait' | 'active',
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
+  for (
+    const deadline = Date.now() + timeoutMs;
+    (await system.redis.client.llen(queueKey(system, list))) === 0;
+    await sleep(2)
+  ) {
     if (Date.now() > deadline) throw new Error(`no job ever ${what}: the fault had nothing to hit`);
   }
 }
@@ -16,17 +25,23 @@ async function untilListHoldsAJob(system: System, list: 'wait' | 'active', what:
  * that hits a worker now hits jobs in flight. A fault timed by a clock instead may land after the
  * workers have decided the whole burst (batch jobs decide a test burst within a second).
  */
-export const untilBacklog = (system: System, timeoutMs = 10_000): Promise<void> => untilListHoldsAJob(system, 'wait', 'waited', timeoutMs);
+export const untilBacklog = (system: System, timeoutMs = 10_000): Promise<void> =>
+  untilListHoldsAJob(system, 'wait', 'waited', timeoutMs);
 
 /** Resolves once some worker is running a job: a fault that hits every worker now hits work in flight. */
-export const untilActive = (system: System, timeoutMs = 10_000): Promise<void> => untilListHoldsAJob(system, 'active', 'ran', timeoutMs);
+export const untilActive = (system: System, timeoutMs = 10_000): Promise<void> =>
+  untilListHoldsAJob(system, 'active', 'ran', timeoutMs);
 
 /**
  * The index of a worker process that runs a job now (BullMQ keeps the worker's name, `<host>:<pid>`,
  * on the job as it starts it), once one does: a fault that hits it hits work in flight. Undefined
  * once `giveUp()` says so (the burst is over) before any worker runs a job.
  */
-export async function workerWithActiveJob(system: System, giveUp: () => boolean = () => false, timeoutMs = 10_000): Promise<number | undefined> {
+export async function workerWithActiveJob(
+  system: System,
+  giveUp: () => boolean = () => false,
+  timeoutMs = 10_000,
+): Promise<number | undefined> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(2)) {
     if (giveUp()) return undefined;
     for (const jobId of await system.redis.client.lrange(queueKey(system, 'active'), 0, -1)) {

@@ -48,7 +48,11 @@ export interface OrderView {
  * Reads every order through `GET /orders/:id` until none is queued or `timeoutMs` passes.
  * Returns the last view of each (undefined when it could not be read).
  */
-export async function waitUntilDecided(apiUrl: string, orderIds: string[], timeoutMs: number): Promise<Map<string, OrderView | undefined>> {
+export async function waitUntilDecided(
+  apiUrl: string,
+  orderIds: string[],
+  timeoutMs: number,
+): Promise<Map<string, OrderView | undefined>> {
   const views = new Map<string, OrderView | undefined>();
   let pending = orderIds;
   const deadline = Date.now() + timeoutMs;

@@ -49,13 +49,21 @@ export interface CheckReport {
 
 export async function setUpProducts(apiUrl: string, products: ProductPlan[]): Promise<void> {
   for (const { productId, stock } of products) {
-    const reply = await requestJson(`${apiUrl}/products/${productId}`, { method: 'PUT', headers: { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` }, body: { stock } });
+    const reply = await requestJson(`${apiUrl}/products/${productId}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` },
+      body: { stock },
+    });
     if (reply.status !== 200) throw new Error(`could not set up ${productId}: ${reply.status}`);
   }
 }
 
 /** `count` orders over `products`, quantity 1–3, from a seeded generator; one user per order. */
-export function planOrders(products: ProductPlan[], count: number, seed: number): { userId: string; productId: string; quantity: number }[] {
+export function planOrders(
+  products: ProductPlan[],
+  count: number,
+  seed: number,
+): { userId: string; productId: string; quantity: number }[] {
   let state = seed;
   const next = () => {
     state = (state * 1103515245 + 12345) % 2147483648;
@@ -85,7 +93,12 @@ export async function submitBurst(
       });
       const unknown = last.status === 0 || last.status >= 500;
       if (!unknown) {
-        return { ...order, status: last.status, tries: attempt, ...(last.status === 202 ? { orderId: last.body.orderId } : { code: last.body?.error?.code }) };
+        return {
+          ...order,
+          status: last.status,
+          tries: attempt,
+          ...(last.status === 202 ? { orderId: last.body.orderId } : { code: last.body?.error?.code }),
+        };
       }
       await sleep(100 * attempt);
     }
@@ -145,12 +158,19 @@ async function snapshot(redis: Redis, prefix: string, productIds: string[]): Pro
       ...(f.decidedAt ? { decidedAt: Number(f.decidedAt) } : {}),
     };
   });
-  const products = new Map(productIds.map((id, i) => [id, { product: rows[keys.length + 2 * i]!, buyers: rows[keys.length + 2 * i + 1]! }]));
+  const products = new Map(
+    productIds.map((id, i) => [id, { product: rows[keys.length + 2 * i]!, buyers: rows[keys.length + 2 * i + 1]! }]),
+  );
   return { orders, products };
 }
 
 /** Waits until the queue is empty and no order is queued (or the timeout), then checks everything. */
-export async function check(system: System, products: ProductPlan[], outcomes: Outcome[], options: { timeoutMs?: number } = {}): Promise<CheckReport> {
+export async function check(
+  system: System,
+  products: ProductPlan[],
+  outcomes: Outcome[],
+  options: { timeoutMs?: number } = {},
+): Promise<CheckReport> {
   const redis = system.redis.client;
   const started = Date.now();
   const deadline = started + (options.timeoutMs ?? 60_000);
@@ -172,12 +192,17 @@ export async function check(system: System, products: ProductPlan[], outcomes: O
     ]);
     if (queued !== lastQueued) [lastQueued, stableSince] = [queued, Date.now()];
     const idle = waiting === 0 && delayed === 0 && prioritized === 0;
-    if ((queued === 0 && idle && active === 0) || (idle && Date.now() - stableSince > 3000) || Date.now() > deadline) break;
+    if ((queued === 0 && idle && active === 0) || (idle && Date.now() - stableSince > 3000) || Date.now() > deadline)
+      break;
     await sleep(250);
   }
   const drainedInMs = Date.now() - started;
 
-  const { orders, products: stored } = await snapshot(redis, system.prefix, products.map((p) => p.productId));
+  const { orders, products: stored } = await snapshot(
+    redis,
+    system.prefix,
+    products.map((p) => p.productId),
+  );
   const byUser = new Map<string, StoredOrder[]>();
   for (const order of orders) byUser.set(order.userId, [...(byUser.get(order.userId) ?? []), order]);
   const requestByUser = new Map(outcomes.map((o) => [o.userId, o]));
@@ -205,19 +230,25 @@ export async function check(system: System, products: ProductPlan[], outcomes: O
   for (const { productId, stock: initial } of products) {
     const { product, buyers } = stored.get(productId)!;
     const remaining = Number(product.stock);
-    const confirmed = orders.filter((o) => o.productId === productId && o.status === 'confirmed').reduce((sum, o) => sum + o.quantity, 0);
+    const confirmed = orders
+      .filter((o) => o.productId === productId && o.status === 'confirmed')
+      .reduce((sum, o) => sum + o.quantity, 0);
     if (remaining < 0 || confirmed > initial) oversold += Math.max(confirmed - initial, -remaining, 1);
     if (initial - remaining !== confirmed || Number(product.sold) !== confirmed) conservationErrors += 1;
     // A unit taken twice for one order shows as a buyer ledger above that buyer's confirmed orders.
     for (const [userId, units] of Object.entries(buyers)) {
-      const mine = (byUser.get(userId) ?? []).filter((o) => o.productId === productId && o.status === 'confirmed').reduce((s, o) => s + o.quantity, 0);
+      const mine = (byUser.get(userId) ?? [])
+        .filter((o) => o.productId === productId && o.status === 'confirmed')
+        .reduce((s, o) => s + o.quantity, 0);
       if (Number(units) > mine) duplicates += 1;
     }
   }
 
   const refused: Record<string, number> = {};
   const decided: Record<string, number> = {};
-  for (const o of outcomes) if (o.status !== 202 && o.status !== 0) refused[`${o.status} ${o.code}`] = (refused[`${o.status} ${o.code}`] ?? 0) + 1;
+  for (const o of outcomes)
+    if (o.status !== 202 && o.status !== 0)
+      refused[`${o.status} ${o.code}`] = (refused[`${o.status} ${o.code}`] ?? 0) + 1;
   for (const o of orders) decided[o.reason ?? o.status] = (decided[o.reason ?? o.status] ?? 0) + 1;
   const times = orders.filter((o) => o.decidedAt).map((o) => o.decidedAt! - o.createdAt);
   return {
@@ -231,7 +262,11 @@ export async function check(system: System, products: ProductPlan[], outcomes: O
     stuck: orders.filter((o) => o.status === 'queued').length,
     duplicates,
     unexpected,
-    time_to_terminal_ms: { p50: percentile(times, 50), p99: percentile(times, 99), max: times.length ? Math.max(...times) : NaN },
+    time_to_terminal_ms: {
+      p50: percentile(times, 50),
+      p99: percentile(times, 99),
+      max: times.length ? Math.max(...times) : NaN,
+    },
     decided,
     drained_in_ms: drainedInMs,
   };

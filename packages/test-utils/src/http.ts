@@ -1,5 +1,9 @@
 /** Runs `task` over `items` with at most `concurrency` in flight; results keep the input order. */
-export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const lanes = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
@@ -19,7 +23,10 @@ export interface JsonReply {
 }
 
 /** fetch with a JSON body and a timeout; a network failure or timeout is status 0 (outcome unknown). */
-export async function requestJson(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<JsonReply> {
+export async function requestJson(
+  url: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<JsonReply> {
   try {
     const res = await fetch(url, {
       method: init.method ?? 'GET',

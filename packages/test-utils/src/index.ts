@@ -5,7 +5,16 @@ export { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 export { submitOrders, waitUntilDecided, percentile, type OrderSpec, type Submitted, type OrderView } from './burst.ts';
 export { startFaultProxy, type FaultProxy } from './faultProxy.ts';
 export { startSystem, SYSTEM_ADMIN_TOKEN, type System, type SystemOptions } from './system.ts';
-export { setUpProducts, planOrders, submitBurst, check, violations, type CheckReport, type Outcome, type ProductPlan } from './checker.ts';
+export {
+  setUpProducts,
+  planOrders,
+  submitBurst,
+  check,
+  violations,
+  type CheckReport,
+  type Outcome,
+  type ProductPlan,
+} from './checker.ts';
 export { runScenario, products, type ScenarioOptions, type ScenarioResult } from './scenario.ts';
 export { parseMetrics, samplesOf, sumOf, typeOf, type Sample } from './prometheus.ts';
 export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';

@@ -49,9 +49,13 @@ export function wrap(child: ChildProcess): AppProcess {
               // a partial line: wait for the rest
             }
           }
-          if (child.exitCode !== null) done(() => reject(new Error(`process exited (${child.exitCode}) before logging ${msg}:\n${text}`)));
+          if (child.exitCode !== null)
+            done(() => reject(new Error(`process exited (${child.exitCode}) before logging ${msg}:\n${text}`)));
         };
-        const timer = setTimeout(() => done(() => reject(new Error(`no log ${msg} within ${timeoutMs} ms:\n${text}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`no log ${msg} within ${timeoutMs} ms:\n${text}`))),
+          timeoutMs,
+        );
         const done = (finish: () => void) => {
           clearTimeout(timer);
           listeners.delete(check);

@@ -23,7 +23,9 @@ export function parseMetrics(text: string): Sample[] {
 
 /** The samples named `name` whose labels include every pair of `labels`. */
 export function samplesOf(text: string, name: string, labels: Record<string, string> = {}): Sample[] {
-  return parseMetrics(text).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return parseMetrics(text).filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
 }
 
 /** The sum of those samples (0 when there is none). */

@@ -21,14 +21,33 @@ export interface TestRedis {
  * Starts a private `redis-server` from PATH on a free port, with its own data dir. Tests never
  * touch a Redis they did not start, so they may flush it freely.
  */
-export async function startRedis(options: { appendonly?: boolean; /** False: never rewrite the AOF on its own (a rewrite forks Redis and takes a core for a while). */ aofRewrites?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(
+  options: {
+    appendonly?: boolean;
+    /** False: never rewrite the AOF on its own (a rewrite forks Redis and takes a core for a while). */ aofRewrites?: boolean;
+  } = {},
+): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'flashline-redis-'));
   const port = await freePort();
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-    '--appendonly', options.appendonly ? 'yes' : 'no', '--appendfsync', 'everysec',
-    '--auto-aof-rewrite-percentage', options.aofRewrites === false ? '0' : '100',
-    '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    options.appendonly ? 'yes' : 'no',
+    '--appendfsync',
+    'everysec',
+    '--auto-aof-rewrite-percentage',
+    options.aofRewrites === false ? '0' : '100',
+    '--maxmemory-policy',
+    'noeviction',
+    '--loglevel',
+    'warning',
   ];
   let server: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
@@ -65,7 +84,13 @@ export async function startRedis(options: { appendonly?: boolean; /** False: nev
 }
 
 async function waitForPing(port: number): Promise<void> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const probe = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
   probe.on('error', () => {});
   try {
     for (let i = 0; i < 200; i++) {

@@ -1,4 +1,13 @@
-import { check, planOrders, setUpProducts, submitBurst, violations, type CheckReport, type Outcome, type ProductPlan } from './checker.ts';
+import {
+  check,
+  planOrders,
+  setUpProducts,
+  submitBurst,
+  violations,
+  type CheckReport,
+  type Outcome,
+  type ProductPlan,
+} from './checker.ts';
 import { startSystem, type System, type SystemOptions } from './system.ts';
 
 export interface ScenarioOptions {
@@ -29,7 +38,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const system = await startSystem(options.system);
   try {
     await setUpProducts(system.apiUrl, options.products);
-    const burst = submitBurst(system.apiUrl, planOrders(options.products, options.orders, options.seed), { concurrency: options.concurrency ?? 32 });
+    const burst = submitBurst(system.apiUrl, planOrders(options.products, options.orders, options.seed), {
+      concurrency: options.concurrency ?? 32,
+    });
     const extra: Outcome[] = [];
     await options.fault(system, burst, extra);
     const outcomes = [...(await burst), ...extra];

@@ -52,7 +52,8 @@ const defaults = {
 
 export async function startSystem(options: SystemOptions): Promise<System> {
   const redis = await startRedis({ appendonly: options.appendonly ?? true });
-  const proxy = options.proxy || options.latencyMs ? await startFaultProxy({ host: '127.0.0.1', port: redis.port }) : undefined;
+  const proxy =
+    options.proxy || options.latencyMs ? await startFaultProxy({ host: '127.0.0.1', port: redis.port }) : undefined;
   if (proxy) proxy.latencyMs = options.latencyMs ?? 0;
   const port = await freePort();
   let redisUrl = proxy?.url ?? redis.url;
@@ -91,6 +92,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       return codes;
     },
   };
-  await Promise.all([api.waitForLog(/api listening/, 30_000), ...Array.from({ length: options.workers }, (_, i) => system.startWorker(i))]);
+  await Promise.all([
+    api.waitForLog(/api listening/, 30_000),
+    ...Array.from({ length: options.workers }, (_, i) => system.startWorker(i)),
+  ]);
   return system;
 }

@@ -28,7 +28,12 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const appError = clientError(error) ?? toAppError(error);
     if (appError.httpStatus >= 500) {
-      log(appError.code === 'internal' ? 'error' : 'warn', 'request failed', { method: req.method, path: req.path, code: appError.code, ...errorFields(appError.cause ?? appError) });
+      log(appError.code === 'internal' ? 'error' : 'warn', 'request failed', {
+        method: req.method,
+        path: req.path,
+        code: appError.code,
+        ...errorFields(appError.cause ?? appError),
+      });
     }
     sendError(res, appError);
   };

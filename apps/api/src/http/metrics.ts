@@ -17,7 +17,8 @@ function isOrderPost(req: Request, route: string): boolean {
 }
 
 /** The code the error handler answered with (see errors.ts); `unknown` if none was recorded. */
-export const errorCodeOf = (res: Response): string => (typeof res.locals.errorCode === 'string' ? res.locals.errorCode : 'unknown');
+export const errorCodeOf = (res: Response): string =>
+  typeof res.locals.errorCode === 'string' ? res.locals.errorCode : 'unknown';
 
 /** Counts every answer: requests by route and status, their duration, and POST /orders outcomes. */
 export function countRequests(metrics: ApiMetrics): RequestHandler {

@@ -19,7 +19,8 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown, where: str
  * Thrown with body-parser's own error type, so the answer is 415 unsupported_media_type.
  */
 export function requireUtf8(_req: unknown, _res: unknown, _body: Buffer, encoding: string): void {
-  if (encoding !== 'utf-8') throw Object.assign(new Error(`charset ${encoding} is not utf-8`), { type: 'charset.unsupported' });
+  if (encoding !== 'utf-8')
+    throw Object.assign(new Error(`charset ${encoding} is not utf-8`), { type: 'charset.unsupported' });
 }
 
 /** A JSON body is required: another content type is a 415, not a silently empty body. */

@@ -1,7 +1,17 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, SoldOutMemory, acceptOrder, createAcceptDeps, getOrder, soldOutError, idempotencyKeySchema, orderRequestSchema, type RateLimit } from '@flashline/core';
+import {
+  AppError,
+  SoldOutMemory,
+  acceptOrder,
+  createAcceptDeps,
+  getOrder,
+  soldOutError,
+  idempotencyKeySchema,
+  orderRequestSchema,
+  type RateLimit,
+} from '@flashline/core';
 import type { ApiDeps } from '../app.ts';
 import { sendError } from '../http/errors.ts';
 import { enforceRateLimit } from '../http/rateLimit.ts';
@@ -18,12 +28,17 @@ export function orderRoutes(deps: ApiDeps): Router {
     acceptBatch: deps.config.acceptBatch,
     ...(deps.config.soldOutMemoryMs > 0 ? { soldOut: new SoldOutMemory(deps.config.soldOutMemoryMs) } : {}),
   });
-  const perUser: RateLimit = { scope: 'user', limit: deps.config.rateLimit.perUser, windowMs: deps.config.rateLimit.windowMs };
+  const perUser: RateLimit = {
+    scope: 'user',
+    limit: deps.config.rateLimit.perUser,
+    windowMs: deps.config.rateLimit.windowMs,
+  };
 
   router.post('/orders', async (req, res) => {
     const request = parse(requestSchema, jsonBody(req), 'body');
     const keyHeader = req.get('idempotency-key');
-    const idempotencyKey = keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
+    const idempotencyKey =
+      keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
     const knownSoldOut = acceptDeps.soldOut?.refuses(request.productId, request.quantity) ?? false;
     // The sold-out storm: tens of thousands of these a second after a sale ends. Answered here from
     // memory, with no Redis call and no exception (a thrown error costs the router a walk of its

@@ -33,13 +33,22 @@ export async function bullmqCeiling(options: BullmqCeilingOptions): Promise<Bull
   const ceiling = await prefilledQueue(options);
   const workerCount = options.workers ?? 1;
   const connections = Array.from({ length: workerCount }, () => {
-    const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'flashline-bench-worker' });
+    const connection = new Redis(options.redisUrl, {
+      maxRetriesPerRequest: null,
+      connectionName: 'flashline-bench-worker',
+    });
     connection.on('error', () => {});
     return connection;
   });
   // autorun off: every worker is connected before the clock starts, none starts early.
   const workers = connections.map(
-    (connection) => new Worker(ceiling.name, async () => {}, { connection, prefix: ceiling.prefix, concurrency: ceiling.concurrency, autorun: false }),
+    (connection) =>
+      new Worker(ceiling.name, async () => {}, {
+        connection,
+        prefix: ceiling.prefix,
+        concurrency: ceiling.concurrency,
+        autorun: false,
+      }),
   );
   try {
     await Promise.all(workers.map((worker) => worker.waitUntilReady()));
@@ -64,7 +73,14 @@ export async function bullmqCeiling(options: BullmqCeilingOptions): Promise<Bull
   }
 }
 
-export function result(mode: BullmqCeilingResult['mode'], ceiling: CeilingQueue, workers: number, elapsedMs: number, completed: number, left: number): BullmqCeilingResult {
+export function result(
+  mode: BullmqCeilingResult['mode'],
+  ceiling: CeilingQueue,
+  workers: number,
+  elapsedMs: number,
+  completed: number,
+  left: number,
+): BullmqCeilingResult {
   return {
     mode,
     jobs: ceiling.jobs,

@@ -21,7 +21,9 @@ export interface BullmqCeilingProcessesOptions extends CeilingQueueOptions {
  * reported `ready` and stops when the queue holds no waiting, active or delayed job; each process
  * then reports how many jobs it completed.
  */
-export async function bullmqCeilingProcesses(options: BullmqCeilingProcessesOptions): Promise<BullmqCeilingResult & { redisCpu: number; workerCpu: number[] }> {
+export async function bullmqCeilingProcesses(
+  options: BullmqCeilingProcessesOptions,
+): Promise<BullmqCeilingResult & { redisCpu: number; workerCpu: number[] }> {
   const ceiling = await prefilledQueue(options);
   const count = options.processes ?? 2;
   const pollMs = options.pollMs ?? 10;
@@ -84,8 +86,12 @@ function nextLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Prom
       const line = lines.find((candidate) => pattern.test(candidate));
       if (line !== undefined) finish(() => resolve(line));
     };
-    const onExit = (code: number | null) => finish(() => reject(new Error(`worker process exited (${code}) before printing ${pattern}`)));
-    const timer = setTimeout(() => finish(() => reject(new Error(`worker process printed no ${pattern} within ${timeoutMs} ms`))), timeoutMs);
+    const onExit = (code: number | null) =>
+      finish(() => reject(new Error(`worker process exited (${code}) before printing ${pattern}`)));
+    const timer = setTimeout(
+      () => finish(() => reject(new Error(`worker process printed no ${pattern} within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     const finish = (settle: () => void) => {
       clearTimeout(timer);
       child.stdout!.off('data', onData);

@@ -11,7 +11,10 @@ const env = (name: string): string => {
   return value;
 };
 
-const connection = new Redis(env('BENCH_REDIS_URL'), { maxRetriesPerRequest: null, connectionName: 'flashline-bench-worker' });
+const connection = new Redis(env('BENCH_REDIS_URL'), {
+  maxRetriesPerRequest: null,
+  connectionName: 'flashline-bench-worker',
+});
 connection.on('error', () => {});
 const worker = new Worker(env('BENCH_QUEUE'), async () => {}, {
   connection,

@@ -39,14 +39,23 @@ export async function prefilledQueue(options: CeilingQueueOptions): Promise<Ceil
   const name = options.queueName ?? 'ceiling';
   const prefix = options.prefix ?? `${options.keyPrefix}:{bench-queue}`;
   const jobs = options.jobs ?? 20_000;
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'flashline-bench-queue' });
+  const connection = new Redis(options.redisUrl, {
+    maxRetriesPerRequest: null,
+    connectionName: 'flashline-bench-queue',
+  });
   connection.on('error', () => {});
   const queue = new Queue(name, { connection, prefix });
   await queue.obliterate({ force: true });
   const started = performance.now();
   for (let first = 0; first < jobs; first += CHUNK) {
     const size = Math.min(CHUNK, jobs - first);
-    await queue.addBulk(Array.from({ length: size }, (_, k) => ({ name: 'noop', data: { i: first + k }, opts: { removeOnComplete: true } })));
+    await queue.addBulk(
+      Array.from({ length: size }, (_, k) => ({
+        name: 'noop',
+        data: { i: first + k },
+        opts: { removeOnComplete: true },
+      })),
+    );
   }
   const prefillMs = performance.now() - started;
   return {

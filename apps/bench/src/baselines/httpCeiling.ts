@@ -37,7 +37,11 @@ export interface HttpCeilingResult {
   validateAndEnqueue: HttpVariantResult & { jobsEnqueued: number };
 }
 
-const defaultBody = (i: number): BaselineOrder => ({ productId: 'bench-tv', userId: `user-${i % 1000}`, quantity: 1 + (i % 2) });
+const defaultBody = (i: number): BaselineOrder => ({
+  productId: 'bench-tv',
+  userId: `user-${i % 1000}`,
+  quantity: 1 + (i % 2),
+});
 
 /**
  * The HTTP ceiling: what Express plus validation (a), and plus one `Queue.add` (b), can answer on
@@ -51,16 +55,26 @@ export async function httpCeiling(options: HttpCeilingOptions): Promise<HttpCeil
   const bare = await startOrderServer(async () => {});
   const validateOnly = await run(bare).finally(() => bare.close());
 
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'flashline-bench-http' });
+  const connection = new Redis(options.redisUrl, {
+    maxRetriesPerRequest: null,
+    connectionName: 'flashline-bench-http',
+  });
   connection.on('error', () => {});
-  const queue = new Queue(options.queueName ?? 'http-ceiling', { connection, prefix: options.prefix ?? `${options.keyPrefix}:{bench-http}` });
+  const queue = new Queue(options.queueName ?? 'http-ceiling', {
+    connection,
+    prefix: options.prefix ?? `${options.keyPrefix}:{bench-http}`,
+  });
   try {
     await queue.obliterate({ force: true });
     const enqueuing = await startOrderServer(async (order) => {
       await queue.add('order', order, { removeOnComplete: true });
     });
     const validateAndEnqueue = await run(enqueuing).finally(() => enqueuing.close());
-    return { generator, validateOnly, validateAndEnqueue: { ...validateAndEnqueue, jobsEnqueued: await queue.count() } };
+    return {
+      generator,
+      validateOnly,
+      validateAndEnqueue: { ...validateAndEnqueue, jobsEnqueued: await queue.count() },
+    };
   } finally {
     await queue.obliterate({ force: true }).catch(() => {});
     await queue.close();
@@ -68,8 +82,17 @@ export async function httpCeiling(options: HttpCeilingOptions): Promise<HttpCeil
   }
 }
 
-async function measure(server: OrderServer, options: HttpCeilingOptions, generator: 'child' | 'inProcess'): Promise<HttpVariantResult> {
-  const load = { url: `${server.url}/orders`, concurrency: options.concurrency ?? 64, total: options.requests ?? 20_000, body: options.body ?? defaultBody };
+async function measure(
+  server: OrderServer,
+  options: HttpCeilingOptions,
+  generator: 'child' | 'inProcess',
+): Promise<HttpVariantResult> {
+  const load = {
+    url: `${server.url}/orders`,
+    concurrency: options.concurrency ?? 64,
+    total: options.requests ?? 20_000,
+    body: options.body ?? defaultBody,
+  };
   if (generator === 'child') {
     const { callerCpuMs, ...result } = await loadTestInChild(load);
     return { ...result, serverCpuMs: callerCpuMs };

@@ -29,7 +29,14 @@ export async function startOrderServer(accept: (order: BaselineOrder) => Promise
     }
     const parsed = orderRequest.safeParse(req.body);
     if (!parsed.success) {
-      res.status(400).json(wireError('invalid_request', parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')));
+      res
+        .status(400)
+        .json(
+          wireError(
+            'invalid_request',
+            parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+          ),
+        );
       return;
     }
     await accept(parsed.data);
@@ -38,7 +45,9 @@ export async function startOrderServer(accept: (order: BaselineOrder) => Promise
   const onError: ErrorRequestHandler = (error: { status?: number; type?: string }, _req, res, _next) => {
     // body-parser's errors carry a 4xx status; anything else is `accept` failing: Redis unreachable.
     const status = typeof error.status === 'number' && error.status < 500 ? error.status : 503;
-    res.status(status).json(wireError(status === 503 ? 'unavailable' : (error.type ?? 'invalid_request'), String(error)));
+    res
+      .status(status)
+      .json(wireError(status === 503 ? 'unavailable' : (error.type ?? 'invalid_request'), String(error)));
   };
   app.use(onError);
 

@@ -59,7 +59,10 @@ export async function runSeedAlgorithm(algorithm: SeedAlgorithm, options: SeedOp
   const demand = options.demand ?? 20_000;
   const clientCount = options.clients ?? 50;
   const order = orderOf(algorithm, options);
-  const keys: SeedKeys = { stock: `${options.keyPrefix}:{seed-${algorithm}}:stock`, lock: `${options.keyPrefix}:{seed-${algorithm}}:lock` };
+  const keys: SeedKeys = {
+    stock: `${options.keyPrefix}:{seed-${algorithm}}:stock`,
+    lock: `${options.keyPrefix}:{seed-${algorithm}}:lock`,
+  };
   const clients = await connectClients(options.redisUrl, clientCount);
   const admin = clients[0]!;
   try {

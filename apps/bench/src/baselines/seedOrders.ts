@@ -46,7 +46,10 @@ export const watch: SeedOrder = async (client, keys, tally) => {
       await client.unwatch();
       return false;
     }
-    const replies = await client.multi().set(keys.stock, stock - 1).exec();
+    const replies = await client
+      .multi()
+      .set(keys.stock, stock - 1)
+      .exec();
     if (replies !== null) return true;
     tally.abortedExecs += 1;
   }

@@ -22,13 +22,22 @@ export interface CommitShape {
 
 async function commitScriptMicros(redis: Redis): Promise<number> {
   const stats = await redis.info('commandstats');
-  return Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? NaN) + Number(/cmdstat_eval:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? 0);
+  return (
+    Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? NaN) +
+    Number(/cmdstat_eval:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? 0)
+  );
 }
 
-async function measureShape(redis: Redis, keys: Keys, shape: (typeof SHAPES)[number], round: number): Promise<CommitShape> {
+async function measureShape(
+  redis: Redis,
+  keys: Keys,
+  shape: (typeof SHAPES)[number],
+  round: number,
+): Promise<CommitShape> {
   const productIds = productsOfOneGroup(keys, shape.products, `s${shape.products}r${round}x`);
   // Half the orders find stock, half are sold out, as in the scenarios.
-  for (const productId of productIds) await setProduct(redis, keys, productId, { stock: (CALLS * shape.ordersEach) / 2 });
+  for (const productId of productIds)
+    await setProduct(redis, keys, productId, { stock: (CALLS * shape.ordersEach) / 2 });
   let seq = 0;
   const call = () =>
     commitSections(
@@ -37,13 +46,19 @@ async function measureShape(redis: Redis, keys: Keys, shape: (typeof SHAPES)[num
       productIds.map((productId) => ({
         productId,
         fence: 'claim' as const,
-        orders: Array.from({ length: shape.ordersEach }, () => ({ orderId: `${productId}.${++seq}`, productId, userId: `u${seq}`, quantity: 1 })),
+        orders: Array.from({ length: shape.ordersEach }, () => ({
+          orderId: `${productId}.${++seq}`,
+          productId,
+          userId: `u${seq}`,
+          quantity: 1,
+        })),
       })),
       { maxQuantity: 10, orderRetentionMs: 60_000 },
     );
   const redisBefore = await commitScriptMicros(redis);
   const cpuBefore = process.cpuUsage();
-  for (let sent = 0; sent < CALLS; sent += IN_FLIGHT) await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, CALLS - sent) }, call));
+  for (let sent = 0; sent < CALLS; sent += IN_FLIGHT)
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, CALLS - sent) }, call));
   const cpu = process.cpuUsage(cpuBefore);
   const orders = CALLS * shape.products * shape.ordersEach;
   return {
@@ -67,7 +82,10 @@ export async function measureCommitShapes(redisUrl: string, rounds: number): Pro
     for (let round = 0; round < rounds; round++) {
       for (const [i, shape] of SHAPES.entries()) runs[i]!.push(await measureShape(redis, keys, shape, round));
     }
-    return runs.map((all) => [...all].sort((a, b) => a.redisMicrosPerOrder - b.redisMicrosPerOrder)[Math.floor((all.length - 1) / 2)]!);
+    return runs.map(
+      (all) =>
+        [...all].sort((a, b) => a.redisMicrosPerOrder - b.redisMicrosPerOrder)[Math.floor((all.length - 1) / 2)]!,
+    );
   } finally {
     redis.disconnect();
   }

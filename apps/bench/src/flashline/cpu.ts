@@ -24,12 +24,17 @@ export function rssMiB(pid: number): number {
 }
 
 /** CPU used by each process over `run`, as a share of one core. */
-export async function measureCpu<T>(pids: Record<string, number>, run: () => Promise<T>): Promise<{ result: T; cpu: Record<string, number>; elapsedMs: number }> {
+export async function measureCpu<T>(
+  pids: Record<string, number>,
+  run: () => Promise<T>,
+): Promise<{ result: T; cpu: Record<string, number>; elapsedMs: number }> {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   const started = performance.now();
   const result = await run();
   const elapsedMs = performance.now() - started;
-  const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, (cpuSeconds(pid) - before[name]!) / (elapsedMs / 1000)]));
+  const cpu = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [name, (cpuSeconds(pid) - before[name]!) / (elapsedMs / 1000)]),
+  );
   return { result, cpu, elapsedMs };
 }
 

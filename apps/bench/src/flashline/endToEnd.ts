@@ -65,26 +65,46 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       apps.push(...workers);
       await Promise.all(workers.map((w) => w.waitForLog(/worker ready/, 30_000)));
     };
-    await Promise.all([api.waitForLog(/api listening/, 30_000), options.workersAfterBurst ? undefined : startWorkers()]);
+    await Promise.all([
+      api.waitForLog(/api listening/, 30_000),
+      options.workersAfterBurst ? undefined : startWorkers(),
+    ]);
     const url = `http://127.0.0.1:${port}`;
 
     // Warm the API up (JIT, script cache, connections) as the ceiling's long-running server is: orders
     // for a product that does not exist run the whole accept path to the Lua script, and write nothing.
-    await loadTestInChild({ url: `${url}/orders`, concurrency: options.concurrency, total: 2000, body: (i) => ({ productId: 'no-such-product', userId: `warm-${i}`, quantity: 1 }) });
+    await loadTestInChild({
+      url: `${url}/orders`,
+      concurrency: options.concurrency,
+      total: 2000,
+      body: (i) => ({ productId: 'no-such-product', userId: `warm-${i}`, quantity: 1 }),
+    });
 
-    const pids: Record<string, number> = { api: api.child.pid!, ...Object.fromEntries(apps.slice(1).map((w, i) => [`worker${i + 1}`, w.child.pid!])) };
+    const pids: Record<string, number> = {
+      api: api.child.pid!,
+      ...Object.fromEntries(apps.slice(1).map((w, i) => [`worker${i + 1}`, w.child.pid!])),
+    };
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
     const redisBefore = await redisCpuSeconds(redis);
     const load = await loadTestInChild({
       url: `${url}/orders`,
       concurrency: options.concurrency,
       total: options.requests,
-      body: (i) => ({ productId: options.products[options.productOf(i)]!.productId, userId: `buyer-${i}`, quantity: 1 }),
+      body: (i) => ({
+        productId: options.products[options.productOf(i)]!.productId,
+        userId: `buyer-${i}`,
+        quantity: 1,
+      }),
     });
     const seconds = load.elapsedMs / 1000;
-    const cpu: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round((cpuSeconds(pid) - cpuBefore[name]!) / seconds * 100) / 100]));
-    cpu.redis = round(((await redisCpuSeconds(redis)) - redisBefore) / seconds * 100) / 100;
-    cpu.generator = round(load.generatorCpuMs / load.elapsedMs * 100) / 100;
+    const cpu: Record<string, number> = Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => [
+        name,
+        round(((cpuSeconds(pid) - cpuBefore[name]!) / seconds) * 100) / 100,
+      ]),
+    );
+    cpu.redis = round((((await redisCpuSeconds(redis)) - redisBefore) / seconds) * 100) / 100;
+    cpu.generator = round((load.generatorCpuMs / load.elapsedMs) * 100) / 100;
 
     if (options.workersAfterBurst) await startWorkers();
     const drainMs = await drained(redis, keys, options.products);
@@ -95,7 +115,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
     }
 
     const accepted = load.statusCounts['202'] ?? 0;
-    const invariant = await checkInvariant(redis, options.keyPrefix, restockAdjusted(options), accepted + (restockSeenMs === undefined ? 0 : 1));
+    const invariant = await checkInvariant(
+      redis,
+      options.keyPrefix,
+      restockAdjusted(options),
+      accepted + (restockSeenMs === undefined ? 0 : 1),
+    );
     return {
       requestsPerSecond: load.requestsPerSecond,
       acceptLatencyMs: { p50: load.latencyMs.p50, p99: load.latencyMs.p99 },
@@ -116,7 +141,11 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
  * is left). Polls the queue's counts (cheap whatever the number of products), then confirms with the
  * products' pending sets, read once in a pipeline.
  */
-async function drained(redis: Redis, keys: ReturnType<typeof createKeys>, products: { productId: string }[]): Promise<number> {
+async function drained(
+  redis: Redis,
+  keys: ReturnType<typeof createKeys>,
+  products: { productId: string }[],
+): Promise<number> {
   const started = performance.now();
   const queue = new Queue(ORDERS_QUEUE, { connection: redis, prefix: `${keys.prefix}:{queue}` });
   try {
@@ -138,10 +167,17 @@ async function drained(redis: Redis, keys: ReturnType<typeof createKeys>, produc
 
 /** A restock adds units: the invariant's initial stock of that product grows by them. */
 function restockAdjusted(options: EndToEndOptions) {
-  return options.products.map((p) => (options.restock?.productId === p.productId ? { ...p, stock: p.stock + options.restock.stock } : p));
+  return options.products.map((p) =>
+    options.restock?.productId === p.productId ? { ...p, stock: p.stock + options.restock.stock } : p,
+  );
 }
 
-async function timeUntilAccepted(redis: Redis, keys: ReturnType<typeof createKeys>, url: string, restock: { productId: string; stock: number }): Promise<number> {
+async function timeUntilAccepted(
+  redis: Redis,
+  keys: ReturnType<typeof createKeys>,
+  url: string,
+  restock: { productId: string; stock: number },
+): Promise<number> {
   const { stock } = (await redis.hgetall(keys.product(restock.productId))) as { stock?: string };
   await setProduct(redis, keys, restock.productId, { stock: Number(stock ?? 0) + restock.stock });
   const started = performance.now();

@@ -23,14 +23,30 @@ export interface Invariant {
  * products (one SCAN), each product's stock, sold and ledger. `accepted` is how many
  * orders the scenario saw accepted (202, or accepted through the domain).
  */
-export async function checkInvariant(redis: Redis, keyPrefix: string, products: { productId: string; stock: number }[], accepted: number): Promise<Invariant> {
+export async function checkInvariant(
+  redis: Redis,
+  keyPrefix: string,
+  products: { productId: string; stock: number }[],
+  accepted: number,
+): Promise<Invariant> {
   const keys = createKeys(keyPrefix);
-  if (keys.order('x', 'y') !== `${keyPrefix}:{g:${keys.group('x')}}:p:x:order:y`) throw new Error('the order key layout changed: update the pattern below');
-  const result: Invariant = { oversold: 0, conservationErrors: 0, lost: 0, duplicates: 0, orders: 0, decided: {}, decisionLatencyMs: { p50: 0, p99: 0, max: 0 } };
+  if (keys.order('x', 'y') !== `${keyPrefix}:{g:${keys.group('x')}}:p:x:order:y`)
+    throw new Error('the order key layout changed: update the pattern below');
+  const result: Invariant = {
+    oversold: 0,
+    conservationErrors: 0,
+    lost: 0,
+    duplicates: 0,
+    orders: 0,
+    decided: {},
+    decisionLatencyMs: { p50: 0, p99: 0, max: 0 },
+  };
   const latencies: number[] = [];
   // One SCAN over the whole keyspace for every product's orders (one per product would read it 1,000 times).
   const keysByProduct = new Map<string, string[]>(products.map((p) => [p.productId, []]));
-  const productOfKey = new RegExp(`^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{g:\\d+\\}:p:([A-Za-z0-9_-]+):order:`);
+  const productOfKey = new RegExp(
+    `^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{g:\\d+\\}:p:([A-Za-z0-9_-]+):order:`,
+  );
   let cursor = '0';
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', keys.everyOrder(), 'COUNT', 1000);
@@ -58,17 +74,25 @@ export async function checkInvariant(redis: Redis, keyPrefix: string, products: 
       }
       if (createdAt && decidedAt) latencies.push(Number(decidedAt) - Number(createdAt));
     }
-    const [stock, sold, confirmedCounter] = (await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed')).map(Number);
+    const [stock, sold, confirmedCounter] = (
+      await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed')
+    ).map(Number);
     const ledger = (await redis.hvals(keys.buyers(productId))).reduce((sum, units) => sum + Number(units), 0);
     result.oversold += Math.max(0, sold! - initial) + Math.max(0, -stock!);
     if (initial - stock! !== confirmedUnits) result.conservationErrors += 1;
-    if (ledger !== confirmedUnits || sold !== confirmedUnits || (confirmedCounter || 0) !== confirmedOrders) result.duplicates += 1;
+    if (ledger !== confirmedUnits || sold !== confirmedUnits || (confirmedCounter || 0) !== confirmedOrders)
+      result.duplicates += 1;
   }
   result.lost += Math.max(0, accepted - result.orders);
   latencies.sort((a, b) => a - b);
-  result.decisionLatencyMs = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) };
+  result.decisionLatencyMs = {
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: percentile(latencies, 100),
+  };
   return result;
 }
 
 /** True when nothing is oversold, lost or doubled. */
-export const holds = (check: Invariant) => check.oversold === 0 && check.conservationErrors === 0 && check.lost === 0 && check.duplicates === 0;
+export const holds = (check: Invariant) =>
+  check.oversold === 0 && check.conservationErrors === 0 && check.lost === 0 && check.duplicates === 0;

@@ -1,6 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { acceptOrder, createAcceptDeps, connectRedis, readPublishedMetrics, createKeys, createOrdersQueue, loadConfig, setProduct, type Keys } from '@flashline/core';
+import {
+  acceptOrder,
+  createAcceptDeps,
+  connectRedis,
+  readPublishedMetrics,
+  createKeys,
+  createOrdersQueue,
+  loadConfig,
+  setProduct,
+  type Keys,
+} from '@flashline/core';
 import { startApp } from '@flashline/test-utils';
 import { measureCpu, redisCpuSeconds, rssMiB } from './cpu.ts';
 import { checkInvariant } from './invariant.ts';
@@ -47,9 +57,17 @@ async function sampleOrderBytes(redis: Redis, keys: Keys, productId: string): Pr
 /** Commits (batches) the workers ran and the orders they carried, summed over the workers' published metrics. */
 async function commitStats(redis: Redis, keys: Keys): Promise<{ batches: number; products: number; orders: number }> {
   const sum = (name: string, copies: Awaited<ReturnType<typeof readPublishedMetrics>>) =>
-    copies.flatMap((copy) => copy.filter((metric) => metric.name === name).flatMap((metric) => metric.values.map((v) => Number(v.value)))).reduce((a, b) => a + b, 0);
+    copies
+      .flatMap((copy) =>
+        copy.filter((metric) => metric.name === name).flatMap((metric) => metric.values.map((v) => Number(v.value))),
+      )
+      .reduce((a, b) => a + b, 0);
   const copies = await readPublishedMetrics(redis, keys);
-  return { batches: sum('flashline_commit_batches_total', copies), products: sum('flashline_commit_batch_products_total', copies), orders: sum('flashline_commit_batch_orders_total', copies) };
+  return {
+    batches: sum('flashline_commit_batches_total', copies),
+    products: sum('flashline_commit_batch_products_total', copies),
+    orders: sum('flashline_commit_batch_orders_total', copies),
+  };
 }
 
 export async function measureWorkerSide(options: WorkerSideOptions) {
@@ -68,14 +86,20 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     await Promise.all(
       Array.from({ length: PREFILL_IN_FLIGHT }, async () => {
         for (let i = next++; i < options.orderProducts.length; i = next++) {
-          await acceptOrder(deps, { productId: options.products[options.orderProducts[i]!]!.productId, userId: `b${i}`, quantity: 1 });
+          await acceptOrder(deps, {
+            productId: options.products[options.orderProducts[i]!]!.productId,
+            userId: `b${i}`,
+            quantity: 1,
+          });
         }
       }),
     );
     const jobsPerOrder = deps.batcher.stats.jobs / deps.batcher.stats.orders;
     const stockBeforeRun = options.stockBeforeRun;
-    const products = stockBeforeRun === undefined ? options.products : options.products.map((p) => ({ ...p, stock: stockBeforeRun }));
-    if (stockBeforeRun !== undefined) for (const product of products) await setProduct(redis, keys, product.productId, { stock: stockBeforeRun });
+    const products =
+      stockBeforeRun === undefined ? options.products : options.products.map((p) => ({ ...p, stock: stockBeforeRun }));
+    if (stockBeforeRun !== undefined)
+      for (const product of products) await setProduct(redis, keys, product.productId, { stock: stockBeforeRun });
     await queue.pause(); // workers start, connect, and wait: the clock measures deciding, not booting
     const workers = Array.from({ length: options.workers }, () => startApp('apps/worker/src/main.ts', env));
     await Promise.all(workers.map((w) => w.waitForLog(/worker ready/, 30_000)));
@@ -91,7 +115,10 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
         if (options.rssEveryMs && performance.now() >= nextSample) {
           nextSample = performance.now() + options.rssEveryMs;
           // `left` counts jobs; each carries ordersPerJob orders on average.
-          rss.samples.push({ decided: Math.round(options.orderProducts.length - left / jobsPerOrder), mib: workers.map((w) => rssMiB(w.child.pid!)) });
+          rss.samples.push({
+            decided: Math.round(options.orderProducts.length - left / jobsPerOrder),
+            mib: workers.map((w) => rssMiB(w.child.pid!)),
+          });
         }
         if (left === 0) return;
         await sleep(20);
@@ -101,7 +128,7 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     // queue's bounded history of finished jobs (removeOnComplete keeps the last 10,000).
     const memoryAfter = await usedMemory(redis);
     // Redis' share of one core over the run (the drain polling above adds a little).
-    cpu.redis = (await redisCpuSeconds(redis) - redisCpuBefore) / (elapsedMs / 1000);
+    cpu.redis = ((await redisCpuSeconds(redis)) - redisCpuBefore) / (elapsedMs / 1000);
     // The workers publish their metrics every second: the next copy has every commit of the run.
     await sleep(1200);
     const commits = await commitStats(redis, keys);
@@ -109,7 +136,19 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     const orders = options.orderProducts.length;
     const orderBytes = await sampleOrderBytes(redis, keys, options.products[0]!.productId);
     const invariant = await checkInvariant(redis, options.keyPrefix, products, orders);
-    return { orders, elapsedMs, decisionsPerSecond: orders / (elapsedMs / 1000), ordersPerJob: 1 / jobsPerOrder, ordersPerCommit: commits.orders / commits.batches, productsPerCommit: commits.products / commits.batches, cpu, rss, redisBytesPerOrder: (memoryAfter - memoryBefore) / orders, orderBytes, invariant };
+    return {
+      orders,
+      elapsedMs,
+      decisionsPerSecond: orders / (elapsedMs / 1000),
+      ordersPerJob: 1 / jobsPerOrder,
+      ordersPerCommit: commits.orders / commits.batches,
+      productsPerCommit: commits.products / commits.batches,
+      cpu,
+      rss,
+      redisBytesPerOrder: (memoryAfter - memoryBefore) / orders,
+      orderBytes,
+      invariant,
+    };
   } finally {
     await queue.close();
     redis.disconnect();

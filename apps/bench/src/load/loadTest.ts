@@ -101,7 +101,9 @@ export async function runLoad(plan: LoadPlan): Promise<LoadTestResult> {
       p99: round(percentile(latencies, 99)),
       max: round(percentile(latencies, 100)),
     },
-    statusCounts: Object.fromEntries([...statuses].sort(([a], [b]) => a - b).map(([status, count]) => [String(status), count])),
+    statusCounts: Object.fromEntries(
+      [...statuses].sort(([a], [b]) => a - b).map(([status, count]) => [String(status), count]),
+    ),
   };
 }
 
@@ -110,12 +112,16 @@ function sendHttp(plan: LoadPlan, agent: Agent, i: number): Promise<number> {
   // A Content-Length, as fetch sends: without it Node would send the body chunked.
   const length: Record<string, number> = body === undefined ? {} : { 'content-length': Buffer.byteLength(body) };
   return new Promise((resolve) => {
-    const req = request(plan.url, { method: plan.method, agent, headers: { 'content-type': 'application/json', ...length, ...plan.headers(i) } }, (res) => {
-      // Reading the body to its end hands the keep-alive socket back for the next request.
-      res.resume();
-      res.once('end', () => settle(res.statusCode ?? 0));
-      res.once('error', () => settle(0));
-    });
+    const req = request(
+      plan.url,
+      { method: plan.method, agent, headers: { 'content-type': 'application/json', ...length, ...plan.headers(i) } },
+      (res) => {
+        // Reading the body to its end hands the keep-alive socket back for the next request.
+        res.resume();
+        res.once('end', () => settle(res.statusCode ?? 0));
+        res.once('error', () => settle(0));
+      },
+    );
     const timer = setTimeout(() => req.destroy(), plan.timeoutMs);
     const settle = (status: number) => {
       clearTimeout(timer);

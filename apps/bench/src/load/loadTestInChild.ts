@@ -31,7 +31,11 @@ export async function loadTestInChild(options: LoadTestOptions): Promise<ChildLo
     transport: options.transport ?? 'http',
   };
   // cwd inside the repo: `--import tsx` resolves from there (the root node_modules).
-  const child = fork(entry, [], { cwd: benchDir, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(entry, [], {
+    cwd: benchDir,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const send = (message: ToGenerator) => child.send(message);
   let cpuBefore: NodeJS.CpuUsage | undefined;
   try {
@@ -45,7 +49,9 @@ export async function loadTestInChild(options: LoadTestOptions): Promise<ChildLo
         }
       });
       child.once('error', reject);
-      child.once('exit', (code, signal) => reject(new Error(`load generator exited (${code ?? signal}) before answering`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`load generator exited (${code ?? signal}) before answering`)),
+      );
       send({ type: 'plan', plan });
     });
   } finally {

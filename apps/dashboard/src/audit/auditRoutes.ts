@@ -9,7 +9,8 @@ export function auditRoutes(audit: AuditLog): Router {
   router.get('/', requireRole('admin', 'the audit log'), async (req, res) => {
     const raw = req.query.limit ?? '100';
     const limit = typeof raw === 'string' && /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
-    if (!(limit >= 1 && limit <= MAX_AUDIT_READ)) throw new AppError('invalid_request', `limit must be an integer from 1 to ${MAX_AUDIT_READ}`);
+    if (!(limit >= 1 && limit <= MAX_AUDIT_READ))
+      throw new AppError('invalid_request', `limit must be an integer from 1 to ${MAX_AUDIT_READ}`);
     res.json({ entries: await audit.newest(limit) });
   });
   return router;

@@ -17,7 +17,15 @@ export function auditTrail(audit: AuditLog, log: Logger): RequestHandler {
     const principal = res.locals.principal as Principal;
     const path = req.path;
     res.on('finish', () => {
-      const entry = { at: new Date().toISOString(), user: principal.user, role: principal.role, method: req.method, path, ...describeBoardAction(path), status: res.statusCode };
+      const entry = {
+        at: new Date().toISOString(),
+        user: principal.user,
+        role: principal.role,
+        method: req.method,
+        path,
+        ...describeBoardAction(path),
+        status: res.statusCode,
+      };
       audit.append(entry).catch((error: unknown) => {
         // The action already happened: the operator's log line keeps the record the stream missed.
         log('error', 'audit entry not written', { ...entry, ...errorFields(error) });

@@ -12,7 +12,11 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * request could ride on, so no CSRF token is needed.
  */
 export function basicAuth(users: DashboardUsers): RequestHandler {
-  const expected = (Object.keys(users) as Role[]).map((role) => ({ role, user: users[role].user, digest: digest(`${users[role].user}:${users[role].password}`) }));
+  const expected = (Object.keys(users) as Role[]).map((role) => ({
+    role,
+    user: users[role].user,
+    digest: digest(`${users[role].user}:${users[role].password}`),
+  }));
   return (req, res, next) => {
     const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.get('authorization') ?? '');
     const given = digest(match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '');

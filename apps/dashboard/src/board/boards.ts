@@ -36,7 +36,9 @@ export function createBoards(queues: Queue[]): RequestHandler {
         return board;
       }),
       serverAdapter: adapter,
-      options: { uiConfig: { boardTitle: role === 'admin' ? 'Flashline (admin)' : 'Flashline (viewer)', miscLinks: links[role] } },
+      options: {
+        uiConfig: { boardTitle: role === 'admin' ? 'Flashline (admin)' : 'Flashline (viewer)', miscLinks: links[role] },
+      },
     });
     return adapter.getRouter() as RequestHandler;
   };

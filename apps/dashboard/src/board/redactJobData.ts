@@ -23,7 +23,13 @@ export function createJobDataRedactor(key: Buffer = randomBytes(32)): (data: unk
   };
   // A batch job (`{ orders: [...] }`): each of its orders redacted alike, nothing else shown.
   return (data) => {
-    if (data !== null && typeof data === 'object' && 'orders' in data && Array.isArray(data.orders) && Object.keys(data).length === 1) {
+    if (
+      data !== null &&
+      typeof data === 'object' &&
+      'orders' in data &&
+      Array.isArray(data.orders) &&
+      Object.keys(data).length === 1
+    ) {
       return { orders: data.orders.map(redactOrder) };
     }
     return redactOrder(data);

@@ -10,5 +10,7 @@ const reads = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export const refuseViewerChanges: RequestHandler = (req, res, next) => {
   if (reads.has(req.method) || principalOf(res).role === 'admin') return next();
-  next(new AppError('forbidden', 'the viewer role is read-only: retry, promote and clean need the admin (DASHBOARD_USER)'));
+  next(
+    new AppError('forbidden', 'the viewer role is read-only: retry, promote and clean need the admin (DASHBOARD_USER)'),
+  );
 };

@@ -5,7 +5,13 @@ import { AppError, errorFields, toAppError, type Logger } from '@flashline/core'
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const appError = toAppError(error);
-    if (appError.httpStatus >= 500) log('error', 'dashboard request failed', { method: req.method, path: req.path, code: appError.code, ...errorFields(appError.cause ?? appError) });
+    if (appError.httpStatus >= 500)
+      log('error', 'dashboard request failed', {
+        method: req.method,
+        path: req.path,
+        code: appError.code,
+        ...errorFields(appError.cause ?? appError),
+      });
     if (res.headersSent) {
       res.end();
       return;

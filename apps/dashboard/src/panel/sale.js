@@ -5,7 +5,16 @@
 const $ = (selector) => document.querySelector(selector);
 const number = new Intl.NumberFormat('en');
 const rate = new Intl.NumberFormat('en', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
-const FIELDS = ['stock', 'sold', 'queued', 'confirmed', 'sold_out', 'limit_exceeded', 'processing_failed', 'decisionsPerSecond'];
+const FIELDS = [
+  'stock',
+  'sold',
+  'queued',
+  'confirmed',
+  'sold_out',
+  'limit_exceeded',
+  'processing_failed',
+  'decisionsPerSecond',
+];
 const STALE_AFTER_MS = 2000;
 
 // What the browser tests read to measure staleness without trusting the page's own display.
@@ -59,11 +68,15 @@ function render(view) {
   }
   const jobs = view.jobs;
   const queue = { ...jobs, depth: jobs.waiting + jobs.prioritized + jobs.active + jobs.delayed };
-  for (const element of document.querySelectorAll('[data-queue]')) setText(element, number.format(queue[element.dataset.queue]));
+  for (const element of document.querySelectorAll('[data-queue]'))
+    setText(element, number.format(queue[element.dataset.queue]));
 
   renderLocks(view.locks);
   renderRows(view.rows);
-  setText($('#showing'), `showing ${view.rows.length} of ${number.format(view.matched)} matching · ${number.format(t.products)} products`);
+  setText(
+    $('#showing'),
+    `showing ${view.rows.length} of ${number.format(view.matched)} matching · ${number.format(t.products)} products`,
+  );
 }
 
 function renderLocks(locks) {
@@ -71,7 +84,12 @@ function renderLocks(locks) {
   body.replaceChildren(
     ...locks.map((lock) => {
       const tr = document.createElement('tr');
-      const cells = [lock.productId, lock.holder ?? 'free', lock.holder ? `${lock.ttlMs} ms` : '–', number.format(lock.fence)];
+      const cells = [
+        lock.productId,
+        lock.holder ?? 'free',
+        lock.holder ? `${lock.ttlMs} ms` : '–',
+        number.format(lock.fence),
+      ];
       for (const text of cells) tr.append(Object.assign(document.createElement('td'), { textContent: text }));
       return tr;
     }),

@@ -43,14 +43,23 @@ export interface LockState {
 }
 
 /** Lock state of a few products in one round trip. */
-export async function readLocks({ redis, keys }: Pick<SaleSources, 'redis' | 'keys'>, productIds: readonly string[]): Promise<LockState[]> {
+export async function readLocks(
+  { redis, keys }: Pick<SaleSources, 'redis' | 'keys'>,
+  productIds: readonly string[],
+): Promise<LockState[]> {
   if (productIds.length === 0) return [];
   const pipeline = redis.pipeline();
-  for (const productId of productIds) pipeline.get(keys.lock(productId)).pttl(keys.lock(productId)).get(keys.fence(productId));
+  for (const productId of productIds)
+    pipeline.get(keys.lock(productId)).pttl(keys.lock(productId)).get(keys.fence(productId));
   const replies = (await pipeline.exec()) ?? [];
   return productIds.map((productId, i) => {
     const [token, ttl, fence] = [0, 1, 2].map((k) => replies[3 * i + k]?.[1]) as [string | null, number, string | null];
-    return { productId, holder: token ? holderOf(token) : null, ttlMs: token ? Math.max(0, Number(ttl)) : 0, fence: Number(fence ?? 0) };
+    return {
+      productId,
+      holder: token ? holderOf(token) : null,
+      ttlMs: token ? Math.max(0, Number(ttl)) : 0,
+      fence: Number(fence ?? 0),
+    };
   });
 }
 

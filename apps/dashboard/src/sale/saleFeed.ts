@@ -74,8 +74,19 @@ export class SaleFeed {
       this.reads += 1;
       const reading = await readSale(this.options);
       const products = this.rates.rows(reading);
-      const locks = await readLocks(this.options, hottest(products, this.options.lockCount ?? 5).map((p) => p.productId));
-      const snapshot: SaleSnapshot = { at: reading.at, readMs: Date.now() - reading.at, totals: totalsOf(products), jobs: reading.jobs, workers: reading.workers, products, locks };
+      const locks = await readLocks(
+        this.options,
+        hottest(products, this.options.lockCount ?? 5).map((p) => p.productId),
+      );
+      const snapshot: SaleSnapshot = {
+        at: reading.at,
+        readMs: Date.now() - reading.at,
+        totals: totalsOf(products),
+        jobs: reading.jobs,
+        workers: reading.workers,
+        products,
+        locks,
+      };
       this.latest = snapshot;
       return { snapshot };
     } catch (error) {

@@ -30,7 +30,8 @@ export interface SaleSnapshot {
   locks: LockState[];
 }
 
-const decidedOf = (p: ProductStats) => p.confirmed + p.rejected.sold_out + p.rejected.limit_exceeded + p.rejected.processing_failed;
+const decidedOf = (p: ProductStats) =>
+  p.confirmed + p.rejected.sold_out + p.rejected.limit_exceeded + p.rejected.processing_failed;
 
 /**
  * Turns readings into rows with decision rates. The rate is taken over a window of a few
@@ -51,7 +52,11 @@ export class RateWindow {
     return reading.products.map((p) => {
       const before = oldest.decided.get(p.productId) ?? decidedOf(p);
       const rejectedTotal = p.rejected.sold_out + p.rejected.limit_exceeded + p.rejected.processing_failed;
-      return { ...p, rejectedTotal, decisionsPerSecond: seconds > 0 ? Math.max(0, (decidedOf(p) - before) / seconds) : 0 };
+      return {
+        ...p,
+        rejectedTotal,
+        decisionsPerSecond: seconds > 0 ? Math.max(0, (decidedOf(p) - before) / seconds) : 0,
+      };
     });
   }
 }
@@ -83,5 +88,10 @@ export function totalsOf(rows: readonly ProductRow[]): SaleTotals {
 
 /** The products whose locks are worth watching: the busiest now, then those with most queued. */
 export function hottest(rows: readonly ProductRow[], count: number): ProductRow[] {
-  return [...rows].sort((a, b) => b.decisionsPerSecond - a.decisionsPerSecond || b.queued - a.queued || a.productId.localeCompare(b.productId)).slice(0, count);
+  return [...rows]
+    .sort(
+      (a, b) =>
+        b.decisionsPerSecond - a.decisionsPerSecond || b.queued - a.queued || a.productId.localeCompare(b.productId),
+    )
+    .slice(0, count);
 }

@@ -32,7 +32,9 @@ const trustProxy = z
   .transform((value, ctx) => {
     const parsed = parseTrustProxy(value);
     if (parsed === undefined) {
-      ctx.addIssue('false, true, a hop count, or a comma-separated list of addresses, CIDR subnets, loopback, linklocal or uniquelocal');
+      ctx.addIssue(
+        'false, true, a hop count, or a comma-separated list of addresses, CIDR subnets, loopback, linklocal or uniquelocal',
+      );
       return z.NEVER;
     }
     return parsed;

@@ -17,11 +17,17 @@ export function withSecrets<S extends Secret>(config: Config, log: Logger, neede
   const missing = needed.filter((name) => !config[name]);
   if (missing.length > 0 && config.env === 'production') {
     const names = missing.map((name) => secretVariables[name]).join(' and ');
-    throw new ConfigError(`NODE_ENV=production needs ${names}: set them (ADMIN_TOKEN 16+, the dashboard passwords 8+ characters)`);
+    throw new ConfigError(
+      `NODE_ENV=production needs ${names}: set them (ADMIN_TOKEN 16+, the dashboard passwords 8+ characters)`,
+    );
   }
   const generated = Object.fromEntries(missing.map((name) => [name, randomBytes(18).toString('base64url')]));
   if (missing.length > 0) {
-    log('warn', 'generated secrets (set them in the environment to keep them)', Object.fromEntries(missing.map((name) => [secretVariables[name], generated[name]])));
+    log(
+      'warn',
+      'generated secrets (set them in the environment to keep them)',
+      Object.fromEntries(missing.map((name) => [secretVariables[name], generated[name]])),
+    );
   }
   return { ...config, ...generated } as Config & Record<S, string>;
 }

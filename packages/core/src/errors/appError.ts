@@ -74,6 +74,7 @@ export function isRedisUnavailable(error: unknown): boolean {
 /** Operational errors become AppErrors; anything else is a programmer error (500). */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
-  if (isRedisUnavailable(error)) return new AppError('unavailable', 'the order store is unavailable, retry shortly', { cause: error });
+  if (isRedisUnavailable(error))
+    return new AppError('unavailable', 'the order store is unavailable, retry shortly', { cause: error });
   return new AppError('internal', 'internal error', { cause: error });
 }

@@ -55,7 +55,12 @@ export class ProductLocks {
     const deadline = Date.now() + this.settings.maxWaitMs;
     const startedAt = performance.now();
     for (let attempt = 0; ; attempt++) {
-      const fence = await this.redis.acquireLock(this.keys.lock(productId), this.keys.fence(productId), token, this.settings.ttlMs);
+      const fence = await this.redis.acquireLock(
+        this.keys.lock(productId),
+        this.keys.fence(productId),
+        token,
+        this.settings.ttlMs,
+      );
       if (fence > 0) {
         this.observer?.acquired(performance.now() - startedAt, attempt);
         return { token, fence };
@@ -63,7 +68,10 @@ export class ProductLocks {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         this.observer?.gaveUp(performance.now() - startedAt, attempt + 1);
-        throw new AppError('lock_unavailable', `lock on product ${productId} still held after ${this.settings.maxWaitMs} ms`);
+        throw new AppError(
+          'lock_unavailable',
+          `lock on product ${productId} still held after ${this.settings.maxWaitMs} ms`,
+        );
       }
       const ceiling = Math.min(this.settings.retryMs * 2 ** Math.min(attempt, 6), 200);
       await sleep(Math.min(remaining, 1 + Math.random() * ceiling));
@@ -94,14 +102,18 @@ export class ProductLocks {
     const { token, fence } = await this.acquire(productId);
     const controller = new AbortController();
     let leaseEndsAt = Date.now() + this.settings.ttlMs;
-    const lost = (why: string) => controller.abort(new AppError('lease_lost', `lease on product ${productId} lost: ${why}`));
-    const watchdog = setInterval(() => {
-      const startedAt = Date.now();
-      this.extend(productId, token).then(
-        (extended) => (extended ? (leaseEndsAt = startedAt + this.settings.ttlMs) : lost('taken over or expired')),
-        () => Date.now() >= leaseEndsAt && lost('Redis unreachable past the lease'),
-      );
-    }, Math.max(10, Math.floor(this.settings.ttlMs / 3)));
+    const lost = (why: string) =>
+      controller.abort(new AppError('lease_lost', `lease on product ${productId} lost: ${why}`));
+    const watchdog = setInterval(
+      () => {
+        const startedAt = Date.now();
+        this.extend(productId, token).then(
+          (extended) => (extended ? (leaseEndsAt = startedAt + this.settings.ttlMs) : lost('taken over or expired')),
+          () => Date.now() >= leaseEndsAt && lost('Redis unreachable past the lease'),
+        );
+      },
+      Math.max(10, Math.floor(this.settings.ttlMs / 3)),
+    );
     watchdog.unref();
     let released: Promise<void> | undefined;
     const release = () => {

@@ -11,7 +11,10 @@ export interface Exposition {
 }
 
 /** One process's registry, as it is. */
-export const ownMetrics = (registry: Registry) => async (): Promise<Exposition> => ({ contentType: registry.contentType, text: await registry.metrics() });
+export const ownMetrics = (registry: Registry) => async (): Promise<Exposition> => ({
+  contentType: registry.contentType,
+  text: await registry.metrics(),
+});
 
 /**
  * This process's registry merged with what the workers published. Each worker's series carry
@@ -28,7 +31,9 @@ export const mergedMetrics =
     });
     // Every source's series are apart (a worker label each), so this merges, never sums: 'first'
     // also keeps the metrics prom-client would drop (process_start_time_seconds is 'omit').
-    const sources = [await registry.getMetricsAsJSON(), ...workers].map((metrics) => metrics.map((metric) => ({ ...metric, aggregator: 'first' as const })));
+    const sources = [await registry.getMetricsAsJSON(), ...workers].map((metrics) =>
+      metrics.map((metric) => ({ ...metric, aggregator: 'first' as const })),
+    );
     const merged = AggregatorRegistry.aggregate(sources);
     return { contentType: registry.contentType, text: await merged.metrics() };
   };
@@ -40,7 +45,12 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
 }
 
 function sendError(res: ServerResponse, error: AppError, headers: Record<string, string> = {}): void {
-  send(res, error.httpStatus, { 'content-type': 'application/json; charset=utf-8', ...headers }, JSON.stringify(error.toJSON()));
+  send(
+    res,
+    error.httpStatus,
+    { 'content-type': 'application/json; charset=utf-8', ...headers },
+    JSON.stringify(error.toJSON()),
+  );
 }
 
 /**
@@ -54,7 +64,9 @@ export function metricsHandler(render: () => Promise<Exposition>, token?: string
     if (expected) {
       const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
       if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
-        sendError(res, new AppError('unauthorized', 'send Authorization: Bearer <METRICS_TOKEN>'), { 'www-authenticate': 'Bearer realm="metrics"' });
+        sendError(res, new AppError('unauthorized', 'send Authorization: Bearer <METRICS_TOKEN>'), {
+          'www-authenticate': 'Bearer realm="metrics"',
+        });
         return;
       }
     }

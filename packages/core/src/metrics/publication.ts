@@ -32,7 +32,11 @@ export function publishMetrics(
   const publish = async () => {
     const json = JSON.stringify(await registry.getMetricsAsJSON());
     if (stopped) return;
-    await redis.multi().set(keys.workerMetrics(id), json, 'PX', ttlMs).zadd(keys.metricsWorkers(), Date.now(), id).exec();
+    await redis
+      .multi()
+      .set(keys.workerMetrics(id), json, 'PX', ttlMs)
+      .zadd(keys.metricsWorkers(), Date.now(), id)
+      .exec();
   };
   const loop = () => {
     publish()
@@ -46,7 +50,12 @@ export function publishMetrics(
     stopped = true;
     clearTimeout(timer);
     // Not awaited: with Redis down a shutdown must not wait for it; the copy expires anyway.
-    redis.multi().del(keys.workerMetrics(id)).zrem(keys.metricsWorkers(), id).exec().catch(() => {});
+    redis
+      .multi()
+      .del(keys.workerMetrics(id))
+      .zrem(keys.metricsWorkers(), id)
+      .exec()
+      .catch(() => {});
   };
 }
 
@@ -54,7 +63,12 @@ export function publishMetrics(
  * The registries the live workers published, for `AggregatorRegistry.aggregate`. Ids not refreshed
  * for `maxAgeMs` are dropped from the set (their key has expired by then too).
  */
-export async function readPublishedMetrics(redis: Redis, keys: Keys, maxAgeMs = 5000, now = Date.now()): Promise<MetricsJson[]> {
+export async function readPublishedMetrics(
+  redis: Redis,
+  keys: Keys,
+  maxAgeMs = 5000,
+  now = Date.now(),
+): Promise<MetricsJson[]> {
   await redis.zremrangebyscore(keys.metricsWorkers(), '-inf', now - maxAgeMs);
   const ids = await redis.zrange(keys.metricsWorkers(), 0, -1);
   if (ids.length === 0) return [];

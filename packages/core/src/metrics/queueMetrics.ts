@@ -10,7 +10,12 @@ const STATES = ['wait', 'active', 'delayed', 'prioritized', 'completed', 'failed
  * within `timeoutMs` the gauge is left out of that scrape (never a stale number) and
  * `flashline_metrics_read_errors_total{source="queue"}` counts it.
  */
-export function registerQueueDepth(registry: Registry, queue: Queue, readErrors: Counter<'source'>, timeoutMs = 1000): void {
+export function registerQueueDepth(
+  registry: Registry,
+  queue: Queue,
+  readErrors: Counter<'source'>,
+  timeoutMs = 1000,
+): void {
   new Gauge({
     name: 'flashline_queue_jobs',
     help: 'Jobs in the orders queue, by BullMQ state (completed and failed: those still retained)',

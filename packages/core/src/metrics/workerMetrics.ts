@@ -63,7 +63,11 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     },
     /** Commits, the products and the orders they carried, read from the batcher's own counts at each publication. */
     trackBatches(stats: () => { batches: number; products: number; orders: number }) {
-      const counter = (name: string, help: string, pick: (s: { batches: number; products: number; orders: number }) => number) =>
+      const counter = (
+        name: string,
+        help: string,
+        pick: (s: { batches: number; products: number; orders: number }) => number,
+      ) =>
         new Counter({
           name,
           help,
@@ -73,9 +77,21 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
             this.inc(pick(stats()));
           },
         });
-      counter('flashline_commit_batches_total', 'Commit script calls (one atomic commit each, of one product or of several products of one key group)', (s) => s.batches);
-      counter('flashline_commit_batch_products_total', 'Products those calls decided (one lock claim or lease each; divide by batches: products per commit)', (s) => s.products);
-      counter('flashline_commit_batch_orders_total', 'Orders carried by those calls (divide by batches: mean batch size)', (s) => s.orders);
+      counter(
+        'flashline_commit_batches_total',
+        'Commit script calls (one atomic commit each, of one product or of several products of one key group)',
+        (s) => s.batches,
+      );
+      counter(
+        'flashline_commit_batch_products_total',
+        'Products those calls decided (one lock claim or lease each; divide by batches: products per commit)',
+        (s) => s.products,
+      );
+      counter(
+        'flashline_commit_batch_orders_total',
+        'Orders carried by those calls (divide by batches: mean batch size)',
+        (s) => s.orders,
+      );
     },
   };
 }

@@ -72,7 +72,8 @@ export class AcceptBatcher {
   private async write(batch: Waiting[]): Promise<void> {
     // The same order twice in a batch (a client retrying at once with its Idempotency-Key) is one entry.
     const byOrder = new Map<string, Waiting[]>();
-    for (const waiting of batch) byOrder.set(waiting.order.orderId, [...(byOrder.get(waiting.order.orderId) ?? []), waiting]);
+    for (const waiting of batch)
+      byOrder.set(waiting.order.orderId, [...(byOrder.get(waiting.order.orderId) ?? []), waiting]);
     const orders = [...byOrder.values()].map((same) => same[0]!.order);
     const jobId = orders.length === 1 ? orders[0]!.orderId : newBatchId();
     const outcomes = await this.recordAll(orders, jobId);
@@ -136,7 +137,8 @@ export class AcceptBatcher {
       ...group.flatMap((order) => [order.orderId, order.userId, order.quantity]),
     );
     if (reply === -1) return group.map(() => 'unknown_product');
-    if (typeof reply === 'number' || reply.length !== group.length) throw new Error(`acceptOrders: unexpected reply ${JSON.stringify(reply)}`);
+    if (typeof reply === 'number' || reply.length !== group.length)
+      throw new Error(`acceptOrders: unexpected reply ${JSON.stringify(reply)}`);
     return reply.map((status) => (status === -2 ? 'sold_out' : (status as 'new' | OrderStatus)));
   }
 
@@ -150,7 +152,10 @@ export class AcceptBatcher {
 }
 
 /** The error a refused record becomes for the buyer. */
-export function refusal(recorded: 'unknown_product' | 'sold_out', order: Pick<OrderJob, 'productId' | 'quantity'>): AppError {
+export function refusal(
+  recorded: 'unknown_product' | 'sold_out',
+  order: Pick<OrderJob, 'productId' | 'quantity'>,
+): AppError {
   return recorded === 'unknown_product'
     ? new AppError('unknown_product', `product ${order.productId} does not exist`)
     : new AppError('sold_out', `product ${order.productId} is sold out (fewer than ${order.quantity} units left)`);

@@ -30,7 +30,10 @@ export function createAcceptDeps(options: {
   soldOut?: SoldOutMemory;
 }): AcceptDeps {
   const { queue, acceptBatch, ...rest } = options;
-  return { ...rest, batcher: new AcceptBatcher({ redis: rest.redis, keys: rest.keys, queue, maxBatch: acceptBatch ?? 64 }) };
+  return {
+    ...rest,
+    batcher: new AcceptBatcher({ redis: rest.redis, keys: rest.keys, queue, maxBatch: acceptBatch ?? 64 }),
+  };
 }
 
 export interface Accepted {
@@ -54,10 +57,14 @@ export async function acceptOrder(deps: AcceptDeps, request: OrderRequest, idemp
   if (deps.soldOut?.refuses(request.productId, request.quantity)) {
     // A retry of an order already recorded must find its order, sold out or not: only a key
     // never seen is refused from memory (one plain GET, no script, nothing written).
-    const replay = idempotencyKey !== undefined && (await deps.redis.exists(deps.keys.idempotency(sha256(idempotencyKey)))) === 1;
+    const replay =
+      idempotencyKey !== undefined && (await deps.redis.exists(deps.keys.idempotency(sha256(idempotencyKey)))) === 1;
     if (!replay) throw soldOutError(request);
   }
-  const orderId = idempotencyKey === undefined ? newOrderId(request.productId) : await claimIdempotencyKey(deps, request, idempotencyKey);
+  const orderId =
+    idempotencyKey === undefined
+      ? newOrderId(request.productId)
+      : await claimIdempotencyKey(deps, request, idempotencyKey);
   const recorded = await deps.batcher.record({ orderId, ...request });
   if (recorded === 'unknown_product' || recorded === 'sold_out') {
     if (recorded === 'sold_out') deps.soldOut?.remember(request.productId, request.quantity);
@@ -72,7 +79,14 @@ export const soldOutError = (request: OrderRequest): AppError => refusal('sold_o
 async function claimIdempotencyKey(deps: AcceptDeps, request: OrderRequest, idempotencyKey: string): Promise<string> {
   const fingerprint = sha256(JSON.stringify([request.productId, request.userId, request.quantity]));
   const candidate = `${newOrderId(request.productId)} ${fingerprint}`;
-  const previous = await deps.redis.set(deps.keys.idempotency(sha256(idempotencyKey)), candidate, 'EX', deps.idempotencyTtlS, 'NX', 'GET');
+  const previous = await deps.redis.set(
+    deps.keys.idempotency(sha256(idempotencyKey)),
+    candidate,
+    'EX',
+    deps.idempotencyTtlS,
+    'NX',
+    'GET',
+  );
   const [orderId, storedFingerprint] = (previous ?? candidate).split(' ');
   if (storedFingerprint !== fingerprint) {
     throw new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body');

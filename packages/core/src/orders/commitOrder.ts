@@ -77,15 +77,23 @@ export async function claimAndCommit(
  * (`keys.group`), so that the call stays in one Cluster slot. Each section is decided or refused
  * on its own; one outcome per section, in order. Throws only for a call Redis refused as a whole.
  */
-export async function commitSections(redis: Redis, keys: Keys, sections: readonly CommitSection[], rules: CommitRules): Promise<SectionOutcome[]> {
+export async function commitSections(
+  redis: Redis,
+  keys: Keys,
+  sections: readonly CommitSection[],
+  rules: CommitRules,
+): Promise<SectionOutcome[]> {
   const group = keys.group(sections[0]!.productId);
-  if (sections.some((s) => keys.group(s.productId) !== group)) throw new Error('commitSections: the products of one commit must share a group');
+  if (sections.some((s) => keys.group(s.productId) !== group))
+    throw new Error('commitSections: the products of one commit must share a group');
   const broken = rules.brokenOnPurpose ?? [];
   // One array, filled in place and passed whole: numkeys, every key, then every argument. ioredis
   // copies it once; spread arguments were copied twice more, and a commit of 64 products holds about
   // 700: passing the array took a fifth off this process' CPU for such a commit (measured).
   const keyCount = sections.reduce((n, s) => n + 5 + s.orders.length, 0);
-  const call: (string | number)[] = new Array(1 + keyCount + 5 + sections.reduce((n, s) => n + 3 + 2 * s.orders.length, 0));
+  const call: (string | number)[] = new Array(
+    1 + keyCount + 5 + sections.reduce((n, s) => n + 3 + 2 * s.orders.length, 0),
+  );
   call[0] = keyCount;
   let k = 1;
   let a = 1 + keyCount;
@@ -111,8 +119,13 @@ export async function commitSections(redis: Redis, keys: Keys, sections: readonl
   }
   const reply = await redis.commitOrders(call);
   const expected = sections.reduce((n, s) => n + 1 + 3 * s.orders.length, 0);
-  if (reply === -2) throw new AppError('invalid_request', `a commit for product ${sections.map((s) => s.productId).join(', ')} had invalid arguments`);
-  if (typeof reply === 'number' || reply.length !== expected) throw new Error(`commitOrders: unexpected reply ${JSON.stringify(reply)}`);
+  if (reply === -2)
+    throw new AppError(
+      'invalid_request',
+      `a commit for product ${sections.map((s) => s.productId).join(', ')} had invalid arguments`,
+    );
+  if (typeof reply === 'number' || reply.length !== expected)
+    throw new Error(`commitOrders: unexpected reply ${JSON.stringify(reply)}`);
   let at = 0;
   return sections.map(({ productId, orders, fence }) => {
     const code = reply[at];
@@ -126,15 +139,23 @@ export async function commitSections(redis: Redis, keys: Keys, sections: readonl
       const status = reply[start + 3 * i];
       const reason = reply[start + 3 * i + 1];
       const applied = reply[start + 3 * i + 2];
-      if (status === 'invalid') return new AppError('invalid_request', `order ${order.orderId} has invalid or contradicting arguments`);
-      const decision: Decision = status === 'confirmed' ? { status } : { status: 'rejected', reason: reason as RejectReason };
+      if (status === 'invalid')
+        return new AppError('invalid_request', `order ${order.orderId} has invalid or contradicting arguments`);
+      const decision: Decision =
+        status === 'confirmed' ? { status } : { status: 'rejected', reason: reason as RejectReason };
       return { decision, applied: applied === 1 };
     });
   });
 }
 
 /** One order: `commitOrders` with a batch of one; an invalid order throws. */
-export async function commitOrder(redis: Redis, keys: Keys, order: OrderJob, fence: number, rules: CommitRules): Promise<CommitResult> {
+export async function commitOrder(
+  redis: Redis,
+  keys: Keys,
+  order: OrderJob,
+  fence: number,
+  rules: CommitRules,
+): Promise<CommitResult> {
   const [result] = await commitOrders(redis, keys, order.productId, [order], fence, rules);
   if (result instanceof AppError) throw result;
   return result!;

@@ -44,10 +44,29 @@ export async function getOrder(redis: Redis, keys: Keys, orderId: string): Promi
  * true when it was reopened. Any other order is left as it was.
  */
 export async function reopenOrder(redis: Redis, keys: Keys, productId: string, orderId: string): Promise<boolean> {
-  return (await redis.reopenOrder(keys.order(productId, orderId), keys.pending(productId), keys.product(productId), Date.now())) === 1;
+  return (
+    (await redis.reopenOrder(
+      keys.order(productId, orderId),
+      keys.pending(productId),
+      keys.product(productId),
+      Date.now(),
+    )) === 1
+  );
 }
 
-export async function failOrder(redis: Redis, keys: Keys, productId: string, orderId: string, retentionMs: number): Promise<OrderStatus | null> {
-  const status = await redis.failOrder(keys.order(productId, orderId), keys.pending(productId), keys.product(productId), Date.now(), retentionMs);
+export async function failOrder(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  orderId: string,
+  retentionMs: number,
+): Promise<OrderStatus | null> {
+  const status = await redis.failOrder(
+    keys.order(productId, orderId),
+    keys.pending(productId),
+    keys.product(productId),
+    Date.now(),
+    retentionMs,
+  );
   return status as OrderStatus | null;
 }

@@ -3,7 +3,13 @@ import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductLocks } from '../locks/productLock.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
-import { commitOrders, commitSections, type CommitResult, type CommitRules, type SectionOutcome } from './commitOrder.ts';
+import {
+  commitOrders,
+  commitSections,
+  type CommitResult,
+  type CommitRules,
+  type SectionOutcome,
+} from './commitOrder.ts';
 
 export interface BatcherDeps {
   redis: Redis;
@@ -96,7 +102,7 @@ export class OrderBatcher {
       if (this.leased.has(productId)) continue; // they go after the lease, in order
       this.waiting.delete(productId);
       const group = this.deps.keys.group(productId);
-      for (let taken = 0; taken < queue.length; ) {
+      for (let taken = 0; taken < queue.length;) {
         let last = open.get(group);
         if (!last || last.size >= this.deps.maxBatch) {
           last = { commit: [], size: 0 };
@@ -128,7 +134,16 @@ export class OrderBatcher {
     for (const { batch } of sections) this.stats.orders += batch.length;
     let outcomes: SectionOutcome[];
     try {
-      outcomes = await commitSections(this.deps.redis, this.deps.keys, sections.map(({ productId, batch }) => ({ productId, orders: batch.map((w) => w.order), fence: 'claim' as const })), this.deps.rules);
+      outcomes = await commitSections(
+        this.deps.redis,
+        this.deps.keys,
+        sections.map(({ productId, batch }) => ({
+          productId,
+          orders: batch.map((w) => w.order),
+          fence: 'claim' as const,
+        })),
+        this.deps.rules,
+      );
     } catch (error) {
       for (const { batch } of sections) for (const w of batch) w.reject(error);
       return;
@@ -169,7 +184,14 @@ export class OrderBatcher {
     try {
       const results = await this.deps.locks.using(productId, async (lease) => {
         lease.signal.throwIfAborted();
-        const committed = commitOrders(this.deps.redis, this.deps.keys, productId, batch.map((w) => w.order), lease.fence, this.deps.rules);
+        const committed = commitOrders(
+          this.deps.redis,
+          this.deps.keys,
+          productId,
+          batch.map((w) => w.order),
+          lease.fence,
+          this.deps.rules,
+        );
         // The release goes out right behind the commit, on the same connection: one round trip for
         // both, and the next holder (another process) need not wait for this reply to travel back.
         // Should the commit be re-sent after the release (a NOSCRIPT fallback), its fence still guards it.

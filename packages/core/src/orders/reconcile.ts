@@ -41,7 +41,8 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
   const report: ReconcileReport = { checked: 0, redriven: 0, failed: 0 };
   // The orders of one batch share its job: its state is read once a pass, not once an order.
   const batchStates = new Map<string, Promise<string>>();
-  const batchState = (batchId: string) => batchStates.get(batchId) ?? batchStates.set(batchId, queue.getJobState(batchId)).get(batchId)!;
+  const batchState = (batchId: string) =>
+    batchStates.get(batchId) ?? batchStates.set(batchId, queue.getJobState(batchId)).get(batchId)!;
   for (const productId of await redis.smembers(keys.products())) {
     const overdue = await redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, BATCH);
     for (const orderKey of overdue) {
@@ -77,7 +78,11 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
  * Runs `reconcileOnce` every `intervalMs` in whichever process holds the reconciler lease, so a
  * pool of workers reconciles once per interval, not once per process. Returns a stop function.
  */
-export function startReconciler(deps: ReconcileDeps & { intervalMs: number }, onReport: (report: ReconcileReport) => void, onError: (error: unknown) => void): () => void {
+export function startReconciler(
+  deps: ReconcileDeps & { intervalMs: number },
+  onReport: (report: ReconcileReport) => void,
+  onError: (error: unknown) => void,
+): () => void {
   const token = randomBytes(8).toString('hex');
   let running = false;
   const timer = setInterval(() => {

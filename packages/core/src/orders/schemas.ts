@@ -19,7 +19,11 @@ export function orderRequestSchema(maxQuantity: number) {
 export type OrderRequest = z.output<ReturnType<typeof orderRequestSchema>>;
 
 export const productUpdateSchema = z.strictObject({
-  stock: z.number('must be an integer').int('must be an integer').min(0, 'must be at least 0').max(1e12, 'must be at most 1e12'),
+  stock: z
+    .number('must be an integer')
+    .int('must be an integer')
+    .min(0, 'must be at least 0')
+    .max(1e12, 'must be at most 1e12'),
   perUserLimit: z
     .number('must be an integer or null')
     .int('must be an integer or null')
@@ -31,4 +35,6 @@ export const productUpdateSchema = z.strictObject({
 export type ProductUpdate = z.output<typeof productUpdateSchema>;
 
 /** Printable ASCII without spaces, as in the IETF Idempotency-Key draft's common practice. */
-export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 printable ASCII characters');
+export const idempotencyKeySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 printable ASCII characters');

@@ -22,7 +22,11 @@ const FIELDS = ['stock', 'sold', 'accepted', 'confirmed', ...REASONS.map((reason
  * Reads the counters the Lua scripts keep in each product hash (acceptOrder, commitOrders,
  * failOrder), in one pipeline: one round trip for any number of products. Unknown products are left out.
  */
-export async function getProductStats(redis: Redis, keys: Keys, productIds: readonly string[]): Promise<ProductStats[]> {
+export async function getProductStats(
+  redis: Redis,
+  keys: Keys,
+  productIds: readonly string[],
+): Promise<ProductStats[]> {
   if (productIds.length === 0) return [];
   const pipeline = redis.pipeline();
   for (const productId of productIds) {

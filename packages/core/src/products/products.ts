@@ -14,7 +14,12 @@ export interface Product {
 function toProduct(productId: string, [stock, sold, limit]: (string | null)[]): Product | null {
   if (stock == null) return null;
   const perUserLimit = Number(limit ?? 0);
-  return { productId, stock: Number(stock), sold: Number(sold ?? 0), perUserLimit: perUserLimit > 0 ? perUserLimit : null };
+  return {
+    productId,
+    stock: Number(stock),
+    sold: Number(sold ?? 0),
+    perUserLimit: perUserLimit > 0 ? perUserLimit : null,
+  };
 }
 
 /** Sets the sellable stock (a restock or a correction); an absent perUserLimit keeps the current one, null removes it. */

@@ -29,6 +29,9 @@ export class SoldOutMemory {
   remember(productId: string, fewerThan: number): void {
     const entry = this.entries.get(productId);
     const fresh = entry && this.now() - entry.at < this.ttlMs;
-    this.entries.set(productId, { fewerThan: fresh ? Math.min(entry.fewerThan, fewerThan) : fewerThan, at: this.now() });
+    this.entries.set(productId, {
+      fewerThan: fresh ? Math.min(entry.fewerThan, fewerThan) : fewerThan,
+      at: this.now(),
+    });
   }
 }

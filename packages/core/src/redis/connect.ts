@@ -11,7 +11,10 @@ import { defineScripts } from './scripts.ts';
  */
 export type RedisRole = 'producer' | 'worker';
 
-export function connectRedis(config: Pick<Config, 'redisUrl' | 'redisTimeoutMs'> & Partial<Pick<Config, 'redisTlsCaFile'>>, role: RedisRole): Redis {
+export function connectRedis(
+  config: Pick<Config, 'redisUrl' | 'redisTimeoutMs'> & Partial<Pick<Config, 'redisTlsCaFile'>>,
+  role: RedisRole,
+): Redis {
   const common: RedisOptions = {
     connectionName: `flashline-${role}`,
     retryStrategy: (attempt) => Math.min(50 * attempt, 1000),

@@ -37,7 +37,13 @@ declare module 'ioredis' {
     acceptOrders(numberOfKeys: number, ...keysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
     /** One array: numkeys, then 5 + n keys per product section, then 5 args and 3 + 2n per section: see lua/commitOrders-n.lua. */
     commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
-    failOrder(orderKey: string, pendingKey: string, productKey: string, now: Arg, retentionMs: Arg): Result<string | null, Context>;
+    failOrder(
+      orderKey: string,
+      pendingKey: string,
+      productKey: string,
+      now: Arg,
+      retentionMs: Arg,
+    ): Result<string | null, Context>;
     reopenOrder(orderKey: string, pendingKey: string, productKey: string, now: Arg): Result<number, Context>;
     rateLimit(counterKey: string, limit: Arg, windowMs: Arg): Result<number, Context>;
   }

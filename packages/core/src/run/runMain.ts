@@ -8,7 +8,10 @@ export type Shutdown = () => Promise<void>;
  * app's graceful shutdown within SHUTDOWN_TIMEOUT_MS, then exit 0 (1 if it failed or overran).
  * A bad configuration exits 1 with every problem listed.
  */
-export async function runMain(service: string, start: (config: Config, log: Logger) => Promise<Shutdown>): Promise<void> {
+export async function runMain(
+  service: string,
+  start: (config: Config, log: Logger) => Promise<Shutdown>,
+): Promise<void> {
   const log = createLogger(service);
   let config: Config;
   try {
