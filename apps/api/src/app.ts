@@ -1,18 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import {
-  AppError,
-  createApiMetrics,
-  metricsHandler,
-  ownMetrics,
-  type ApiMetrics,
-  type Config,
-  type Keys,
-  type Logger,
-  type OrdersJobData,
-} from '@flashline/core';
+import { AppError, createApiMetrics, metricsHandler, ownMetrics } from '@flashline/core';
+import type { ApiDeps } from './deps.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { countRequests } from './http/metrics.ts';
 import { limitByIp } from './http/rateLimit.ts';
@@ -21,15 +10,7 @@ import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
 
-export interface ApiDeps {
-  config: Config & { adminToken: string };
-  redis: Redis;
-  keys: Keys;
-  queue: Queue<OrdersJobData>;
-  log: Logger;
-  /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
-  metrics?: ApiMetrics;
-}
+export type { ApiDeps } from './deps.ts';
 
 /** The HTTP API without a port: routes and middleware only (main.ts listens). */
 export function createApp(deps: ApiDeps): Express {

@@ -72,7 +72,7 @@ describe('HTTP API', () => {
       assert.equal(res.headers.location, `/orders/${res.body.orderId}`);
       const job = await api.queue.getJob(res.body.orderId);
       assert.deepEqual(job?.data, { orderId: res.body.orderId, productId: 'tv', userId: 'alice', quantity: 1 });
-      const order = await request(api.app).get(res.headers.location!).expect(200);
+      const order = await request(api.app).get(res.headers.location).expect(200);
       assert.deepEqual(
         { ...order.body, createdAt: typeof order.body.createdAt },
         {

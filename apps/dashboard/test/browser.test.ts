@@ -162,12 +162,9 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
     const page = await open(VIEWER);
     await page.goto(`${base}/admin/queues`);
     const path = `/admin/queues/api/queues/${ORDERS_QUEUE}/${failedOrderId}/retry`;
-    const reply = (await page.evaluate(
+    const reply = await page.evaluate<{ status: number; body: { error: { code: string } } }>(
       `fetch('${path}', { method: 'PUT' }).then(async (res) => ({ status: res.status, body: await res.json() }))`,
-    )) as {
-      status: number;
-      body: { error: { code: string } };
-    };
+    );
     assert.equal(reply.status, 403);
     assert.equal(reply.body.error.code, 'forbidden');
     assert.equal(await (await queue.getJob(failedOrderId))!.getState(), 'failed');
@@ -215,7 +212,7 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       );
       assert.ok(
         again.some((reply) => reply.status === 204),
-        `retries: ${again.map((r) => r.status)}`,
+        `retries: ${again.map((r) => r.status).join(', ')}`,
       );
       for (let i = 0; i < 50 && (await (await queue.getJob(failedOrderId))!.getState()) !== 'completed'; i++)
         await sleep(100);
@@ -228,9 +225,9 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       });
       assert.equal((await requestJson(`${system.apiUrl}/orders/${failedOrderId}`)).body.status, 'confirmed');
 
-      const audit = (await page.evaluate("fetch('/admin/audit?limit=10').then((res) => res.json())")) as {
-        entries: { action: string; jobId?: string; user: string }[];
-      };
+      const audit = await page.evaluate<{ entries: { action: string; jobId?: string; user: string }[] }>(
+        "fetch('/admin/audit?limit=10').then((res) => res.json())",
+      );
       const retries = audit.entries.filter(
         (entry: { action: string; jobId?: string; user: string }) =>
           entry.action === 'retry' && entry.jobId === failedOrderId && entry.user === ADMIN.user,
@@ -289,16 +286,16 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       const rises = confirmed.filter((count, i) => i > 0 && count > confirmed[i - 1]!).length;
       assert.ok(
         stocks.every((stock, i) => i === 0 || stock <= stocks[i - 1]!),
-        `stock went up: ${stocks}`,
+        `stock went up: ${stocks.join(', ')}`,
       );
-      assert.ok(falls >= 3, `stock fell ${falls} times on screen: ${stocks}`);
-      assert.ok(rises >= 3, `confirmed rose ${rises} times on screen: ${confirmed}`);
+      assert.ok(falls >= 3, `stock fell ${falls} times on screen: ${stocks.join(', ')}`);
+      assert.ok(rises >= 3, `confirmed rose ${rises} times on screen: ${confirmed.join(', ')}`);
       assert.equal(stocks.at(-1), 0);
       assert.equal(confirmed.at(-1), HOT_STOCK, 'every unit sold shows as confirmed');
       assert.equal(await page.evaluate('window.__noReload'), true, 'the page reloaded');
       assert.equal(await page.evaluate("performance.getEntriesByType('navigation').length"), 1);
 
-      const log = (await page.evaluate('window.__salePanel.log')) as { at: number; receivedAt: number }[];
+      const log = await page.evaluate<{ at: number; receivedAt: number }[]>('window.__salePanel.log');
       const during = log.filter(
         (entry) => entry.receivedAt >= burstStarted && entry.receivedAt <= burstStarted + burstMs,
       );

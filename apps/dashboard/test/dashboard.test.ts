@@ -20,13 +20,10 @@ const api = (path: string) => `/admin/queues/api/queues/${ORDERS_QUEUE}${path}`;
 async function failOneJob(fixture: DashboardFixture, server: TestRedis, prefix: string): Promise<void> {
   await fixture.queue.add('order', order(FAILED), { jobId: FAILED, attempts: 1 });
   const connection = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
-  const worker = new Worker(
-    ORDERS_QUEUE,
-    async () => {
-      throw new Error('simulated infrastructure failure');
-    },
-    { connection, prefix: `${prefix}:{queue}` },
-  );
+  const worker = new Worker(ORDERS_QUEUE, () => Promise.reject(new Error('simulated infrastructure failure')), {
+    connection,
+    prefix: `${prefix}:{queue}`,
+  });
   await new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await worker.close();
   connection.disconnect();
@@ -142,8 +139,8 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       ['post', api('/add')],
     ];
     for (const [method, path] of attempts) {
-      const reply = await request(app)
-        [method](path)
+      const agent = request(app);
+      const reply = await agent[method](path)
         .auth(VIEWER.user, VIEWER.password)
         .send({ name: 'x', data: {} })
         .expect(403);

@@ -37,7 +37,7 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
   const worker = system.workers[index]!;
   const mine = `:${worker.child.pid}:`;
   const keys = createKeys(system.prefix);
-  let productId = '';
+  let productId: string;
   for (const deadline = Date.now() + 20_000; ;) {
     productId = await new Promise<string>((resolve, reject) => {
       // The burst may end before a lease worth pausing comes by: fail, not hang.
@@ -241,7 +241,7 @@ describe('graceful shutdown under load', () => {
           stalled = await stalledEvents(system);
         },
       });
-      t.diagnostic(`report ${JSON.stringify(report)}; exit codes ${codes}; stalled jobs ${stalled}`);
+      t.diagnostic(`report ${JSON.stringify(report)}; exit codes ${codes.join(',')}; stalled jobs ${stalled}`);
       assert.deepEqual(violations, {});
       assert.deepEqual(codes, [0, 0, 0]);
       assert.equal(stalled, 0, 'a graceful stop left jobs to stall');

@@ -106,7 +106,7 @@ describe('metrics end to end', () => {
     );
 
     // The dashboard: the workers' metrics as they published them (within a second), each under its worker label.
-    let board = '';
+    let board: string;
     for (const deadline = Date.now() + 10_000; ; await sleep(200)) {
       board = await scrapeDashboard();
       if (sumOf(board, 'flashline_orders_decided_total') === accepted.length) break;

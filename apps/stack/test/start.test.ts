@@ -41,7 +41,7 @@ describe('npm start', () => {
       const ready = await stack.waitForLog(/stack ready/, 60_000);
       assert.equal(ready.api, `http://127.0.0.1:${port}`);
       assert.equal(ready.workers, 2);
-      const secrets = await stack.waitForLog(/generated secrets/);
+      const secrets = (await stack.waitForLog(/generated secrets/)) as Record<string, string>;
       assert.equal(typeof secrets.ADMIN_TOKEN, 'string', 'the generated admin token was not printed');
 
       assert.deepEqual((await requestJson(`http://127.0.0.1:${port}/readyz`)).body, { status: 'ready' });
@@ -60,7 +60,7 @@ describe('npm start', () => {
       process.kill(-child.pid!, 'SIGTERM');
     }
     // 'close' comes when every process holding the output pipes (npm and all it started) has exited.
-    await new Promise((resolve) => (child.stdout!.closed ? resolve(undefined) : child.once('close', resolve)));
+    await new Promise((resolve) => (child.stdout.closed ? resolve(undefined) : child.once('close', resolve)));
     // npm re-raises the signal it was stopped by; what counts is that the stack inside stopped cleanly.
     assert.match(stack.output(), /"msg":"stack stopped"/, stack.output());
     assert.doesNotMatch(stack.output(), /overran|restarting/);

@@ -111,7 +111,7 @@ export function createOrderWorker(
       );
       if (retryable.length > 0)
         throw jobFailure(
-          retryable.map((s) => s.reason),
+          retryable.map((s): unknown => s.reason),
           orders.length,
         );
       const outcomes = await Promise.all(

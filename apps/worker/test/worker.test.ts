@@ -92,7 +92,7 @@ describe('order worker', () => {
     await setProduct(redis, keys, 'one', { stock: 1 });
     const second = await place('one', 'b', 1);
     await setProduct(redis, keys, 'one', { stock: 0 });
-    worker.resume();
+    await worker.resume();
     const order = await decided(second.orderId);
     assert.deepEqual([order.status, order.reason], ['rejected', 'sold_out']);
     assert.equal((await finishedJob(second.orderId)).attemptsMade, 1, 'a business rejection was retried');

@@ -135,19 +135,19 @@ describe('accept batches (group commit of the accept path)', () => {
       acceptOrder(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol'),
       acceptOrder(deps, { productId: 'p', userId: 'dan', quantity: 1 }, 'key-dan'),
     ]);
-    const batchId = (await ctx.redis.hget(keys.order('p', first!.orderId), 'job'))!;
+    const batchId = (await ctx.redis.hget(keys.order('p', first.orderId), 'job'))!;
     assert.match(batchId, /^batch~/, 'the two orders did not travel in one batch');
     await (await queue.getJob(batchId))!.remove(); // the job is lost
     const retry = await acceptOrder(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol');
     assert.deepEqual(retry, first);
-    const job = await queue.getJob(first!.orderId);
+    const job = await queue.getJob(first.orderId);
     assert.deepEqual(job?.data, {
-      orderId: first!.orderId,
+      orderId: first.orderId,
       productId: 'p',
       userId: 'carol',
       quantity: 1,
     } satisfies OrderJob);
-    assert.equal((await getOrder(ctx.redis, keys, first!.orderId))?.status, 'queued');
+    assert.equal((await getOrder(ctx.redis, keys, first.orderId))?.status, 'queued');
     assert.equal(await ctx.redis.hget(keys.product('p'), 'accepted'), '2', 'the retry counted a second acceptance');
     await queue.close();
   });

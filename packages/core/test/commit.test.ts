@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { productsOfOneGroup, startRedis, type TestRedis } from '@flashline/test-utils';
+import { describe, it } from 'node:test';
+import { productsOfOneGroup } from '@flashline/test-utils';
 import {
   AppError,
   OrderBatcher,

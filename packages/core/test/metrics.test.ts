@@ -155,8 +155,9 @@ describe('metrics', () => {
 
   it('serves the text format, behind METRICS_TOKEN when one is set', async () => {
     const registry = createRegistry();
-    const open = createServer(metricsHandler(ownMetrics(registry)));
-    const guarded = createServer(metricsHandler(ownMetrics(registry), 'metrics-token-0123456789'));
+    const serve = (handler: ReturnType<typeof metricsHandler>) => createServer((req, res) => void handler(req, res));
+    const open = serve(metricsHandler(ownMetrics(registry)));
+    const guarded = serve(metricsHandler(ownMetrics(registry), 'metrics-token-0123456789'));
     const urls: string[] = [];
     for (const s of [open, guarded]) {
       await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { takeRateLimit } from '../src/index.ts';
 import { uniqueKeys, useRedis } from './helpers.ts';
 

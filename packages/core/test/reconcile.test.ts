@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
 import {
   ORDERS_QUEUE,
   acceptOrder,
@@ -65,13 +63,10 @@ describe('reconciler', () => {
     const orderId = await recordOnly('p', 'u1', 1);
     await queue.add('order', { orderId, productId: 'p', userId: 'u1', quantity: 1 }, { jobId: orderId, attempts: 1 });
     // A worker that dies on the job without marking the order (no Flashline failure handler).
-    const crashing = new Worker(
-      ORDERS_QUEUE,
-      async () => {
-        throw new Error('boom');
-      },
-      { connection: ctx.redis, prefix: config.queuePrefix },
-    );
+    const crashing = new Worker(ORDERS_QUEUE, () => Promise.reject(new Error('boom')), {
+      connection: ctx.redis,
+      prefix: config.queuePrefix,
+    });
     while ((await (await queue.getJob(orderId))?.getState()) !== 'failed') await sleep(20);
     await crashing.close();
     assert.equal((await getOrder(ctx.redis, keys, orderId))?.status, 'queued');
@@ -141,13 +136,10 @@ describe('reconciler', () => {
     const accepted = await Promise.all(
       ['u1', 'u2'].map((userId) => acceptOrder(deps, { productId: 'p', userId, quantity: 1 })),
     );
-    const crashing = new Worker(
-      ORDERS_QUEUE,
-      async () => {
-        throw new Error('boom');
-      },
-      { connection: ctx.redis, prefix: config.queuePrefix },
-    );
+    const crashing = new Worker(ORDERS_QUEUE, () => Promise.reject(new Error('boom')), {
+      connection: ctx.redis,
+      prefix: config.queuePrefix,
+    });
     const batchId = (await ctx.redis.hget(keys.order('p', accepted[0]!.orderId), 'job'))!;
     while ((await queue.getJobState(batchId)) !== 'failed') await sleep(20);
     await crashing.close();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { createKeys } from '@flashline/core';
-import { mapConcurrent, requestJson } from './http.ts';
+import { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 import { percentile } from './burst.ts';
 import { SYSTEM_ADMIN_TOKEN, type System } from './system.ts';
 
@@ -83,7 +83,7 @@ export async function submitBurst(
 ): Promise<Outcome[]> {
   const tries = options.tries ?? 5;
   return mapConcurrent(orders, options.concurrency, async (order) => {
-    let last = { status: 0, body: undefined as any };
+    let last: Pick<JsonReply, 'status' | 'body'> = { status: 0, body: undefined };
     for (let attempt = 1; attempt <= tries; attempt++) {
       last = await requestJson(`${apiUrl}/orders`, {
         method: 'POST',

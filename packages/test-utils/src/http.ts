@@ -18,6 +18,7 @@ export async function mapConcurrent<T, R>(
 
 export interface JsonReply {
   status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the wire's JSON, as it came: each test asserts its shape
   body: any;
   headers: Headers;
 }

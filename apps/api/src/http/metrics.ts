@@ -7,7 +7,8 @@ import { UNMATCHED_ROUTE, type ApiMetrics } from '@flashline/core';
  * Every router is mounted at the root, so the pattern is the whole path.
  */
 function routeOf(req: Request): string {
-  const path: unknown = req.route?.path;
+  // Express types `req.route` as any: read it as unknown and check.
+  const path = (req.route as { path?: unknown } | undefined)?.path;
   return typeof path === 'string' ? path : UNMATCHED_ROUTE;
 }
 

@@ -1,6 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import { AppError, takeRateLimit, type RateLimit } from '@flashline/core';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
 
 const whose = { ip: 'this client address', user: 'this user' } as const;
 

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { AppError } from '@flashline/core';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
 
 export function healthRoutes({ redis }: ApiDeps): Router {
   const router = Router();

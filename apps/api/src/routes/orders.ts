@@ -12,7 +12,7 @@ import {
   orderRequestSchema,
   type RateLimit,
 } from '@flashline/core';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
 import { sendError } from '../http/errors.ts';
 import { enforceRateLimit } from '../http/rateLimit.ts';
 import { jsonBody, parse } from '../http/validate.ts';

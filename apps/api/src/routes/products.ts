@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { AppError, getProduct, idSchema, productUpdateSchema, setProduct } from '@flashline/core';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
 import { requireAdmin } from '../http/adminAuth.ts';
 import { jsonBody, parse } from '../http/validate.ts';
 

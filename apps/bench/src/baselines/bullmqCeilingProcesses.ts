@@ -44,7 +44,7 @@ export async function bullmqCeilingProcesses(
     const redisCpuBefore = await redisCpuSeconds(probe);
     const workerCpuBefore = children.map((child) => cpuSeconds(child.pid!));
     const started = performance.now();
-    for (const child of children) child.stdin!.write('go\n');
+    for (const child of children) child.stdin.write('go\n');
     const pending = () => ceiling.queue.getJobCountByTypes('wait', 'active', 'delayed', 'prioritized');
     let last = ceiling.jobs;
     await withTimeout(
@@ -63,7 +63,7 @@ export async function bullmqCeilingProcesses(
     const done = await Promise.all(
       children.map((child) => {
         const line = nextLine(child, /^done \d+$/, 30_000);
-        child.stdin!.write('stop\n');
+        child.stdin.write('stop\n');
         return line;
       }),
     );

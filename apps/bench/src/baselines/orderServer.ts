@@ -42,12 +42,12 @@ export async function startOrderServer(accept: (order: BaselineOrder) => Promise
     await accept(parsed.data);
     res.status(202).json({ status: 'queued' });
   });
-  const onError: ErrorRequestHandler = (error: { status?: number; type?: string }, _req, res, _next) => {
+  const onError: ErrorRequestHandler = (error: Error & { status?: number; type?: string }, _req, res, _next) => {
     // body-parser's errors carry a 4xx status; anything else is `accept` failing: Redis unreachable.
     const status = typeof error.status === 'number' && error.status < 500 ? error.status : 503;
     res
       .status(status)
-      .json(wireError(status === 503 ? 'unavailable' : (error.type ?? 'invalid_request'), String(error)));
+      .json(wireError(status === 503 ? 'unavailable' : (error.type ?? 'invalid_request'), error.message));
   };
   app.use(onError);
 

@@ -91,9 +91,7 @@ export async function commitSections(
   // copies it once; spread arguments were copied twice more, and a commit of 64 products holds about
   // 700: passing the array took a fifth off this process' CPU for such a commit (measured).
   const keyCount = sections.reduce((n, s) => n + 5 + s.orders.length, 0);
-  const call: (string | number)[] = new Array(
-    1 + keyCount + 5 + sections.reduce((n, s) => n + 3 + 2 * s.orders.length, 0),
-  );
+  const call = new Array<string | number>(1 + keyCount + 5 + sections.reduce((n, s) => n + 3 + 2 * s.orders.length, 0));
   call[0] = keyCount;
   let k = 1;
   let a = 1 + keyCount;

@@ -38,7 +38,8 @@ export async function getProductStats(
   productIds.forEach((productId, i) => {
     const [fieldsError, fields] = replies[2 * i] ?? [];
     const [queuedError, queued] = replies[2 * i + 1] ?? [];
-    if (fieldsError || queuedError) throw fieldsError ?? queuedError;
+    const error = fieldsError ?? queuedError;
+    if (error) throw error;
     const values = (fields as (string | null)[]).map((value) => Number(value ?? 0));
     if ((fields as (string | null)[])[0] == null) return;
     const [stock = 0, sold = 0, accepted = 0, confirmed = 0, soldOut = 0, limit = 0, failed = 0] = values;
