@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface Row {
   scenario: string;
@@ -39,6 +39,16 @@ export function barChart(rows: Row[]): string {
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** The line between the hand-written guide at the top of the report and the part each run writes anew. */
+export const GENERATED_BELOW = '<!-- Everything below is written by npm run bench; edit above this line. -->';
+
+/** What stands above the marker in the report today: kept as it is by every run. */
+function handWritten(path: string): string {
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const at = text.indexOf(GENERATED_BELOW);
+  return at === -1 ? '' : text.slice(0, at);
+}
+
 export function writeReport(
   path: string,
   chartPath: string,
@@ -46,7 +56,9 @@ export function writeReport(
 ): void {
   writeFileSync(chartPath, barChart(run.rows));
   const lines = [
-    '# Benchmarks',
+    GENERATED_BELOW,
+    '',
+    '## The latest run',
     '',
     `Every figure below comes from one run of \`${run.command}\` (${run.date}, ${run.machine}), all on the same`,
     'private redis-server, side by side, so that the ratios hold on a noisy shared machine. Nothing here is typed in:',
@@ -58,7 +70,7 @@ export function writeReport(
     '|---|---|---|---|',
     ...run.rows.map((r) => `| ${r.scenario} | ${r.what} | ${fmt(r.perSecond)} | ${r.notes} |`),
     '',
-    '## Targets (ratios from this run)',
+    '### Targets (ratios from this run)',
     '',
     '| target | measured | goal | met |',
     '|---|---|---|---|',
@@ -70,5 +82,5 @@ export function writeReport(
     run.extra,
     '',
   ];
-  writeFileSync(path, lines.join('\n'));
+  writeFileSync(path, handWritten(path) + lines.join('\n'));
 }
