@@ -5,6 +5,7 @@ import type { ApiDeps } from './deps.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { countRequests } from './http/metrics.ts';
 import { limitByIp } from './http/rateLimit.ts';
+import { requestLog } from './http/requestLog.ts';
 import { requireUtf8 } from './http/validate.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
@@ -20,7 +21,10 @@ export function createApp(deps: ApiDeps): Express {
   app.set('etag', false);
   // Set explicitly (TRUST_PROXY): only a trusted proxy's X-Forwarded-For may change req.ip.
   app.set('trust proxy', deps.config.trustProxy);
-  // First, so every answer is counted: 429s and 503s given before any route included.
+  // First, so every answer is logged and counted: 429s and 503s given before any route included.
+  // The request log only at LOG_LEVEL=debug: at info it is not even mounted, and costs the accept path
+  // nothing. A test's stub logger has no pino behind it and writes nothing, requests included.
+  if (deps.config.logLevel === 'debug' && deps.log.pino) app.use(requestLog(deps.log.pino));
   app.use(countRequests(metrics));
   app.use(helmet());
   // Health checks and metrics come before the limits: probes and scrapes are never refused, and

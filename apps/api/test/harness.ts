@@ -9,6 +9,7 @@ import {
   waitUntilReady,
   type Config,
   type Keys,
+  type Logger,
   type OrdersJobData,
 } from '@flashline/core';
 import type { TestRedis } from '@flashline/test-utils';
@@ -33,6 +34,8 @@ export async function apiOn(
   server: TestRedis,
   prefix: string,
   env: Record<string, string> = {},
+  // Silent unless a test wants to read the lines.
+  log: Logger = () => {},
 ): Promise<ApiUnderTest> {
   const settings = {
     REDIS_URL: server.url,
@@ -47,7 +50,6 @@ export async function apiOn(
   await waitUntilReady(redis, 5000);
   const queue = createOrdersQueue(config, redis);
   const keys = createKeys(prefix);
-  const log = () => {};
   const app = createApp({ config, redis, keys, queue, log });
   return {
     app,

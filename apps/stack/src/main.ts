@@ -1,21 +1,21 @@
 import { fileURLToPath } from 'node:url';
-import { ConfigError, createLogger, errorFields, loadConfig, redactUrl, withSecrets } from '@flashline/core';
+import { ConfigError, createLogger, errorFields, loadConfigOrExit, redactUrl, withSecrets } from '@flashline/core';
 import { NoRedisError, ensureRedis } from './embeddedRedis.ts';
+import { stackOutput } from './output.ts';
 import { Supervisor } from './supervisor.ts';
 
 /**
  * `npm start`: the whole system as one supervised group — a Redis (found or embedded), the API,
  * the dashboard and WORKERS worker processes — stopped together on SIGINT/SIGTERM.
  */
-const log = createLogger('stack');
+const output = stackOutput(process.stdout.isTTY);
+const settings = loadConfigOrExit('stack', process.env, output);
+// The children inherit LOG_LEVEL with the rest of the environment: they write only what this writes.
+const log = createLogger('stack', settings.logLevel, output);
 const repo = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
 try {
-  const config = withSecrets(loadConfig(process.env), log, [
-    'adminToken',
-    'dashboardPassword',
-    'dashboardViewerPassword',
-  ]);
+  const config = withSecrets(settings, log, ['adminToken', 'dashboardPassword', 'dashboardViewerPassword']);
   const redis = await ensureRedis({
     url: config.redisUrl,
     urlGiven: !!process.env.REDIS_URL,
@@ -34,7 +34,7 @@ try {
   const urls: Record<string, string> = {};
   let workersReady = 0;
   let announced = false;
-  const supervisor = new Supervisor(env, log, (name, line) => {
+  const onLine = (name: string, line: string) => {
     if (announced || !line.startsWith('{')) return;
     const entry = JSON.parse(line) as { msg?: string; url?: string };
     if (entry.msg === 'api listening' || entry.msg === 'dashboard listening') urls[name] = entry.url ?? '';
@@ -50,7 +50,8 @@ try {
         redis: redactUrl(redis.url),
       });
     }
-  });
+  };
+  const supervisor = new Supervisor({ env, log, output, onLine });
   supervisor.start({ name: 'api', entry: repo('apps/api/src/main.ts') });
   supervisor.start({ name: 'dashboard', entry: repo('apps/dashboard/src/main.ts') });
   for (let i = 0; i < config.workers; i++) supervisor.start({ name: 'worker', entry: repo('apps/worker/src/main.ts') });

@@ -1,11 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '@flashline/core';
+import type { Logger, LogStreams } from '@flashline/core';
 
 export interface ProcessSpec {
   name: string;
   entry: string;
+}
+
+export interface SupervisorOptions {
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  /** Where the children's lines are passed on to (their stderr to `err`). */
+  output: LogStreams;
+  /** Each line a child prints, as it printed it. */
+  onLine: (name: string, line: string) => void;
 }
 
 interface Supervised {
@@ -23,11 +32,7 @@ export class Supervisor {
   private readonly processes: Supervised[] = [];
   private stopping = false;
 
-  constructor(
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly log: Logger,
-    private readonly onLine: (name: string, line: string) => void,
-  ) {}
+  constructor(private readonly options: SupervisorOptions) {}
 
   start(spec: ProcessSpec): void {
     const supervised: Supervised = { spec, restarts: 0, startedAt: Date.now() };
@@ -37,15 +42,16 @@ export class Supervisor {
 
   private launch(supervised: Supervised): void {
     const child = spawn(process.execPath, ['--import', 'tsx', supervised.spec.entry], {
-      env: this.env,
+      env: this.options.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     supervised.child = child;
     supervised.startedAt = Date.now();
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
-        (stream === child.stderr ? process.stderr : process.stdout).write(`${line}\n`);
-        this.onLine(supervised.spec.name, line);
+        const { output, onLine } = this.options;
+        (stream === child.stderr ? output.err : output.out).write(`${line}\n`);
+        onLine(supervised.spec.name, line);
       });
     }
     child.once('exit', (code, signal) => {
@@ -54,7 +60,12 @@ export class Supervisor {
       if (Date.now() - supervised.startedAt > 60_000) supervised.restarts = 0;
       const delay = Math.min(500 * 2 ** supervised.restarts, 30_000);
       supervised.restarts += 1;
-      this.log('warn', 'process exited; restarting', { process: supervised.spec.name, code, signal, inMs: delay });
+      this.options.log('warn', 'process exited; restarting', {
+        process: supervised.spec.name,
+        code,
+        signal,
+        inMs: delay,
+      });
       void sleep(delay).then(() => this.stopping || this.launch(supervised));
     });
   }

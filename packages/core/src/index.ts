@@ -1,7 +1,15 @@
 export { loadConfig, ConfigError, type Config, type LockSettings } from './config/config.ts';
 export { AppError, httpStatusByCode, isRedisUnavailable, toAppError, type ErrorCode } from './errors/appError.ts';
 export { createKeys, PRODUCT_GROUPS, type Keys } from './keys/keys.ts';
-export { createLogger, errorFields, type Logger } from './log/logger.ts';
+export {
+  createLogger,
+  errorFields,
+  stdioStreams,
+  LOG_LEVELS,
+  type Logger,
+  type LogLevel,
+  type LogStreams,
+} from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
 export { ProductLocks, type Lease, type LockObserver } from './locks/productLock.ts';
 export { getProduct, setProduct, type Product } from './products/products.ts';
@@ -47,6 +55,7 @@ export {
 } from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';
 export { runMain, type Shutdown } from './run/runMain.ts';
+export { loadConfigOrExit } from './run/configOrExit.ts';
 export { redactUrl } from './redis/redactUrl.ts';
 export { listen, type Listening } from './run/httpServer.ts';
 export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './orders/reconcile.ts';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { LOG_LEVELS } from '../log/logger.ts';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -48,6 +49,7 @@ const trustProxy = z
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: z.enum(LOG_LEVELS, 'debug, info, warn or error').default('info'),
     REDIS_URL: z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
@@ -109,6 +111,8 @@ const schema = z
   })
   .transform((env) => ({
     env: env.NODE_ENV,
+    // The least severe level written; at debug the API also logs every HTTP request.
+    logLevel: env.LOG_LEVEL,
     redisUrl: env.REDIS_URL,
     redisTlsCaFile: env.REDIS_TLS_CA_FILE,
     keyPrefix: env.KEY_PREFIX,

@@ -1,26 +1,20 @@
-import { loadConfig, ConfigError, type Config } from '../config/config.ts';
+import type { Config } from '../config/config.ts';
 import { createLogger, errorFields, type Logger } from '../log/logger.ts';
+import { loadConfigOrExit } from './configOrExit.ts';
 
 export type Shutdown = () => Promise<void>;
 
 /**
  * The frame every app's main shares: parse config once, start, and on SIGINT/SIGTERM run the
  * app's graceful shutdown within SHUTDOWN_TIMEOUT_MS, then exit 0 (1 if it failed or overran).
- * A bad configuration exits 1 with every problem listed.
+ * A bad configuration exits 1 with every problem listed; past it, every line obeys LOG_LEVEL.
  */
 export async function runMain(
   service: string,
   start: (config: Config, log: Logger) => Promise<Shutdown>,
 ): Promise<void> {
-  const log = createLogger(service);
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    log('error', error.message);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit(service, process.env);
+  const log = createLogger(service, config.logLevel);
   // The handlers go in before the app starts: an app logs that it listens from inside `start`, and a
   // supervisor may signal it as soon as it reads that line. A signal during start is kept and acted
   // on once start returns, instead of killing the process with the default action.
