@@ -1,5 +1,4 @@
-import { Queue } from 'bullmq';
-import { ORDERS_QUEUE, connectRedis, createKeys, listen, runMain, withSecrets } from '@flashline/core';
+import { connectRedis, createKeys, createOrdersQueue, listen, runMain, withSecrets } from '@flashline/core';
 import { BOARD_PATH, SALE_PATH, createDashboardApp } from './app.ts';
 import { AuditLog } from './audit/auditLog.ts';
 import { SaleFeed } from './sale/saleFeed.ts';
@@ -10,7 +9,8 @@ await runMain('dashboard', async (baseConfig, log) => {
   // A reader of the queue, not a producer: it may wait through a Redis restart.
   const redis = connectRedis(config, 'worker');
   const keys = createKeys(config.keyPrefix);
-  const orders = new Queue(ORDERS_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  // Built as the API builds it: a job an admin adds on the board gets the same attempts and retention.
+  const orders = createOrdersQueue(config, redis);
   const sale = new SaleFeed({ redis, keys, orders, intervalMs: config.salePanelIntervalMs, log });
   const app = createDashboardApp({
     users: {

@@ -2,9 +2,18 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { Queue } from 'bullmq';
+import { type Queue } from 'bullmq';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ORDERS_QUEUE, connectRedis, createKeys, getProduct, setProduct, type Keys } from '@flashline/core';
+import {
+  ORDERS_QUEUE,
+  connectRedis,
+  createKeys,
+  createOrdersQueue,
+  getProduct,
+  loadConfig,
+  setProduct,
+  type Keys,
+} from '@flashline/core';
 import {
   SYSTEM_ADMIN_TOKEN,
   freePort,
@@ -65,7 +74,7 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
     ]);
     redis = connectRedis({ redisUrl: system.redis.url, redisTimeoutMs: 1000 }, 'worker');
     keys = createKeys(system.prefix);
-    queue = new Queue(ORDERS_QUEUE, { connection: redis, prefix: `${system.prefix}:{queue}` });
+    queue = createOrdersQueue(loadConfig({ KEY_PREFIX: system.prefix }), redis);
     // Its own process, as in production: the panel's staleness is then the dashboard's, not
     // that of this process's event loop, busy firing the burst.
     const port = await freePort();

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import { Worker } from 'bullmq';
 import request from 'supertest';
-import { ORDERS_QUEUE, connectRedis } from '@flashline/core';
+import { ORDERS_QUEUE, connectRedis, queuePrefixOf } from '@flashline/core';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { createBoards } from '../src/board/boards.ts';
 import type { AuditEntry } from '../src/audit/auditLog.ts';
@@ -22,7 +22,7 @@ async function failOneJob(fixture: DashboardFixture, server: TestRedis, prefix: 
   const connection = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
   const worker = new Worker(ORDERS_QUEUE, () => Promise.reject(new Error('simulated infrastructure failure')), {
     connection,
-    prefix: `${prefix}:{queue}`,
+    prefix: queuePrefixOf(prefix),
   });
   await new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await worker.close();

@@ -1,6 +1,6 @@
-import { Queue } from 'bullmq';
+import { type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ORDERS_QUEUE, connectRedis, createKeys, createLogger, type Keys } from '@flashline/core';
+import { connectRedis, createKeys, createLogger, createOrdersQueue, loadConfig, type Keys } from '@flashline/core';
 import type { TestRedis } from '@flashline/test-utils';
 import { createDashboardApp } from '../src/app.ts';
 import { AuditLog } from '../src/audit/auditLog.ts';
@@ -27,7 +27,7 @@ export function dashboardOn(
 ): DashboardFixture {
   const redis = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
   const keys = createKeys(prefix);
-  const queue = new Queue(ORDERS_QUEUE, { connection: redis, prefix: `${prefix}:{queue}` });
+  const queue = createOrdersQueue(loadConfig({ KEY_PREFIX: prefix }), redis);
   const audit = new AuditLog(redis, keys);
   const log = createLogger('dashboard-test');
   const sale = new SaleFeed({ redis, keys, orders: queue, intervalMs: options.intervalMs ?? 100, log });

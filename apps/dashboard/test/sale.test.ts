@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import request from 'supertest';
-import { acceptOrder, createAcceptDeps, listen, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { listen, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
+import { startRedis, type TestRedis, acceptOrThrow, testAcceptor } from '@flashline/test-utils';
 import type { SaleView } from '../src/sale/saleView.ts';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
 
@@ -58,13 +58,12 @@ describe('sale panel', () => {
         setProduct(fixture.redis, fixture.keys, `p-${String(i).padStart(4, '0')}`, { stock: 100 }),
       ),
     );
-    const deps = createAcceptDeps({
+    const deps = testAcceptor({
       redis: fixture.redis,
       keys: fixture.keys,
       queue: fixture.queue as Queue<OrdersJobData>,
-      idempotencyTtlS: 60,
     });
-    for (let i = 0; i < 5; i++) await acceptOrder(deps, { productId: 'p-0042', userId: `u${i}`, quantity: 2 });
+    for (let i = 0; i < 5; i++) await acceptOrThrow(deps, { productId: 'p-0042', userId: `u${i}`, quantity: 2 });
   });
   after(async () => {
     fixture.sale.close();

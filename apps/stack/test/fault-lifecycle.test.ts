@@ -1,10 +1,26 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ProductLocks, connectRedis, createKeys, ordersOf } from '@flashline/core';
-import { products, requestJson, runScenario, untilBacklog, type Outcome, type System } from '@flashline/test-utils';
+import {
+  ProductLocks,
+  connectRedis,
+  createKeys,
+  createOrdersQueue,
+  loadConfig,
+  lockHolder,
+  ordersOf,
+  pidOf,
+} from '@flashline/core';
+import {
+  ordersQueueKey,
+  products,
+  requestJson,
+  runScenario,
+  untilBacklog,
+  type Outcome,
+  type System,
+} from '@flashline/test-utils';
 
 const PLAN = { products: products(10, 300), orders: 3000, seed: 23 };
 const SLOW = { WORKER_CONCURRENCY: '4' };
@@ -33,6 +49,9 @@ function pauseWorker(pauseMs: number) {
  * before Redis even runs it. Redis then grants the lock, whose lease runs out while the worker
  * sleeps; more orders for that product make another worker take the lock meanwhile.
  */
+/** True when `token` (a lock's value) is held by the process `pid`. */
+const isHeldBy = (token: string | null, pid: number | undefined) => token !== null && pidOf(lockHolder(token)) === pid;
+
 async function pauseWhileHoldingLock(system: System, index: number, pauseMs: number, extra: Outcome[]): Promise<void> {
   const worker = system.workers[index]!;
   const mine = `:${worker.child.pid}:`;
@@ -60,7 +79,7 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
     // commit answers those before it looks at the fence, so only a product with queued orders counts.
     if (
       productId &&
-      (await system.redis.client.get(keys.lock(productId)))?.includes(mine) &&
+      isHeldBy(await system.redis.client.get(keys.lock(productId)), worker.child.pid) &&
       (await system.redis.client.zcard(keys.pending(productId))) > 0
     )
       break;
@@ -90,7 +109,7 @@ async function pauseWhileHoldingLock(system: System, index: number, pauseMs: num
 
 /** BullMQ's count of jobs it found stalled (a worker stopped holding them). */
 async function stalledEvents(system: System): Promise<number> {
-  const events = await system.redis.client.xrange(`${system.prefix}:{queue}:orders:events`, '-', '+');
+  const events = await system.redis.client.xrange(ordersQueueKey(system.prefix, 'events'), '-', '+');
   return events.filter(([, fields]) => fields[1] === 'stalled').length;
 }
 
@@ -166,7 +185,7 @@ describe('a worker paused past its lease (SIGSTOP)', () => {
 function loseJobs(count: number, lost: string[]) {
   return async (system: System) => {
     const connection = new Redis(system.redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue('orders', { connection, prefix: `${system.prefix}:{queue}` });
+    const queue = createOrdersQueue(loadConfig({ KEY_PREFIX: system.prefix }), connection);
     await untilBacklog(system);
     for (const deadline = Date.now() + 10_000; lost.length < count && Date.now() < deadline; await sleep(5)) {
       for (const job of await queue.getWaiting(0, 9)) {

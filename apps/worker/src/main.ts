@@ -1,8 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   connectRedis,
-  createKeys,
-  createOrdersQueue,
   createRegistry,
   createWorkerMetrics,
   errorFields,
@@ -12,16 +10,17 @@ import {
   startReconciler,
   workerId,
 } from '@flashline/core';
-import { createOrderWorker } from './orderWorker.ts';
+import { createOrderWorker, createWorkerParts } from './orderWorker.ts';
 
 await runMain('worker', async (config, log) => {
   const redis = connectRedis(config, 'worker');
-  const keys = createKeys(config.keyPrefix);
   // Workers serve no HTTP: their metrics go to Redis every second, labelled with this worker's id,
   // and the dashboard's GET /metrics serves them (docs/metrics.md).
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
-  const worker = createOrderWorker(config, redis, log, metrics);
+  const parts = createWorkerParts(config, redis, metrics);
+  const { keys, queue } = parts;
+  const worker = createOrderWorker(config, redis, log, metrics, parts);
   let publishFailures = 0;
   const stopPublishing = publishMetrics(redis, keys, metrics.registry, id, (error) => {
     if (publishFailures++ % 60 === 0) log('warn', 'could not publish metrics', errorFields(error));
@@ -34,7 +33,6 @@ await runMain('worker', async (config, log) => {
   }, 5000);
   stats.unref();
 
-  const queue = createOrdersQueue(config, redis);
   const stopReconciler = startReconciler(
     {
       redis,

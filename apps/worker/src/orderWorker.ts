@@ -1,16 +1,19 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import {
   AppError,
   ORDERS_QUEUE,
   ProductLocks,
   createKeys,
+  createOrdersQueue,
   OrderBatcher,
   errorFields,
-  failOrder,
+  failOrders,
   reopenOrder,
   type Config,
   type Decision,
+  type Keys,
   type Logger,
   ordersOf,
   type OrderJob,
@@ -42,20 +45,15 @@ function jobFailure(reasons: unknown[], orderCount: number): unknown {
  */
 export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason, number>>;
 
-/**
- * One BullMQ worker deciding orders. A job carries one order or a batch (the orders an API process
- * accepted together); every order goes through the per-product OrderBatcher, so the orders of one
- * product in the active jobs share one lock acquisition and one commit. Business rejections
- * (sold_out, limit_exceeded) are results, not failures: the job completes. Infrastructure errors
- * throw, and BullMQ retries the job with backoff (orders it already decided replay their decision);
- * when the last attempt fails, its undecided orders end rejected / processing_failed, never stuck queued.
- */
-export function createOrderWorker(
-  config: Config,
-  redis: Redis,
-  log: Logger,
-  metrics?: WorkerMetrics,
-): Worker<OrdersJobData, JobResult> {
+/** What a worker process is built from, once: main.ts and createOrderWorker share these. */
+export interface WorkerParts {
+  keys: Keys;
+  batcher: OrderBatcher;
+  /** The orders queue's producer handle: the reconciler re-drives lost jobs through it. */
+  queue: Queue<OrdersJobData>;
+}
+
+export function createWorkerParts(config: Config, redis: Redis, metrics?: WorkerMetrics): WorkerParts {
   const keys = createKeys(config.keyPrefix);
   const batcher = new OrderBatcher({
     redis,
@@ -70,8 +68,33 @@ export function createOrderWorker(
     claimInScript: config.commitClaimsLock,
   });
   metrics?.trackBatches(() => batcher.stats);
+  return { keys, batcher, queue: createOrdersQueue(config, redis) };
+}
+
+/**
+ * One BullMQ worker deciding orders. A job carries one order or a batch (the orders an API process
+ * accepted together); every order goes through the per-product OrderBatcher, so the orders of one
+ * product in the active jobs share one lock acquisition and one commit. Business rejections
+ * (sold_out, limit_exceeded) are results, not failures: the job completes. Infrastructure errors
+ * throw, and BullMQ retries the job with backoff (orders it already decided replay their decision);
+ * when the last attempt fails, its undecided orders end rejected / processing_failed, never stuck queued.
+ */
+export function createOrderWorker(
+  config: Config,
+  redis: Redis,
+  log: Logger,
+  metrics?: WorkerMetrics,
+  parts: WorkerParts = createWorkerParts(config, redis, metrics),
+): Worker<OrdersJobData, JobResult> {
+  const { keys, batcher } = parts;
   if (config.brokenOnPurpose.length > 0)
     log('warn', 'SAFETY CHECKS OFF ON PURPOSE (FLASHLINE_BREAK): test use only', { broken: config.brokenOnPurpose });
+
+  // Gives up on orders (ends those still undecided processing_failed), counting only those it ended.
+  const giveUp = async (orders: readonly OrderJob[]) => {
+    const failed = await failOrders(redis, keys, orders, config.orderRetentionMs);
+    if (failed > 0) metrics?.observeFailed(failed);
+  };
 
   // One order of a job: its decision, or its error.
   const decideOne = async (order: OrderJob, reopen: boolean, timestamp: number): Promise<Decision> => {
@@ -114,18 +137,20 @@ export function createOrderWorker(
           retryable.map((s): unknown => s.reason),
           orders.length,
         );
-      const outcomes = await Promise.all(
-        settled.map(async (s, i) => {
-          if (s.status === 'fulfilled') return s.value.status === 'confirmed' ? 'confirmed' : s.value.reason;
-          const order = orders[i]!;
-          log('warn', 'order failed for good', { orderId: order.orderId, jobId: job.id, ...errorFields(s.reason) });
-          await failOrder(redis, keys, order.productId, order.orderId, config.orderRetentionMs);
-          metrics?.observeFailed();
-          return 'processing_failed' as const;
-        }),
-      );
       const counts: Partial<Record<'confirmed' | RejectReason, number>> = {};
-      for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+      const count = (outcome: 'confirmed' | RejectReason) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
+      const failedForGood: OrderJob[] = [];
+      settled.forEach((s, i) => {
+        if (s.status === 'fulfilled') {
+          count(s.value.status === 'confirmed' ? 'confirmed' : s.value.reason);
+          return;
+        }
+        const order = orders[i]!;
+        log('warn', 'order failed for good', { orderId: order.orderId, jobId: job.id, ...errorFields(s.reason) });
+        failedForGood.push(order);
+        count('processing_failed');
+      });
+      await giveUp(failedForGood);
       return counts;
     },
     {
@@ -158,12 +183,8 @@ export function createOrderWorker(
           return;
         }
         log('warn', 'order failed for good', { jobId: job.id, attempts: job.attemptsMade, ...errorFields(error) });
-        for (const order of ordersOf(job.data)) {
-          // Only a queued order changes: those of a batch already decided keep their decision.
-          const wasQueued = (await redis.hget(keys.order(order.productId, order.orderId), 'status')) === 'queued';
-          await failOrder(redis, keys, order.productId, order.orderId, config.orderRetentionMs);
-          if (wasQueued) metrics?.observeFailed();
-        }
+        // Only a queued order changes: those of a batch already decided keep their decision.
+        await giveUp(ordersOf(job.data));
       })
       .catch((failError: unknown) => {
         // Redis is down as well: the order stays queued until a reconciler decides it.

@@ -4,9 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  acceptOrder,
-  createAcceptDeps,
-  type AcceptDeps,
+  type OrderAcceptor,
   connectRedis,
   createKeys,
   createOrdersQueue,
@@ -19,7 +17,7 @@ import {
   type Order,
   type WorkerMetrics,
 } from '@flashline/core';
-import { startRedis, sumOf, type TestRedis } from '@flashline/test-utils';
+import { startRedis, sumOf, type TestRedis, acceptOrThrow, testAcceptor } from '@flashline/test-utils';
 import { createOrderWorker } from '../src/orderWorker.ts';
 
 describe('worker metrics', () => {
@@ -58,9 +56,9 @@ describe('worker metrics', () => {
     await server.stop();
   });
 
-  let acceptDeps: AcceptDeps | undefined;
+  let acceptDeps: OrderAcceptor | undefined;
   const place = (productId: string, userId: string, quantity = 1) =>
-    acceptOrder((acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue, idempotencyTtlS: 60 })), {
+    acceptOrThrow((acceptDeps ??= testAcceptor({ redis: producer, keys, queue })), {
       productId,
       userId,
       quantity,

@@ -4,11 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  acceptOrder,
-  createAcceptDeps,
   newBatchId,
   newOrderId,
-  type AcceptDeps,
+  type OrderAcceptor,
   connectRedis,
   createKeys,
   createOrdersQueue,
@@ -19,7 +17,7 @@ import {
   type Config,
   type Order,
 } from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { startRedis, type TestRedis, acceptOrThrow, testAcceptor } from '@flashline/test-utils';
 import { createOrderWorker } from '../src/orderWorker.ts';
 
 describe('order worker', () => {
@@ -55,14 +53,15 @@ describe('order worker', () => {
   });
 
   let ordersQueue: ReturnType<typeof createOrdersQueue>;
-  let acceptDeps: AcceptDeps | undefined;
+  let acceptDeps: OrderAcceptor | undefined;
   const queue = () => (ordersQueue ??= createOrdersQueue(config, producer));
 
   async function place(productId: string, userId: string, quantity: number) {
-    return acceptOrder(
-      (acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 })),
-      { productId, userId, quantity },
-    );
+    return acceptOrThrow((acceptDeps ??= testAcceptor({ redis: producer, keys, queue: queue() })), {
+      productId,
+      userId,
+      quantity,
+    });
   }
   async function decided(orderId: string, timeoutMs = 10_000): Promise<Order> {
     const deadline = Date.now() + timeoutMs;
@@ -177,8 +176,8 @@ describe('order worker', () => {
 
   describe('a batch job (the orders an API process accepted together)', () => {
     const batchJob = async (orders: { productId: string; userId: string; quantity: number }[]) => {
-      const deps = (acceptDeps ??= createAcceptDeps({ redis: producer, keys, queue: queue(), idempotencyTtlS: 60 }));
-      const accepted = await Promise.all(orders.map((order) => acceptOrder(deps, order)));
+      const deps = (acceptDeps ??= testAcceptor({ redis: producer, keys, queue: queue() }));
+      const accepted = await Promise.all(orders.map((order) => acceptOrThrow(deps, order)));
       const jobId = (await producer.hget(keys.order(orders[0]!.productId, accepted[0]!.orderId), 'job'))!;
       assert.match(jobId, /^batch~/, 'the orders did not travel in one batch job');
       return { jobId, orderIds: accepted.map((a) => a.orderId) };

@@ -1,6 +1,6 @@
 export { loadConfig, ConfigError, type Config, type LockSettings } from './config/config.ts';
 export { AppError, httpStatusByCode, isRedisUnavailable, toAppError, type ErrorCode } from './errors/appError.ts';
-export { createKeys, PRODUCT_GROUPS, type Keys } from './keys/keys.ts';
+export { bullmqKey, createKeys, PRODUCT_GROUPS, queuePrefixOf, type Keys } from './keys/keys.ts';
 export {
   createLogger,
   errorFields,
@@ -11,7 +11,7 @@ export {
   type LogStreams,
 } from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
-export { ProductLocks, type Lease, type LockObserver } from './locks/productLock.ts';
+export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
 export { getProduct, setProduct, type Product } from './products/products.ts';
 export {
   idSchema,
@@ -24,25 +24,24 @@ export {
 export { newBatchId, newOrderId, productOfOrder } from './orders/orderId.ts';
 export {
   getOrder,
-  failOrder,
   reopenOrder,
   type Order,
   type OrderStatus,
   type RejectReason,
   type Decision,
 } from './orders/order.ts';
-export { acceptOrder, createAcceptDeps, soldOutError, type AcceptDeps, type Accepted } from './orders/acceptOrder.ts';
-export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
+export { failOrders } from './orders/failOrders.ts';
 export {
-  claimAndCommit,
-  commitOrder,
-  commitOrders,
-  commitSections,
-  type CommitResult,
-  type CommitRules,
-  type CommitSection,
-  type SectionOutcome,
-} from './orders/commitOrder.ts';
+  createOrderAcceptor,
+  type AcceptOutcome,
+  type AcceptSettings,
+  type OrderAcceptor,
+} from './orders/acceptOrder.ts';
+export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
+export { commitSections, type CommitResult, type CommitRules, type CommitSection } from './orders/commitOrder.ts';
+export * from './redis/replies.ts';
+export { bearerToken, secretMatcher, sha256, sha256Url } from './crypto/digest.ts';
+export { pidOf, processName } from './run/processName.ts';
 export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
 export {
   ORDERS_QUEUE,
@@ -59,7 +58,7 @@ export { loadConfigOrExit } from './run/configOrExit.ts';
 export { redactUrl } from './redis/redactUrl.ts';
 export { listen, type Listening } from './run/httpServer.ts';
 export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './orders/reconcile.ts';
-export { takeRateLimit, type RateLimit, type RateLimitScope } from './limits/rateLimiter.ts';
+export { rateLimitedError, takeRateLimit, type RateLimit, type RateLimitScope } from './limits/rateLimiter.ts';
 export { SoldOutMemory } from './products/soldOutMemory.ts';
 export { getProductStats, type ProductStats } from './products/productStats.ts';
 export { createRegistry, type MetricsJson } from './metrics/registry.ts';

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  acceptOrder,
-  createAcceptDeps,
   createOrdersQueue,
   getOrder,
   loadConfig,
   ordersOf,
   setProduct,
-  type AcceptDeps,
+  type OrderAcceptor,
   type Keys,
   type OrderJob,
 } from '../src/index.ts';
+import { acceptOrThrow, testAcceptor } from '@flashline/test-utils';
 import { snapshot, uniqueKeys, useRedis } from './helpers.ts';
 
 describe('accept batches (group commit of the accept path)', () => {
@@ -21,12 +20,12 @@ describe('accept batches (group commit of the accept path)', () => {
     const keys = uniqueKeys();
     const config = loadConfig({ REDIS_URL: ctx.server.url, KEY_PREFIX: keys.prefix });
     const queue = createOrdersQueue(config, ctx.redis);
-    const deps = createAcceptDeps({ redis: ctx.redis, keys, queue, idempotencyTtlS: 60, acceptBatch });
+    const deps = testAcceptor({ redis: ctx.redis, keys, queue }, { acceptBatch });
     return { keys, queue, deps };
   }
 
   /** Every job in the queue and the orders each carries. */
-  async function jobsOf(deps: AcceptDeps & { keys: Keys }, queue: ReturnType<typeof createOrdersQueue>) {
+  async function jobsOf(deps: OrderAcceptor & { keys: Keys }, queue: ReturnType<typeof createOrdersQueue>) {
     const jobs = await queue.getJobs(['wait', 'active', 'delayed', 'completed', 'failed', 'prioritized']);
     return jobs.map((job) => ({ id: job.id!, name: job.name, orders: ordersOf(job.data) }));
   }
@@ -36,7 +35,7 @@ describe('accept batches (group commit of the accept path)', () => {
     for (const productId of ['a', 'b', 'c']) await setProduct(ctx.redis, keys, productId, { stock: 100 });
     const accepted = await Promise.all(
       Array.from({ length: 150 }, (_, i) =>
-        acceptOrder(deps, { productId: 'abc'[i % 3]!, userId: `u${i}`, quantity: 1 }),
+        acceptOrThrow(deps, { productId: 'abc'[i % 3]!, userId: `u${i}`, quantity: 1 }),
       ),
     );
     assert.ok(accepted.every((a) => a.status === 'queued'));
@@ -61,7 +60,7 @@ describe('accept batches (group commit of the accept path)', () => {
   it('enqueues a lone order alone, under its own id, as it was', async () => {
     const { keys, queue, deps } = setup();
     await setProduct(ctx.redis, keys, 'p', { stock: 1 });
-    const { orderId } = await acceptOrder(deps, { productId: 'p', userId: 'alice', quantity: 1 });
+    const { orderId } = await acceptOrThrow(deps, { productId: 'p', userId: 'alice', quantity: 1 });
     const job = await queue.getJob(orderId);
     assert.deepEqual(job?.data, { orderId, productId: 'p', userId: 'alice', quantity: 1 });
     assert.equal(await ctx.redis.hget(keys.order('p', orderId), 'job'), null);
@@ -72,7 +71,7 @@ describe('accept batches (group commit of the accept path)', () => {
     const { keys, queue, deps } = setup(1);
     await setProduct(ctx.redis, keys, 'p', { stock: 100 });
     const accepted = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => acceptOrder(deps, { productId: 'p', userId: `u${i}`, quantity: 1 })),
+      Array.from({ length: 20 }, (_, i) => acceptOrThrow(deps, { productId: 'p', userId: `u${i}`, quantity: 1 })),
     );
     const jobs = await jobsOf({ ...deps, keys }, queue);
     assert.equal(jobs.length, 20);
@@ -86,10 +85,10 @@ describe('accept batches (group commit of the accept path)', () => {
     await setProduct(ctx.redis, keys, 'gone', { stock: 1 });
     const before = await snapshot(ctx.redis, keys);
     const outcomes = await Promise.allSettled([
-      acceptOrder(deps, { productId: 'ok', userId: 'a', quantity: 1 }),
-      acceptOrder(deps, { productId: 'nope', userId: 'b', quantity: 1 }),
-      acceptOrder(deps, { productId: 'gone', userId: 'c', quantity: 2 }),
-      acceptOrder(deps, { productId: 'ok', userId: 'd', quantity: 1 }),
+      acceptOrThrow(deps, { productId: 'ok', userId: 'a', quantity: 1 }),
+      acceptOrThrow(deps, { productId: 'nope', userId: 'b', quantity: 1 }),
+      acceptOrThrow(deps, { productId: 'gone', userId: 'c', quantity: 2 }),
+      acceptOrThrow(deps, { productId: 'ok', userId: 'd', quantity: 1 }),
     ]);
     const codes = outcomes.map((o) =>
       o.status === 'fulfilled' ? o.value.status : (o.reason as { code: string }).code,
@@ -117,7 +116,7 @@ describe('accept batches (group commit of the accept path)', () => {
     const { keys, queue, deps } = setup();
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
     const request = { productId: 'p', userId: 'bob', quantity: 2 };
-    const replies = await Promise.all([1, 2, 3].map(() => acceptOrder(deps, request, 'key-bob')));
+    const replies = await Promise.all([1, 2, 3].map(() => acceptOrThrow(deps, request, 'key-bob')));
     assert.equal(new Set(replies.map((r) => r.orderId)).size, 1);
     const jobs = await jobsOf({ ...deps, keys }, queue);
     assert.deepEqual(
@@ -132,13 +131,13 @@ describe('accept batches (group commit of the accept path)', () => {
     const { keys, queue, deps } = setup();
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
     const [first] = await Promise.all([
-      acceptOrder(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol'),
-      acceptOrder(deps, { productId: 'p', userId: 'dan', quantity: 1 }, 'key-dan'),
+      acceptOrThrow(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol'),
+      acceptOrThrow(deps, { productId: 'p', userId: 'dan', quantity: 1 }, 'key-dan'),
     ]);
     const batchId = (await ctx.redis.hget(keys.order('p', first.orderId), 'job'))!;
     assert.match(batchId, /^batch~/, 'the two orders did not travel in one batch');
     await (await queue.getJob(batchId))!.remove(); // the job is lost
-    const retry = await acceptOrder(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol');
+    const retry = await acceptOrThrow(deps, { productId: 'p', userId: 'carol', quantity: 1 }, 'key-carol');
     assert.deepEqual(retry, first);
     const job = await queue.getJob(first.orderId);
     assert.deepEqual(job?.data, {

@@ -6,11 +6,8 @@ import {
   OrderBatcher,
   PRODUCT_GROUPS,
   ProductLocks,
-  claimAndCommit,
-  commitOrder,
-  commitOrders,
   commitSections,
-  failOrder,
+  failOrders,
   getOrder,
   getProduct,
   getProductStats,
@@ -18,7 +15,16 @@ import {
   type Keys,
   type OrderJob,
 } from '../src/index.ts';
-import { recordOrder, scriptedClient, snapshot, uniqueKeys, useRedis } from './helpers.ts';
+import {
+  claimAndCommit,
+  commitOrder,
+  commitOrders,
+  recordOrder,
+  scriptedClient,
+  snapshot,
+  uniqueKeys,
+  useRedis,
+} from './helpers.ts';
 
 const MAX_QUANTITY = 10;
 const RULES = { maxQuantity: MAX_QUANTITY, orderRetentionMs: 60_000 };
@@ -267,8 +273,12 @@ describe('order commit', () => {
     const decided = order('p', 'u2', 1);
     for (const o of [queued, decided]) await recordOrder(ctx.redis, keys, 'p', o.orderId, o.userId, 1);
     await commitOrder(ctx.redis, keys, decided, await fenceOf(keys, 'p'), RULES);
-    assert.equal(await failOrder(ctx.redis, keys, 'p', queued.orderId, RULES.orderRetentionMs), 'rejected');
-    assert.equal(await failOrder(ctx.redis, keys, 'p', decided.orderId, RULES.orderRetentionMs), 'confirmed');
+    assert.equal(
+      await failOrders(ctx.redis, keys, [queued], RULES.orderRetentionMs),
+      1,
+      'the queued order was not ended',
+    );
+    assert.equal(await failOrders(ctx.redis, keys, [decided], RULES.orderRetentionMs), 0, 'a decision was overridden');
     assert.equal((await getOrder(ctx.redis, keys, queued.orderId))?.reason, 'processing_failed');
     assert.equal((await getOrder(ctx.redis, keys, decided.orderId))?.status, 'confirmed');
     assert.equal(await ctx.redis.zcard(keys.pending('p')), 0, 'decided orders left in the pending index');
@@ -291,8 +301,8 @@ describe('order commit', () => {
     const fence = await fenceOf(keys, 'p');
     await commitOrders(ctx.redis, keys, 'p', decidable, fence, RULES);
     await commitOrders(ctx.redis, keys, 'p', decidable, fence, RULES); // a replay counts nothing again
-    await failOrder(ctx.redis, keys, 'p', stalled!.orderId, RULES.orderRetentionMs);
-    await failOrder(ctx.redis, keys, 'p', stalled!.orderId, RULES.orderRetentionMs);
+    await failOrders(ctx.redis, keys, [stalled!], RULES.orderRetentionMs);
+    await failOrders(ctx.redis, keys, [stalled!], RULES.orderRetentionMs);
     const [stats] = await getProductStats(ctx.redis, keys, ['p', 'unknown']);
     // 'a' first order failed (processing_failed); second 'a' confirmed; b confirmed; c, d sold out.
     assert.deepEqual(stats, {
@@ -459,12 +469,13 @@ describe('order commit', () => {
         ],
         RULES,
       );
-      const statuses = outcomes.map((o) =>
-        Array.isArray(o)
-          ? o.map((r) =>
-              r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+      assert.equal(outcomes.kind, 'sections');
+      const statuses = (outcomes.kind === 'sections' ? outcomes.sections : []).map((section) =>
+        section.kind === 'decided'
+          ? section.orders.map((r) =>
+              r.kind === 'invalid' ? r.kind : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
             )
-          : o,
+          : section.kind,
       );
       assert.deepEqual(statuses, [
         ['confirmed', 'sold_out'],
@@ -499,12 +510,13 @@ describe('order commit', () => {
         ],
         RULES,
       );
-      assert.equal(outcomes[0], 'lock_held');
-      assert.ok(outcomes[1] instanceof AppError && outcomes[1].code === 'unknown_product');
+      const sections = outcomes.kind === 'sections' ? outcomes.sections : [];
+      assert.equal(sections[0]?.kind, 'lock_held');
+      assert.equal(sections[1]?.kind, 'unknown_product');
       assert.ok(
-        Array.isArray(outcomes[2]) &&
-          !(outcomes[2][0] instanceof AppError) &&
-          outcomes[2][0]!.decision.status === 'confirmed',
+        sections[2]?.kind === 'decided' &&
+          sections[2].orders[0]?.kind === 'decided' &&
+          sections[2].orders[0].decision.status === 'confirmed',
       );
       assert.equal(
         JSON.stringify(

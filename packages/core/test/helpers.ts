@@ -1,7 +1,17 @@
 import type { Redis } from 'ioredis';
 import { after, before } from 'node:test';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { connectRedis, createKeys, type Keys } from '../src/index.ts';
+import {
+  AppError,
+  commitSections,
+  connectRedis,
+  decodeAcceptOrders,
+  createKeys,
+  type CommitResult,
+  type CommitRules,
+  type Keys,
+  type OrderJob,
+} from '../src/index.ts';
 
 let counter = 0;
 
@@ -49,18 +59,83 @@ export async function recordOrder(
   orderId: string,
   userId: string,
   quantity: number,
-): Promise<string | number> {
-  const reply = await redis.acceptOrders(
-    3,
-    keys.product(productId),
-    keys.pending(productId),
-    keys.order(productId, orderId),
-    productId,
-    Date.now(),
-    orderId,
-    orderId,
-    userId,
-    quantity,
+): Promise<void> {
+  const reply = decodeAcceptOrders(
+    await redis.acceptOrders([
+      3,
+      keys.product(productId),
+      keys.pending(productId),
+      keys.order(productId, orderId),
+      productId,
+      Date.now(),
+      orderId,
+      orderId,
+      userId,
+      quantity,
+    ]),
+    1,
   );
-  return typeof reply === 'number' ? reply : reply[0]!;
+  if (reply.kind !== 'recorded' || reply.orders[0]?.kind !== 'new')
+    throw new Error(`not recorded: ${JSON.stringify(reply)}`);
+}
+
+/**
+ * One product's orders committed under a fencing token, in one script call: one result per order
+ * (an AppError `invalid_request` for a malformed or contradicting one), or the section's refusal
+ * thrown (`lease_lost` for a stale fence, `unknown_product`). The tests' view of commitSections.
+ */
+export async function commitOrders(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  orders: readonly OrderJob[],
+  fence: number | 'claim',
+  rules: CommitRules,
+): Promise<(CommitResult | AppError)[]> {
+  const reply = await commitSections(redis, keys, [{ productId, orders, fence }], rules);
+  if (reply.kind === 'invalid_arguments') throw new AppError('invalid_request', 'the commit had invalid arguments');
+  const section = reply.sections[0]!;
+  switch (section.kind) {
+    case 'decided':
+      return section.orders.map((order, i) =>
+        order.kind === 'decided'
+          ? { decision: order.decision, applied: order.applied }
+          : new AppError('invalid_request', `order ${orders[i]!.orderId} has invalid or contradicting arguments`),
+      );
+    case 'stale_fence':
+      throw new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`);
+    case 'unknown_product':
+      throw new AppError('unknown_product', `product ${productId} does not exist`);
+    case 'lock_held':
+      throw new LockHeld();
+  }
+}
+
+class LockHeld extends Error {}
+
+/** One order committed under a fencing token; an invalid order throws. */
+export async function commitOrder(
+  redis: Redis,
+  keys: Keys,
+  order: OrderJob,
+  fence: number,
+  rules: CommitRules,
+): Promise<CommitResult> {
+  const [result] = await commitOrders(redis, keys, order.productId, [order], fence, rules);
+  if (result instanceof AppError) throw result;
+  return result!;
+}
+
+/** A commit that claims the free lock in the script; null when another holder has the lock. */
+export async function claimAndCommit(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  orders: readonly OrderJob[],
+  rules: CommitRules,
+): Promise<(CommitResult | AppError)[] | null> {
+  return commitOrders(redis, keys, productId, orders, 'claim', rules).catch((error: unknown) => {
+    if (error instanceof LockHeld) return null;
+    throw error;
+  });
 }

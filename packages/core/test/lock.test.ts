@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { AppError, ProductLocks, commitOrder, setProduct } from '../src/index.ts';
-import { scriptedClient, uniqueKeys } from './helpers.ts';
+import { AppError, ProductLocks, setProduct } from '../src/index.ts';
+import { commitOrder, scriptedClient, uniqueKeys } from './helpers.ts';
 
 describe('product lock', () => {
   let server: TestRedis;
@@ -135,11 +135,11 @@ describe('product lock', () => {
   it('returns the same fencing token when an acquire is re-sent after a lost reply', async () => {
     const keys = uniqueKeys();
     const redis = client();
-    const first = await redis.acquireLock(keys.lock('p'), keys.fence('p'), 'tok', 1000);
-    const again = await redis.acquireLock(keys.lock('p'), keys.fence('p'), 'tok', 1000);
+    const first = await redis.acquireLock([keys.lock('p'), keys.fence('p'), 'tok', 1000]);
+    const again = await redis.acquireLock([keys.lock('p'), keys.fence('p'), 'tok', 1000]);
     assert.equal(first, 1);
     assert.equal(again, 1);
-    assert.equal(await redis.acquireLock(keys.lock('p'), keys.fence('p'), 'other', 1000), -1);
+    assert.equal(await redis.acquireLock([keys.lock('p'), keys.fence('p'), 'other', 1000]), -1);
   });
 
   it('refuses the commit of a holder whose lease expired (fencing)', async () => {

@@ -4,8 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import {
   ORDERS_QUEUE,
-  acceptOrder,
-  createAcceptDeps,
   createOrdersQueue,
   getOrder,
   loadConfig,
@@ -13,6 +11,7 @@ import {
   reconcileOnce,
   setProduct,
 } from '../src/index.ts';
+import { acceptOrThrow, testAcceptor } from '@flashline/test-utils';
 import { recordOrder, uniqueKeys, useRedis } from './helpers.ts';
 
 describe('reconciler', () => {
@@ -101,9 +100,9 @@ describe('reconciler', () => {
   it('watches the batch job an order travels in: alive, it waits; lost, the order is re-driven alone; failed, it ends processing_failed', async () => {
     const { keys, queue } = setup();
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
-    const deps = createAcceptDeps({ redis: ctx.redis, keys, queue, idempotencyTtlS: 60 });
+    const deps = testAcceptor({ redis: ctx.redis, keys, queue });
     const accepted = await Promise.all(
-      ['u1', 'u2', 'u3'].map((userId) => acceptOrder(deps, { productId: 'p', userId, quantity: 1 })),
+      ['u1', 'u2', 'u3'].map((userId) => acceptOrThrow(deps, { productId: 'p', userId, quantity: 1 })),
     );
     const batchId = (await ctx.redis.hget(keys.order('p', accepted[0]!.orderId), 'job'))!;
     assert.match(batchId, /^batch~/);
@@ -132,9 +131,9 @@ describe('reconciler', () => {
   it('ends processing_failed the orders of a failed batch job', async () => {
     const { keys, config, queue } = setup();
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
-    const deps = createAcceptDeps({ redis: ctx.redis, keys, queue, idempotencyTtlS: 60 });
+    const deps = testAcceptor({ redis: ctx.redis, keys, queue });
     const accepted = await Promise.all(
-      ['u1', 'u2'].map((userId) => acceptOrder(deps, { productId: 'p', userId, quantity: 1 })),
+      ['u1', 'u2'].map((userId) => acceptOrThrow(deps, { productId: 'p', userId, quantity: 1 })),
     );
     const crashing = new Worker(ORDERS_QUEUE, () => Promise.reject(new Error('boom')), {
       connection: ctx.redis,

@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pidOf } from '@flashline/core';
+import { ordersQueueKey } from './system.ts';
 import type { System } from './system.ts';
 
 /** A key of the orders queue (BullMQ's, under the system's queue prefix). */
-const queueKey = (system: System, name: string) => `${system.prefix}:{queue}:orders:${name}`;
+const queueKey = (system: System, name: string) => ordersQueueKey(system.prefix, name);
 
 /** Resolves once the queue's list `list` holds a job; throws, naming `what` never happened, after `timeoutMs`. */
 async function untilListHoldsAJob(
@@ -46,7 +48,7 @@ export async function workerWithActiveJob(
     if (giveUp()) return undefined;
     for (const jobId of await system.redis.client.lrange(queueKey(system, 'active'), 0, -1)) {
       const runner = await system.redis.client.hget(queueKey(system, jobId), 'pb');
-      const pid = Number(runner?.slice(runner.lastIndexOf(':') + 1));
+      const pid = runner ? pidOf(runner) : Number.NaN;
       const index = system.workers.findIndex((worker) => worker?.child.pid === pid);
       if (index >= 0) return index;
     }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Order } from '@flashline/core';
 import { mapConcurrent, requestJson } from './http.ts';
 
 export interface OrderSpec {
@@ -33,16 +34,8 @@ export async function submitOrders(apiUrl: string, orders: OrderSpec[], concurre
   });
 }
 
-export interface OrderView {
-  orderId: string;
-  productId: string;
-  userId: string;
-  quantity: number;
-  status: 'queued' | 'confirmed' | 'rejected';
-  reason?: string;
-  createdAt: string;
-  decidedAt?: string;
-}
+/** An order as GET /orders/:id shows it. */
+export type OrderView = Order;
 
 /**
  * Reads every order through `GET /orders/:id` until none is queued or `timeoutMs` passes.

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { createKeys } from '@flashline/core';
+import { createKeys, type OrderJob } from '@flashline/core';
 import { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 import { percentile } from './burst.ts';
-import { SYSTEM_ADMIN_TOKEN, type System } from './system.ts';
+import { SYSTEM_ADMIN_TOKEN, ordersQueueKey, type System } from './system.ts';
 
 /**
  * The checker: runs a burst through the real API, records every request's outcome, and after the
@@ -106,11 +106,8 @@ export async function submitBurst(
   });
 }
 
-interface StoredOrder {
-  orderId: string;
-  productId: string;
-  userId: string;
-  quantity: number;
+/** An order hash as stored: its times in epoch milliseconds. */
+interface StoredOrder extends OrderJob {
   status: string;
   reason?: string;
   createdAt: number;
@@ -148,7 +145,7 @@ async function snapshot(redis: Redis, prefix: string, productIds: string[]): Pro
   const orders = keys.map((key, i) => {
     const f = rows[i]!;
     return {
-      orderId: key.slice(key.lastIndexOf(':order:') + 7),
+      orderId: k.orderIdOf(key),
       productId: f.productId!,
       userId: f.userId!,
       quantity: Number(f.quantity),
@@ -184,10 +181,10 @@ export async function check(
       // Undecided orders are exactly the entries of the products' pending sets: no need to read every order.
       Promise.all(pendingKeys.map((key) => redis.zcard(key))).then((counts) => counts.reduce((a, b) => a + b, 0)),
       Promise.all([
-        redis.llen(`${system.prefix}:{queue}:orders:wait`),
-        redis.llen(`${system.prefix}:{queue}:orders:active`),
-        redis.zcard(`${system.prefix}:{queue}:orders:delayed`),
-        redis.zcard(`${system.prefix}:{queue}:orders:prioritized`),
+        redis.llen(ordersQueueKey(system.prefix, 'wait')),
+        redis.llen(ordersQueueKey(system.prefix, 'active')),
+        redis.zcard(ordersQueueKey(system.prefix, 'delayed')),
+        redis.zcard(ordersQueueKey(system.prefix, 'prioritized')),
       ]),
     ]);
     if (queued !== lastQueued) [lastQueued, stableSince] = [queued, Date.now()];

@@ -4,7 +4,7 @@ export { startApp, wrap, repoRoot, type AppProcess } from './processes.ts';
 export { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 export { submitOrders, waitUntilDecided, percentile, type OrderSpec, type Submitted, type OrderView } from './burst.ts';
 export { startFaultProxy, type FaultProxy } from './faultProxy.ts';
-export { startSystem, SYSTEM_ADMIN_TOKEN, type System, type SystemOptions } from './system.ts';
+export { ordersQueueKey, startSystem, SYSTEM_ADMIN_TOKEN, type System, type SystemOptions } from './system.ts';
 export {
   setUpProducts,
   planOrders,
@@ -19,3 +19,4 @@ export { runScenario, products, type ScenarioOptions, type ScenarioResult } from
 export { parseMetrics, samplesOf, sumOf, typeOf, type Sample } from './prometheus.ts';
 export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';
 export { productsOfOneGroup } from './groups.ts';
+export { acceptOrThrow, testAcceptor } from './accept.ts';

@@ -1,9 +1,14 @@
+import { ORDERS_QUEUE, bullmqKey, queuePrefixOf } from '@flashline/core';
 import { startFaultProxy, type FaultProxy } from './faultProxy.ts';
 import { freePort } from './ports.ts';
 import { startApp, type AppProcess } from './processes.ts';
 import { startRedis, type TestRedis } from './redisServer.ts';
 
 export const SYSTEM_ADMIN_TOKEN = 'system-admin-token-0123456789';
+
+/** A key of the system's orders queue, as BullMQ names it under the default queue prefix. */
+export const ordersQueueKey = (keyPrefix: string, name: string): string =>
+  bullmqKey(queuePrefixOf(keyPrefix), ORDERS_QUEUE, name);
 
 export interface SystemOptions {
   workers: number;

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { Queue } from 'bullmq';
-import { ORDERS_QUEUE, connectRedis, createKeys, setProduct } from '@flashline/core';
+import { connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct } from '@flashline/core';
 import { freePort, startApp, type AppProcess } from '@flashline/test-utils';
 import { loadTestInChild } from '../load/loadTestInChild.ts';
 import { round } from '../measure.ts';
@@ -147,7 +146,7 @@ async function drained(
   products: { productId: string }[],
 ): Promise<number> {
   const started = performance.now();
-  const queue = new Queue(ORDERS_QUEUE, { connection: redis, prefix: `${keys.prefix}:{queue}` });
+  const queue = createOrdersQueue(loadConfig({ KEY_PREFIX: keys.prefix }), redis);
   try {
     for (;;) {
       const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');

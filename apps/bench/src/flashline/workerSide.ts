@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import {
-  acceptOrder,
-  createAcceptDeps,
+  createOrderAcceptor,
   connectRedis,
   readPublishedMetrics,
   createKeys,
@@ -81,20 +80,24 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     const memoryBefore = await usedMemory(redis);
     // Accepted exactly as the API does, PREFILL_IN_FLIGHT at a time (the HTTP scenarios' in-flight
     // count), so the accept path forms the batches it would form under that load.
-    const deps = createAcceptDeps({ redis, keys, queue, idempotencyTtlS: 60, acceptBatch: config.acceptBatch });
+    const acceptor = createOrderAcceptor(
+      { redis, keys, queue },
+      { ...config, soldOutMemoryMs: 0, rateLimit: { perUser: 0, windowMs: config.rateLimit.windowMs } },
+    );
     let next = 0;
     await Promise.all(
       Array.from({ length: PREFILL_IN_FLIGHT }, async () => {
         for (let i = next++; i < options.orderProducts.length; i = next++) {
-          await acceptOrder(deps, {
+          const outcome = await acceptor.accept({
             productId: options.products[options.orderProducts[i]!]!.productId,
             userId: `b${i}`,
             quantity: 1,
           });
+          if (outcome.kind === 'refused') throw outcome.error;
         }
       }),
     );
-    const jobsPerOrder = deps.batcher.stats.jobs / deps.batcher.stats.orders;
+    const jobsPerOrder = acceptor.batcher.stats.jobs / acceptor.batcher.stats.orders;
     const stockBeforeRun = options.stockBeforeRun;
     const products =
       stockBeforeRun === undefined ? options.products : options.products.map((p) => ({ ...p, stock: stockBeforeRun }));

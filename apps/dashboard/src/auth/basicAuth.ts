@@ -1,9 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { AppError } from '@flashline/core';
+import { AppError, secretMatcher } from '@flashline/core';
 import type { DashboardUsers, Principal, Role } from './principal.ts';
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
  * HTTP basic auth against the two configured users; the user name picks the role. Every user is
@@ -15,14 +12,14 @@ export function basicAuth(users: DashboardUsers): RequestHandler {
   const expected = (Object.keys(users) as Role[]).map((role) => ({
     role,
     user: users[role].user,
-    digest: digest(`${users[role].user}:${users[role].password}`),
+    matches: secretMatcher(`${users[role].user}:${users[role].password}`),
   }));
   return (req, res, next) => {
     const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.get('authorization') ?? '');
-    const given = digest(match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '');
+    const given = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
     let principal: Principal | undefined;
     for (const candidate of expected) {
-      if (timingSafeEqual(given, candidate.digest) && match) principal = { user: candidate.user, role: candidate.role };
+      if (candidate.matches(given) && match) principal = { user: candidate.user, role: candidate.role };
     }
     if (principal) {
       res.locals.principal = principal;

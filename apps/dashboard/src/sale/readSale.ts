@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { getProductStats, type Keys, type ProductStats } from '@flashline/core';
+import { getProductStats, lockHolder, type Keys, type ProductStats } from '@flashline/core';
 
 export interface SaleSources {
   redis: Redis;
@@ -56,15 +56,9 @@ export async function readLocks(
     const [token, ttl, fence] = [0, 1, 2].map((k) => replies[3 * i + k]?.[1]) as [string | null, number, string | null];
     return {
       productId,
-      holder: token ? holderOf(token) : null,
+      holder: token ? lockHolder(token) : null,
       ttlMs: token ? Math.max(0, Number(ttl)) : 0,
       fence: Number(fence ?? 0),
     };
   });
-}
-
-// A lock token is `host:pid:random`. The random part is what lets its owner extend or release the
-// lock: it is never shown, the panel only needs to say which process holds it.
-function holderOf(token: string): string {
-  return token.split(':').slice(0, -1).join(':') || 'unknown';
 }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { queuePrefixOf } from '../keys/keys.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
@@ -117,7 +118,7 @@ const schema = z
     redisTlsCaFile: env.REDIS_TLS_CA_FILE,
     keyPrefix: env.KEY_PREFIX,
     // BullMQ's prefix: one hash tag so every key of the queue stays in one Cluster slot.
-    queuePrefix: env.QUEUE_PREFIX ?? `${env.KEY_PREFIX}:{queue}`,
+    queuePrefix: env.QUEUE_PREFIX ?? queuePrefixOf(env.KEY_PREFIX),
     host: env.HOST,
     port: env.PORT,
     dashboardPort: env.DASHBOARD_PORT,
@@ -131,8 +132,8 @@ const schema = z
     salePanelIntervalMs: env.SALE_PANEL_INTERVAL_MS,
     maxQuantity: env.MAX_QUANTITY,
     // How long an API process answers a sold-out product from memory (so how soon it sees a restock); 0 = never.
-    // Half the second a restock must be seen within: at 1,000 the memory's last moments plus the request
-    // that finally asks Redis went past it (985 ms measured), at no gain (one Redis read per 500 ms is nothing).
+    // Half the second a restock must be seen within, so that the memory's last moments plus the request
+    // that finally asks Redis stay inside that second; one Redis read per 500 ms per product costs nothing.
     soldOutMemoryMs: env.SOLD_OUT_MEMORY_MS,
     workers: env.WORKERS,
     workerConcurrency: env.WORKER_CONCURRENCY,

@@ -42,7 +42,7 @@ export class AppError extends Error {
     options?: { cause?: unknown },
   ) {
     // A client's mistake (4xx) is answered, never logged: its stack trace is not worth capturing,
-    // and in a sold-out storm capturing one per request costs a few percent of the API's CPU.
+    // and in a sold-out storm one per request would be captured tens of thousands of times a second.
     const stackTraceLimit = Error.stackTraceLimit;
     if (httpStatusByCode[code] < 500) Error.stackTraceLimit = 0;
     try {

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { sha256Url } from '../crypto/digest.ts';
 
 /** 128 bits of SHA-256 in base64url: `[A-Za-z0-9_-]` only, so never a `{`, `}` or `:` in a key. */
-const digest = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
+const digest = (text: string) => sha256Url(text).slice(0, 22);
 
 /**
  * How many hash tags the products share. Every product's keys carry its group's tag, so one commit
@@ -25,6 +25,15 @@ function groupOf(productId: string): number {
  * one group, stays in one Redis Cluster slot. Product and order ids are validated to
  * `[A-Za-z0-9_-]`, so they can never inject a `{`, `}` or `:` into a key.
  */
+const ORDER = ':order:';
+
+/** BullMQ's prefix by default: one hash tag, so that every key of a queue stays in one Cluster slot. */
+export const queuePrefixOf = (keyPrefix: string): string => `${keyPrefix}:{queue}`;
+
+/** A key BullMQ keeps for a queue (`<queuePrefix>:<queue>:<name>`: `wait`, `active`, a job id), for readers that go to Redis. */
+export const bullmqKey = (queuePrefix: string, queue: string, name: string): string =>
+  `${queuePrefix}:${queue}:${name}`;
+
 export function createKeys(prefix: string) {
   const product = (productId: string) => `${prefix}:{g:${groupOf(productId)}}:p:${productId}`;
   return {
@@ -48,7 +57,9 @@ export function createKeys(prefix: string) {
     /** String: the lease of the one reconciler that runs at a time. */
     reconciler: () => `${prefix}:reconciler`,
     /** Hash: one order and its decision. */
-    order: (productId: string, orderId: string) => `${product(productId)}:order:${orderId}`,
+    order: (productId: string, orderId: string) => `${product(productId)}${ORDER}${orderId}`,
+    /** The order id in an order hash's key (`order` backwards). */
+    orderIdOf: (orderKey: string) => orderKey.slice(orderKey.lastIndexOf(ORDER) + ORDER.length),
     /** SCAN pattern matching every order hash, of every product. */
     everyOrder: () => `${prefix}:{g:*}:p:*:order:*`,
     /** String: `<orderId> <fingerprint>` for one Idempotency-Key (by its digest). */

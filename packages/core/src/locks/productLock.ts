@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { LockSettings } from '../config/config.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
-
-const holderName = `${hostname()}:${process.pid}`;
+import { decodeAcquireLock, decodeExtendLock, decodeReleaseLock } from '../redis/replies.ts';
+import { processName } from '../run/processName.ts';
 
 /** What a routine run under `using` holds: the fencing token to commit with, and a signal that fires when the lease is lost. */
 export interface Lease {
@@ -33,6 +32,14 @@ export interface LockObserver {
 }
 
 /**
+ * The process (`host:pid`) that holds a lock, from its token (`host:pid:random`). The random part
+ * is what lets the holder extend or release the lock: it is never shown.
+ */
+export function lockHolder(token: string): string {
+  return token.slice(0, token.lastIndexOf(':')) || 'unknown';
+}
+
+/**
  * The per-product lock: `SET NX PX` with a random token, a fencing token from a counter that
  * only grows, bounded jittered waiting, a lease watchdog, and compare-and-delete release.
  * Modelled on node-redlock's `using(resources, duration, routine(signal))`.
@@ -51,19 +58,24 @@ export class ProductLocks {
    */
   async acquire(productId: string): Promise<{ token: string; fence: number }> {
     // Unique per acquisition; it also names the holder, for operators looking at a stuck lock.
-    const token = `${holderName}:${randomBytes(12).toString('hex')}`;
+    const token = `${processName()}:${randomBytes(12).toString('hex')}`;
     const deadline = Date.now() + this.settings.maxWaitMs;
     const startedAt = performance.now();
     for (let attempt = 0; ; attempt++) {
-      const fence = await this.redis.acquireLock(
-        this.keys.lock(productId),
-        this.keys.fence(productId),
-        token,
-        this.settings.ttlMs,
+      const reply = decodeAcquireLock(
+        await this.redis.acquireLock([
+          this.keys.lock(productId),
+          this.keys.fence(productId),
+          token,
+          this.settings.ttlMs,
+        ]),
       );
-      if (fence > 0) {
-        this.observer?.acquired(performance.now() - startedAt, attempt);
-        return { token, fence };
+      switch (reply.kind) {
+        case 'acquired':
+          this.observer?.acquired(performance.now() - startedAt, attempt);
+          return { token, fence: reply.fence };
+        case 'held':
+          break;
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
@@ -85,12 +97,16 @@ export class ProductLocks {
 
   /** Extends the lease; false when the lock is no longer ours. */
   async extend(productId: string, token: string): Promise<boolean> {
-    return (await this.redis.extendLock(this.keys.lock(productId), token, this.settings.ttlMs)) === 1;
+    const reply = decodeExtendLock(
+      await this.redis.extendLock([this.keys.lock(productId), token, this.settings.ttlMs]),
+    );
+    return reply.kind === 'extended';
   }
 
   /** Releases the lock if still ours; false when it had expired or passed to another holder. */
   async release(productId: string, token: string): Promise<boolean> {
-    return (await this.redis.releaseLock(this.keys.lock(productId), token)) === 1;
+    const reply = decodeReleaseLock(await this.redis.releaseLock([this.keys.lock(productId), token]));
+    return reply.kind === 'released';
   }
 
   /**

@@ -14,7 +14,7 @@
     ARGV[3]    id of the job the queued orders will be enqueued under
     ARGV[1+3i], ARGV[2+3i], ARGV[3+3i]  orderId, userId and quantity of order i
 
-  Output:
+  Output (codes named in redis/replies.ts, AcceptOrdersCode):
     -1  unknown product: nothing changed
     otherwise a list, one entry per order i:
       'new'  recorded now, queued: it goes in the job ARGV[3]

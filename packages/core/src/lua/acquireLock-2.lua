@@ -7,7 +7,7 @@
     ARGV[1] token: random, unique to this acquisition
     ARGV[2] lease in milliseconds
 
-  Output:
+  Output (codes named in redis/replies.ts, AcquireLockCode):
     >= 1  the fencing token: the lock is ours
     -1    another holder has the lock
 

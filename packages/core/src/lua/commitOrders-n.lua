@@ -26,7 +26,7 @@
       n, the number of orders
       n pairs: userId and quantity of each order
 
-  Output:
+  Output (codes named in redis/replies.ts, CommitOrdersCode):
     -2  invalid shared arguments (now, retention, the layout of sections, a product twice): nothing changed
     otherwise a flat list, for each section: its code, then three entries per order.
       code  0  decided: per order, status ('confirmed' | 'rejected' | 'invalid'), reason ('' |
@@ -56,7 +56,7 @@ end
 
 -- Where each section's keys and arguments start, checked before anything is written. Flat arrays,
 -- not a table per section: tables made per section or per order are garbage the script's collector
--- must sweep (about 12% of a commit of 64 products of one order each, measured).
+-- must sweep, and a commit of many products would spend a good part of its time sweeping them.
 local sectionCount = tonumber(ARGV[5])
 local products, fences, counts, firstKeys, firstArgs = {}, {}, {}, {}, {}
 local seen = {}

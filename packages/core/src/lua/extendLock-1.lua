@@ -6,7 +6,7 @@
     ARGV[1] token
     ARGV[2] new lease in milliseconds
 
-  Output:
+  Output (codes named in redis/replies.ts, DoneCode):
     1  extended
     0  the lock is gone or held by someone else: the caller's lease is lost
 ]]

@@ -1,6 +1,8 @@
 --[[
-  Ends an order whose job exhausted its attempts: rejected / processing_failed. Only a queued
-  order changes; a decided one (its commit ran, the reply was lost) keeps its decision.
+  Ends an undecided order rejected / processing_failed: its job failed for good (attempts
+  exhausted, stalled past the limit, an error no retry can help), or the reconciler found it
+  queued behind a failed job. Only a queued order changes; a decided one (its commit ran, the
+  reply was lost) keeps its decision. Says what it did, so callers count without reading first.
 
   Input:
     KEYS[1] order hash
@@ -9,15 +11,20 @@
     ARGV[1] now, epoch milliseconds
     ARGV[2] retention: milliseconds the decided order is kept before it expires
 
-  Output:
-    the order's status after the call, or false when there is no such order
+  Output (codes named in redis/replies.ts, FailOrderCode):
+    1   failed now: the order was queued and is rejected / processing_failed
+    0   already decided: left as it was
+    -1  no such order (never recorded, or expired): nothing changed
 ]]
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'rejected', 'reason', 'processing_failed', 'decidedAt', ARGV[1])
-  redis.call('ZREM', KEYS[2], KEYS[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('HINCRBY', KEYS[3], 'rejected:processing_failed', 1)
-  return 'rejected'
+if not status then
+  return -1
 end
-return status
+if status ~= 'queued' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', 'rejected', 'reason', 'processing_failed', 'decidedAt', ARGV[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'rejected:processing_failed', 1)
+return 1

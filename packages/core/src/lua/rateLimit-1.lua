@@ -7,7 +7,7 @@
     ARGV[1] requests allowed per window, integer >= 1
     ARGV[2] window in milliseconds, integer >= 1
 
-  Output:
+  Output (codes named in redis/replies.ts, RateLimitCode):
     0    allowed: the request is counted
     > 0  refused: milliseconds until the window ends and the client may send again
 ]]

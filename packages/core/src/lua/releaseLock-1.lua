@@ -6,7 +6,7 @@
     KEYS[1] lock key
     ARGV[1] token
 
-  Output:
+  Output (codes named in redis/replies.ts, DoneCode):
     1  released
     0  not ours (expired, or taken by another holder): nothing changed
 ]]

@@ -10,7 +10,7 @@
     KEYS[3] product hash (its operators' counters)
     ARGV[1] now, epoch milliseconds
 
-  Output:
+  Output (codes named in redis/replies.ts, DoneCode):
     1 reopened (queued again); 0 left as it was (not processing_failed, or no such order)
 ]]
 local order = redis.call('HMGET', KEYS[1], 'status', 'reason')

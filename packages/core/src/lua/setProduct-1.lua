@@ -6,7 +6,7 @@
     ARGV[1] stock: units left, integer >= 0
     ARGV[2] perUserLimit: integer >= 1; 0 = no limit; '' = keep the current one
 
-  Output:
+  Output (decoded in redis/replies.ts):
     { stock, sold, perUserLimit } as strings
 ]]
 local stock = ARGV[1]

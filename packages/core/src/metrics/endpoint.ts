@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AggregatorRegistry, type Counter, type Registry } from 'prom-client';
+import { bearerToken, secretMatcher } from '../crypto/digest.ts';
 import { AppError } from '../errors/appError.ts';
 import type { MetricsJson } from './registry.ts';
 import { withTimeout } from './registry.ts';
@@ -38,8 +38,6 @@ export const mergedMetrics =
     return { contentType: registry.contentType, text: await merged.metrics() };
   };
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
   res.writeHead(status, headers).end(body);
 }
@@ -59,11 +57,11 @@ function sendError(res: ServerResponse, error: AppError, headers: Record<string,
  * A plain Node handler, so any HTTP framework can mount it.
  */
 export function metricsHandler(render: () => Promise<Exposition>, token?: string) {
-  const expected = token === undefined ? undefined : digest(token);
+  const isToken = token === undefined ? undefined : secretMatcher(token);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (expected) {
-      const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-      if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+    if (isToken) {
+      const given = bearerToken(req.headers.authorization);
+      if (given === undefined || !isToken(given)) {
         sendError(res, new AppError('unauthorized', 'send Authorization: Bearer <METRICS_TOKEN>'), {
           'www-authenticate': 'Bearer realm="metrics"',
         });

@@ -1,11 +1,11 @@
-import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Keys } from '../keys/keys.ts';
+import { processName } from '../run/processName.ts';
 import type { MetricsJson } from './registry.ts';
 
 /** Names a worker process in its `worker` label and its Redis key: `<host>:<pid>`. */
-export const workerId = (): string => `${hostname()}:${process.pid}`;
+export const workerId = processName;
 
 export interface PublishOptions {
   /** How often the registry is written. */

@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { OrderJob, OrdersJobData } from '../queue/ordersQueue.ts';
+import { decodeAcceptOrders, type AcceptedOrder } from '../redis/replies.ts';
 import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
 
@@ -14,11 +14,14 @@ export interface AcceptBatcherDeps {
   maxBatch: number;
 }
 
-/** What recording an order said: its status, or why it was refused. */
-export type Recorded = OrderStatus | 'unknown_product' | 'sold_out';
+/** What recording an order said: its status (queued, or whatever it already was), or why it was refused. */
+export type Recorded = { kind: 'recorded'; status: OrderStatus } | { kind: 'unknown_product' } | { kind: 'sold_out' };
 
-/** One order's outcome inside a write: `new` = recorded by this call. */
-type Outcome = Recorded | 'new' | { error: unknown };
+/** One order's outcome inside a write: what the script said of it, or the error that stopped it. */
+type Outcome = AcceptedOrder | { kind: 'unknown_product' } | { kind: 'failed'; error: unknown };
+
+const QUEUED: Recorded = Object.freeze({ kind: 'recorded', status: 'queued' });
+const UNKNOWN_PRODUCT: Outcome = Object.freeze({ kind: 'unknown_product' });
 
 interface Waiting {
   order: OrderJob;
@@ -77,10 +80,13 @@ export class AcceptBatcher {
     const orders = [...byOrder.values()].map((same) => same[0]!.order);
     const jobId = orders.length === 1 ? orders[0]!.orderId : newBatchId();
     const outcomes = await this.recordAll(orders, jobId);
-    const fresh = orders.filter((order) => outcomes.get(order.orderId) === 'new');
+    const fresh = orders.filter((order) => outcomes.get(order.orderId)?.kind === 'new');
     // An order that was already queued (a retry) may have lost its job: it is enqueued again alone,
     // under its own id, which BullMQ ignores when that job exists. The commit decides it once.
-    const retried = orders.filter((order) => outcomes.get(order.orderId) === 'queued');
+    const retried = orders.filter((order) => {
+      const outcome = outcomes.get(order.orderId);
+      return outcome?.kind === 'existing' && outcome.status === 'queued';
+    });
     const enqueues = [
       ...(fresh.length > 0 ? [{ jobId, orders: fresh }] : []),
       ...retried.map((order) => ({ jobId: order.orderId, orders: [order] })),
@@ -92,16 +98,13 @@ export class AcceptBatcher {
         } catch (error) {
           // Recorded but not enqueued: no 202. A retry with the same Idempotency-Key enqueues it,
           // and the reconciler re-drives whatever nobody retries.
-          for (const order of job.orders) outcomes.set(order.orderId, { error });
+          for (const order of job.orders) outcomes.set(order.orderId, { kind: 'failed', error });
         }
       }),
     );
     for (const [orderId, same] of byOrder) {
       const outcome = outcomes.get(orderId)!;
-      for (const waiting of same) {
-        if (typeof outcome === 'object') waiting.reject(outcome.error);
-        else waiting.resolve(outcome === 'new' ? 'queued' : outcome);
-      }
+      for (const waiting of same) settle(waiting, outcome);
     }
   }
 
@@ -117,7 +120,7 @@ export class AcceptBatcher {
           const replies = await this.recordGroup(productId, group, jobId, now);
           group.forEach((order, i) => outcomes.set(order.orderId, replies[i]!));
         } catch (error) {
-          for (const order of group) outcomes.set(order.orderId, { error });
+          for (const order of group) outcomes.set(order.orderId, { kind: 'failed', error });
         }
       }),
     );
@@ -126,20 +129,25 @@ export class AcceptBatcher {
 
   private async recordGroup(productId: string, group: OrderJob[], jobId: string, now: number): Promise<Outcome[]> {
     const { redis, keys } = this.deps;
-    const reply = await redis.acceptOrders(
-      2 + group.length,
-      keys.product(productId),
-      keys.pending(productId),
-      ...group.map((order) => keys.order(productId, order.orderId)),
-      productId,
-      now,
-      jobId,
-      ...group.flatMap((order) => [order.orderId, order.userId, order.quantity]),
+    const reply = decodeAcceptOrders(
+      await redis.acceptOrders([
+        2 + group.length,
+        keys.product(productId),
+        keys.pending(productId),
+        ...group.map((order) => keys.order(productId, order.orderId)),
+        productId,
+        now,
+        jobId,
+        ...group.flatMap((order) => [order.orderId, order.userId, order.quantity]),
+      ]),
+      group.length,
     );
-    if (reply === -1) return group.map(() => 'unknown_product');
-    if (typeof reply === 'number' || reply.length !== group.length)
-      throw new Error(`acceptOrders: unexpected reply ${JSON.stringify(reply)}`);
-    return reply.map((status) => (status === -2 ? 'sold_out' : (status as 'new' | OrderStatus)));
+    switch (reply.kind) {
+      case 'recorded':
+        return reply.orders;
+      case 'unknown_product':
+        return group.map(() => UNKNOWN_PRODUCT);
+    }
   }
 
   private async enqueue(jobId: string, orders: OrderJob[]): Promise<void> {
@@ -151,12 +159,16 @@ export class AcceptBatcher {
   }
 }
 
-/** The error a refused record becomes for the buyer. */
-export function refusal(
-  recorded: 'unknown_product' | 'sold_out',
-  order: Pick<OrderJob, 'productId' | 'quantity'>,
-): AppError {
-  return recorded === 'unknown_product'
-    ? new AppError('unknown_product', `product ${order.productId} does not exist`)
-    : new AppError('sold_out', `product ${order.productId} is sold out (fewer than ${order.quantity} units left)`);
+function settle(waiting: Waiting, outcome: Outcome): void {
+  switch (outcome.kind) {
+    case 'new':
+      return waiting.resolve(QUEUED);
+    case 'existing':
+      return waiting.resolve({ kind: 'recorded', status: outcome.status });
+    case 'sold_out':
+    case 'unknown_product':
+      return waiting.resolve(outcome);
+    case 'failed':
+      return waiting.reject(outcome.error);
+  }
 }

@@ -1,95 +1,130 @@
-import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Config } from '../config/config.ts';
+import { sha256Url } from '../crypto/digest.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
+import { rateLimitedError, takeRateLimit, type RateLimit } from '../limits/rateLimiter.ts';
+import { SoldOutMemory } from '../products/soldOutMemory.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
-import { AcceptBatcher, refusal } from './acceptBatcher.ts';
+import { AcceptBatcher } from './acceptBatcher.ts';
 import type { OrderStatus } from './order.ts';
 import { newOrderId } from './orderId.ts';
 import type { OrderRequest } from './schemas.ts';
-import type { SoldOutMemory } from '../products/soldOutMemory.ts';
 
-export interface AcceptDeps {
-  redis: Redis;
-  keys: Keys;
-  /** Records and enqueues the orders that arrive together as one batch. */
-  batcher: AcceptBatcher;
-  idempotencyTtlS: number;
-  /** Answers sold-out products from memory; absent, every order asks Redis. */
-  soldOut?: SoldOutMemory;
-}
-
-/** The accept path's dependencies, with its batcher; `acceptBatch` is `ACCEPT_BATCH` (default 64). */
-export function createAcceptDeps(options: {
-  redis: Redis;
-  keys: Keys;
-  queue: Queue<OrdersJobData>;
-  idempotencyTtlS: number;
-  acceptBatch?: number;
-  soldOut?: SoldOutMemory;
-}): AcceptDeps {
-  const { queue, acceptBatch, ...rest } = options;
-  return {
-    ...rest,
-    batcher: new AcceptBatcher({ redis: rest.redis, keys: rest.keys, queue, maxBatch: acceptBatch ?? 64 }),
-  };
-}
-
-export interface Accepted {
-  orderId: string;
-  status: OrderStatus;
-}
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+/** The settings the accept policy reads (from the config, or a test's own). */
+export type AcceptSettings = Pick<Config, 'idempotencyTtlS' | 'acceptBatch' | 'soldOutMemoryMs'> & {
+  rateLimit: Pick<Config['rateLimit'], 'perUser' | 'windowMs'>;
+};
 
 /**
- * Turns a valid request into a durably queued order. Every step is idempotent, so a retried
- * request, or a command ioredis re-sends after a lost reply, never makes a second order:
- *  1. with an Idempotency-Key, `SET NX GET` binds the key to one order id and body fingerprint;
- *  2. `acceptOrders` records the order (or finds it) after checking the product and its stock,
- *     together with the other orders this process received meanwhile (AcceptBatcher);
- *  3. the batch's job is added (a lone order's under its own id, which BullMQ ignores when the
- *     job already exists; an order still queued rides in the new job too: decided once).
- * Only then does the caller answer 202.
+ * What became of a valid `POST /orders`: accepted (the order is durably queued, or was already
+ * known under its Idempotency-Key), or refused with the error the buyer gets and nothing written.
+ * Redis failing is neither: `accept` rejects, and the caller answers 503.
  */
-export async function acceptOrder(deps: AcceptDeps, request: OrderRequest, idempotencyKey?: string): Promise<Accepted> {
-  if (deps.soldOut?.refuses(request.productId, request.quantity)) {
-    // A retry of an order already recorded must find its order, sold out or not: only a key
-    // never seen is refused from memory (one plain GET, no script, nothing written).
-    const replay =
-      idempotencyKey !== undefined && (await deps.redis.exists(deps.keys.idempotency(sha256(idempotencyKey)))) === 1;
-    if (!replay) throw soldOutError(request);
-  }
-  const orderId =
-    idempotencyKey === undefined
-      ? newOrderId(request.productId)
-      : await claimIdempotencyKey(deps, request, idempotencyKey);
-  const recorded = await deps.batcher.record({ orderId, ...request });
-  if (recorded === 'unknown_product' || recorded === 'sold_out') {
-    if (recorded === 'sold_out') deps.soldOut?.remember(request.productId, request.quantity);
-    throw refusal(recorded, request);
-  }
-  return { orderId, status: recorded };
+export type AcceptOutcome =
+  | { kind: 'accepted'; orderId: string; status: OrderStatus }
+  | { kind: 'refused'; error: AppError; retryAfterS?: number };
+
+export interface OrderAcceptor {
+  accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome>;
+  /** Its batcher: jobs added and orders they carried, for the bench and tests. */
+  readonly batcher: AcceptBatcher;
 }
 
-/** `409 sold_out` for this request: the product has fewer than `quantity` units left. */
-export const soldOutError = (request: OrderRequest): AppError => refusal('sold_out', request);
+/**
+ * The whole policy of accepting an order, in one pass, each check made once:
+ *  1. a product known sold out (this process's memory) is refused with no Redis call, unless the
+ *     request carries an Idempotency-Key already bound: a retry must find its order, sold out or not;
+ *  2. otherwise the buyer's per-user limit is counted (only for a request that may write);
+ *  3. with an Idempotency-Key, `SET NX GET` binds the key to one order id and body fingerprint;
+ *  4. `acceptOrders` records the order (or finds it) after checking the product and its stock,
+ *     with the other orders this process received meanwhile (AcceptBatcher), and the batch's job is
+ *     added; a product Redis finds sold out is remembered.
+ * Every step is idempotent, so a retried request, or a command ioredis re-sends after a lost reply,
+ * never makes a second order; `accepted` only comes once the order is recorded and its job added.
+ */
+export function createOrderAcceptor(
+  deps: { redis: Redis; keys: Keys; queue: Queue<OrdersJobData> },
+  settings: AcceptSettings,
+): OrderAcceptor {
+  const { redis, keys } = deps;
+  const batcher = new AcceptBatcher({ ...deps, maxBatch: settings.acceptBatch });
+  const soldOut = settings.soldOutMemoryMs > 0 ? new SoldOutMemory(settings.soldOutMemoryMs) : undefined;
+  const perUser: RateLimit = {
+    scope: 'user',
+    limit: settings.rateLimit.perUser,
+    windowMs: settings.rateLimit.windowMs,
+  };
 
-async function claimIdempotencyKey(deps: AcceptDeps, request: OrderRequest, idempotencyKey: string): Promise<string> {
-  const fingerprint = sha256(JSON.stringify([request.productId, request.userId, request.quantity]));
-  const candidate = `${newOrderId(request.productId)} ${fingerprint}`;
-  const previous = await deps.redis.set(
-    deps.keys.idempotency(sha256(idempotencyKey)),
-    candidate,
-    'EX',
-    deps.idempotencyTtlS,
-    'NX',
-    'GET',
-  );
-  const [orderId, storedFingerprint] = (previous ?? candidate).split(' ');
-  if (storedFingerprint !== fingerprint) {
-    throw new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body');
+  const isBound = async (idempotencyKey: string) =>
+    (await redis.exists(keys.idempotency(sha256Url(idempotencyKey)))) === 1;
+
+  async function accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome> {
+    if (soldOut?.refuses(request.productId, request.quantity)) {
+      if (idempotencyKey === undefined || !(await isBound(idempotencyKey))) return refused(soldOutError(request));
+    } else {
+      const limit = await takeRateLimit(redis, keys, perUser, request.userId);
+      switch (limit.kind) {
+        case 'allowed':
+          break;
+        case 'refused': {
+          const retryAfterS = Math.ceil(limit.retryInMs / 1000);
+          return { kind: 'refused', error: rateLimitedError(perUser, retryAfterS), retryAfterS };
+        }
+      }
+    }
+    let orderId = newOrderId(request.productId);
+    if (idempotencyKey !== undefined) {
+      const claimed = await claimIdempotencyKey(request, idempotencyKey, orderId);
+      if (claimed === undefined) {
+        return refused(
+          new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body'),
+        );
+      }
+      orderId = claimed;
+    }
+    const recorded = await batcher.record({ orderId, ...request });
+    switch (recorded.kind) {
+      case 'recorded':
+        return { kind: 'accepted', orderId, status: recorded.status };
+      case 'sold_out':
+        soldOut?.remember(request.productId, request.quantity);
+        return refused(soldOutError(request));
+      case 'unknown_product':
+        return refused(new AppError('unknown_product', `product ${request.productId} does not exist`));
+    }
   }
-  return orderId!;
+
+  /** The order id the key is bound to (this one, when the key is new); undefined for another body. */
+  async function claimIdempotencyKey(
+    request: OrderRequest,
+    idempotencyKey: string,
+    candidateId: string,
+  ): Promise<string | undefined> {
+    const fingerprint = sha256Url(JSON.stringify([request.productId, request.userId, request.quantity]));
+    const candidate = `${candidateId} ${fingerprint}`;
+    const previous = await redis.set(
+      keys.idempotency(sha256Url(idempotencyKey)),
+      candidate,
+      'EX',
+      settings.idempotencyTtlS,
+      'NX',
+      'GET',
+    );
+    const [orderId, storedFingerprint] = (previous ?? candidate).split(' ');
+    return storedFingerprint === fingerprint ? orderId : undefined;
+  }
+
+  return { accept, batcher };
+}
+
+const refused = (error: AppError): AcceptOutcome => ({ kind: 'refused', error });
+
+/** `409 sold_out` for this request: the product has fewer than `quantity` units left. */
+function soldOutError(request: OrderRequest): AppError {
+  return new AppError(
+    'sold_out',
+    `product ${request.productId} is sold out (fewer than ${request.quantity} units left)`,
+  );
 }

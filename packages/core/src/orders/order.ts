@@ -1,17 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
+import type { OrderJob } from '../queue/ordersQueue.ts';
+import { decodeReopenOrder } from '../redis/replies.ts';
+import type { OrderStatus, RejectReason } from './status.ts';
 import { productOfOrder } from './orderId.ts';
 
-export type OrderStatus = 'queued' | 'confirmed' | 'rejected';
-export type RejectReason = 'sold_out' | 'limit_exceeded' | 'processing_failed';
+export type { Decision, OrderStatus, RejectReason } from './status.ts';
 
-export type Decision = { status: 'confirmed' } | { status: 'rejected'; reason: RejectReason };
-
-export interface Order {
-  orderId: string;
-  productId: string;
-  userId: string;
-  quantity: number;
+/** An order as the API shows it: what was accepted, and its decision. */
+export interface Order extends OrderJob {
   status: OrderStatus;
   reason?: RejectReason;
   createdAt: string;
@@ -38,35 +35,18 @@ export async function getOrder(redis: Redis, keys: Keys, orderId: string): Promi
   };
 }
 
-/** Ends an order whose job ran out of attempts; a decided order keeps its decision. Returns the status after. */
 /**
  * Queues again an order that ended processing_failed, for an operator's retry of its failed job;
  * true when it was reopened. Any other order is left as it was.
  */
 export async function reopenOrder(redis: Redis, keys: Keys, productId: string, orderId: string): Promise<boolean> {
-  return (
-    (await redis.reopenOrder(
+  const reply = decodeReopenOrder(
+    await redis.reopenOrder([
       keys.order(productId, orderId),
       keys.pending(productId),
       keys.product(productId),
       Date.now(),
-    )) === 1
+    ]),
   );
-}
-
-export async function failOrder(
-  redis: Redis,
-  keys: Keys,
-  productId: string,
-  orderId: string,
-  retentionMs: number,
-): Promise<OrderStatus | null> {
-  const status = await redis.failOrder(
-    keys.order(productId, orderId),
-    keys.pending(productId),
-    keys.product(productId),
-    Date.now(),
-    retentionMs,
-  );
-  return status as OrderStatus | null;
+  return reply.kind === 'reopened';
 }

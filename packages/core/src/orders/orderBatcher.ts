@@ -3,13 +3,8 @@ import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductLocks } from '../locks/productLock.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
-import {
-  commitOrders,
-  commitSections,
-  type CommitResult,
-  type CommitRules,
-  type SectionOutcome,
-} from './commitOrder.ts';
+import type { CommittedOrder, CommittedSection, CommitOrdersReply } from '../redis/replies.ts';
+import { commitSections, type CommitResult, type CommitRules } from './commitOrder.ts';
 
 export interface BatcherDeps {
   redis: Redis;
@@ -122,39 +117,71 @@ export class OrderBatcher {
   private async commit(sections: Section[]): Promise<void> {
     if (this.deps.claimInScript === false) {
       for (const { productId, batch } of sections) {
-        this.stats.batches += 1;
-        this.stats.products += 1;
-        this.stats.orders += batch.length;
+        this.count(1, batch.length);
         this.lease(productId, batch);
       }
       return;
     }
-    this.stats.batches += 1;
-    this.stats.products += sections.length;
-    for (const { batch } of sections) this.stats.orders += batch.length;
-    let outcomes: SectionOutcome[];
+    this.count(
+      sections.length,
+      sections.reduce((n, { batch }) => n + batch.length, 0),
+    );
+    let reply: CommitOrdersReply;
     try {
-      outcomes = await commitSections(
+      reply = await commitSections(
         this.deps.redis,
         this.deps.keys,
-        sections.map(({ productId, batch }) => ({
-          productId,
-          orders: batch.map((w) => w.order),
-          fence: 'claim' as const,
-        })),
+        sections.map(({ productId, batch }) => ({ productId, orders: batch.map((w) => w.order), fence: 'claim' })),
         this.deps.rules,
       );
     } catch (error) {
-      for (const { batch } of sections) for (const w of batch) w.reject(error);
+      for (const { batch } of sections) rejectAll(batch, error);
       return;
     }
-    sections.forEach(({ productId, batch }, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome === 'lock_held') return this.lease(productId, batch); // someone holds the lock
-      if (outcome instanceof AppError) return batch.forEach((w) => w.reject(outcome));
-      this.deps.locks.claimedInScript();
-      settle(batch, outcome);
-    });
+    this.settleReply(sections, 'claim', reply);
+  }
+
+  /** Stats for one script call carrying `products` products' `orders` orders. */
+  private count(products: number, orders: number): void {
+    this.stats.batches += 1;
+    this.stats.products += products;
+    this.stats.orders += orders;
+  }
+
+  /** Settles every batch of a commit by its reply, section by section. */
+  private settleReply(sections: Section[], fence: number | 'claim', reply: CommitOrdersReply): void {
+    switch (reply.kind) {
+      case 'sections':
+        sections.forEach(({ productId, batch }, i) => this.settle(productId, batch, fence, reply.sections[i]!));
+        return;
+      case 'invalid_arguments': {
+        // The API validates every order before it is queued: this is a bug, and no retry helps.
+        const products = sections.map((section) => section.productId).join(', ');
+        const error = new AppError('invalid_request', `a commit for product ${products} had invalid arguments`);
+        for (const { batch } of sections) rejectAll(batch, error);
+        return;
+      }
+    }
+  }
+
+  /** Settles a batch by what the commit did with its section. */
+  private settle(productId: string, batch: Waiting[], fence: number | 'claim', section: CommittedSection): void {
+    switch (section.kind) {
+      case 'decided':
+        if (fence === 'claim') this.deps.locks.claimedInScript();
+        batch.forEach((w, i) => settleOrder(w, section.orders[i]!));
+        return;
+      case 'lock_held':
+        // Only a claim finds the lock held: someone else has it, so this batch takes it with a lease.
+        this.lease(productId, batch);
+        return;
+      case 'stale_fence':
+        rejectAll(batch, new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`));
+        return;
+      case 'unknown_product':
+        rejectAll(batch, new AppError('unknown_product', `product ${productId} does not exist`));
+        return;
+    }
   }
 
   /** Queues a batch behind the product's lease; the first batch starts the queue, off the wave. */
@@ -181,34 +208,43 @@ export class OrderBatcher {
    * by the fence inside the script. Either way every order of the batch fails and BullMQ retries it.
    */
   private async commitUnderLease(productId: string, batch: Waiting[]): Promise<void> {
+    let settled: { fence: number; reply: CommitOrdersReply };
     try {
-      const results = await this.deps.locks.using(productId, async (lease) => {
+      settled = await this.deps.locks.using(productId, async (lease) => {
         lease.signal.throwIfAborted();
-        const committed = commitOrders(
+        const committed = commitSections(
           this.deps.redis,
           this.deps.keys,
-          productId,
-          batch.map((w) => w.order),
-          lease.fence,
+          [{ productId, orders: batch.map((w) => w.order), fence: lease.fence }],
           this.deps.rules,
         );
         // The release goes out right behind the commit, on the same connection: one round trip for
         // both, and the next holder (another process) need not wait for this reply to travel back.
         // Should the commit be re-sent after the release (a NOSCRIPT fallback), its fence still guards it.
         void lease.release();
-        return committed;
+        return { fence: lease.fence, reply: await committed };
       });
-      settle(batch, results);
     } catch (error) {
-      for (const w of batch) w.reject(error);
+      rejectAll(batch, error);
+      return;
     }
+    this.settleReply([{ productId, batch }], settled.fence, settled.reply);
   }
 }
 
-function settle(batch: Waiting[], results: (CommitResult | AppError)[]): void {
-  batch.forEach((w, i) => {
-    const result = results[i]!;
-    if (result instanceof AppError) w.reject(result);
-    else w.resolve(result);
-  });
+function settleOrder(waiting: Waiting, order: CommittedOrder): void {
+  switch (order.kind) {
+    case 'decided':
+      waiting.resolve({ decision: order.decision, applied: order.applied });
+      return;
+    case 'invalid':
+      waiting.reject(
+        new AppError('invalid_request', `order ${waiting.order.orderId} has invalid or contradicting arguments`),
+      );
+      return;
+  }
+}
+
+function rejectAll(batch: Waiting[], error: unknown): void {
+  for (const w of batch) w.reject(error);
 }

@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
-import { failOrder } from './order.ts';
+import { failOrders } from './failOrders.ts';
 
 export interface ReconcileDeps {
   redis: Redis;
@@ -48,7 +48,7 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
     for (const orderKey of overdue) {
       report.checked += 1;
       const [status, userId, quantity, batchId] = await redis.hmget(orderKey, 'status', 'userId', 'quantity', 'job');
-      const orderId = orderKey.slice(orderKey.lastIndexOf(':order:') + ':order:'.length);
+      const orderId = keys.orderIdOf(orderKey);
       if (status !== 'queued' || !userId || !quantity) {
         await redis.zrem(keys.pending(productId), orderKey); // decided, or gone (expired)
         continue;
@@ -58,8 +58,7 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
       const state = job ? await job.getState() : 'missing';
       if (alive.has(state) || alive.has(ofBatch)) continue;
       if (state === 'failed' || (ofBatch === 'failed' && !job)) {
-        await failOrder(redis, keys, productId, orderId, deps.orderRetentionMs);
-        report.failed += 1;
+        report.failed += await failOrders(redis, keys, [{ productId, orderId }], deps.orderRetentionMs);
         continue;
       }
       // Missing, or finished without a decision: run it again. A stale finished job must go first,

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductUpdate } from '../orders/schemas.ts';
+import { decodeSetProduct } from '../redis/replies.ts';
 
 export interface Product {
   productId: string;
@@ -25,12 +26,13 @@ function toProduct(productId: string, [stock, sold, limit]: (string | null)[]): 
 /** Sets the sellable stock (a restock or a correction); an absent perUserLimit keeps the current one, null removes it. */
 export async function setProduct(redis: Redis, keys: Keys, productId: string, update: ProductUpdate): Promise<Product> {
   const limit = update.perUserLimit === undefined ? '' : (update.perUserLimit ?? 0);
-  const [fields] = await Promise.all([
-    redis.setProduct(keys.product(productId), update.stock, limit),
+  const [reply] = await Promise.all([
+    redis.setProduct([keys.product(productId), update.stock, limit]),
     // Outside the script: the registry is global, the product's keys are in the product's slot.
     redis.sadd(keys.products(), productId),
   ]);
-  return toProduct(productId, fields)!;
+  const { stock, sold, perUserLimit } = decodeSetProduct(reply);
+  return toProduct(productId, [stock, sold, perUserLimit])!;
 }
 
 export async function getProduct(redis: Redis, keys: Keys, productId: string): Promise<Product | null> {

@@ -36,7 +36,10 @@ export function orderJobOptions(config: Pick<Config, 'jobAttempts' | 'jobBackoff
 }
 
 /** The producer's handle. It does not wait for a connection: with Redis down, `add` fails at once (the API answers 503). */
-export function createOrdersQueue(config: Config, connection: Redis): Queue<OrdersJobData> {
+export function createOrdersQueue(
+  config: Pick<Config, 'queuePrefix' | 'jobAttempts' | 'jobBackoffMs'>,
+  connection: Redis,
+): Queue<OrdersJobData> {
   return new Queue<OrdersJobData>(ORDERS_QUEUE, {
     connection,
     skipWaitingForReady: true,

@@ -26,25 +26,21 @@ const luaFiles = readdirSync(luaDir)
 
 type Arg = string | number;
 
-// The scripts as typed commands; each file's header documents its KEYS, ARGV and replies.
+/**
+ * The scripts as commands, every one called the same way: one array, its keys then its arguments
+ * (a `-n` script's array starts with the number of keys). Each file's header documents its KEYS,
+ * ARGV and replies; a reply is `unknown` here, and only its decoder in replies.ts reads it.
+ */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    acquireLock(lockKey: string, fenceKey: string, token: string, leaseMs: Arg): Result<number, Context>;
-    extendLock(lockKey: string, token: string, leaseMs: Arg): Result<number, Context>;
-    releaseLock(lockKey: string, token: string): Result<number, Context>;
-    setProduct(productKey: string, stock: Arg, perUserLimit: Arg): Result<(string | null)[], Context>;
-    /** numkeys, then 2 + n keys, then 3 + 3n args: see lua/acceptOrders-n.lua. */
-    acceptOrders(numberOfKeys: number, ...keysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
-    /** One array: numkeys, then 5 + n keys per product section, then 5 args and 3 + 2n per section: see lua/commitOrders-n.lua. */
-    commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<(string | number)[] | number, Context>;
-    failOrder(
-      orderKey: string,
-      pendingKey: string,
-      productKey: string,
-      now: Arg,
-      retentionMs: Arg,
-    ): Result<string | null, Context>;
-    reopenOrder(orderKey: string, pendingKey: string, productKey: string, now: Arg): Result<number, Context>;
-    rateLimit(counterKey: string, limit: Arg, windowMs: Arg): Result<number, Context>;
+    acquireLock(keysThenArgs: Arg[]): Result<unknown, Context>;
+    extendLock(keysThenArgs: Arg[]): Result<unknown, Context>;
+    releaseLock(keysThenArgs: Arg[]): Result<unknown, Context>;
+    setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
+    acceptOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    failOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
+    reopenOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
+    rateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
   }
 }

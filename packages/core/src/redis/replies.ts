@@ -1,0 +1,183 @@
+import type { Decision, OrderStatus, RejectReason } from '../orders/status.ts';
+
+/**
+ * What each Lua script answers (lua/*.lua headers), and the one decoder per script: the only code
+ * that knows a script's reply codes. A script's reply is `unknown` everywhere else (scripts.ts), so
+ * every caller goes through its decoder and switches on the union it returns.
+ * A reply that matches no documented shape throws: the script and this module disagree, a bug.
+ */
+
+/** lua/acceptOrders-n.lua */
+export const AcceptOrdersCode = { unknownProduct: -1, soldOut: -2 } as const;
+/** lua/commitOrders-n.lua: the whole call's code, or a section's. */
+export const CommitOrdersCode = {
+  decided: 0,
+  staleFence: -1,
+  invalidArguments: -2,
+  unknownProduct: -3,
+  lockHeld: -4,
+} as const;
+/** lua/acquireLock-2.lua; any other reply is the fencing token (≥ 1). */
+export const AcquireLockCode = { held: -1 } as const;
+/** lua/extendLock-1.lua, lua/releaseLock-1.lua, lua/reopenOrder-3.lua */
+export const DoneCode = { done: 1, notDone: 0 } as const;
+/** lua/failOrder-3.lua */
+export const FailOrderCode = { failed: 1, alreadyDecided: 0, missing: -1 } as const;
+/** lua/rateLimit-1.lua; a positive reply is the milliseconds until the window ends. */
+export const RateLimitCode = { allowed: 0 } as const;
+
+function unexpected(script: string, reply: unknown): Error {
+  return new Error(`${script}: unexpected reply ${JSON.stringify(reply)}`);
+}
+
+const isOrderStatus = (value: unknown): value is OrderStatus =>
+  value === 'queued' || value === 'confirmed' || value === 'rejected';
+const isRejectReason = (value: unknown): value is RejectReason =>
+  value === 'sold_out' || value === 'limit_exceeded' || value === 'processing_failed';
+
+// ---- acceptOrders
+
+/** One order of an accept call: recorded by this call, found as it was, or refused for stock. */
+export type AcceptedOrder = { kind: 'new' } | { kind: 'existing'; status: OrderStatus } | { kind: 'sold_out' };
+export type AcceptOrdersReply = { kind: 'unknown_product' } | { kind: 'recorded'; orders: AcceptedOrder[] };
+
+const NEW: AcceptedOrder = Object.freeze({ kind: 'new' });
+const SOLD_OUT: AcceptedOrder = Object.freeze({ kind: 'sold_out' });
+
+export function decodeAcceptOrders(reply: unknown, orderCount: number): AcceptOrdersReply {
+  if (reply === AcceptOrdersCode.unknownProduct) return { kind: 'unknown_product' };
+  if (!Array.isArray(reply) || reply.length !== orderCount) throw unexpected('acceptOrders', reply);
+  return {
+    kind: 'recorded',
+    orders: reply.map((entry: unknown): AcceptedOrder => {
+      if (entry === 'new') return NEW;
+      if (entry === AcceptOrdersCode.soldOut) return SOLD_OUT;
+      if (isOrderStatus(entry)) return { kind: 'existing', status: entry };
+      throw unexpected('acceptOrders', reply);
+    }),
+  };
+}
+
+// ---- commitOrders
+
+/** One order of a decided section: its decision (applied: made by this call), or refused as malformed. */
+export type CommittedOrder = { kind: 'decided'; decision: Decision; applied: boolean } | { kind: 'invalid' };
+/** One product's section: decided order by order, or refused as a whole (nothing of it changed). */
+export type CommittedSection =
+  | { kind: 'decided'; orders: CommittedOrder[] }
+  | { kind: 'stale_fence' }
+  | { kind: 'unknown_product' }
+  | { kind: 'lock_held' };
+export type CommitOrdersReply = { kind: 'invalid_arguments' } | { kind: 'sections'; sections: CommittedSection[] };
+
+const CONFIRMED: Decision = Object.freeze({ status: 'confirmed' });
+const INVALID: CommittedOrder = Object.freeze({ kind: 'invalid' });
+const STALE_FENCE: CommittedSection = Object.freeze({ kind: 'stale_fence' });
+const UNKNOWN_PRODUCT: CommittedSection = Object.freeze({ kind: 'unknown_product' });
+const LOCK_HELD: CommittedSection = Object.freeze({ kind: 'lock_held' });
+
+/** `orderCounts`: how many orders each section of the call carried, in order. */
+export function decodeCommitOrders(reply: unknown, orderCounts: readonly number[]): CommitOrdersReply {
+  if (reply === CommitOrdersCode.invalidArguments) return { kind: 'invalid_arguments' };
+  const expected = orderCounts.reduce((n, count) => n + 1 + 3 * count, 0);
+  if (!Array.isArray(reply) || reply.length !== expected) throw unexpected('commitOrders', reply);
+  const flat = reply as unknown[];
+  let at = 0;
+  const sections = orderCounts.map((count): CommittedSection => {
+    const code = flat[at];
+    const start = at + 1;
+    at = start + 3 * count;
+    switch (code) {
+      case CommitOrdersCode.staleFence:
+        return STALE_FENCE;
+      case CommitOrdersCode.unknownProduct:
+        return UNKNOWN_PRODUCT;
+      case CommitOrdersCode.lockHeld:
+        return LOCK_HELD;
+      case CommitOrdersCode.decided:
+        break;
+      default:
+        throw unexpected('commitOrders', code);
+    }
+    const orders = new Array<CommittedOrder>(count);
+    for (let i = 0; i < count; i++) {
+      const status = flat[start + 3 * i];
+      const reason = flat[start + 3 * i + 1];
+      const applied = flat[start + 3 * i + 2] === 1;
+      if (status === 'invalid') orders[i] = INVALID;
+      else if (status === 'confirmed') orders[i] = { kind: 'decided', decision: CONFIRMED, applied };
+      else if (status === 'rejected' && isRejectReason(reason))
+        orders[i] = { kind: 'decided', decision: { status, reason }, applied };
+      else throw unexpected('commitOrders', [status, reason]);
+    }
+    return { kind: 'decided', orders };
+  });
+  return { kind: 'sections', sections };
+}
+
+// ---- locks
+
+export type AcquireLockReply = { kind: 'acquired'; fence: number } | { kind: 'held' };
+
+export function decodeAcquireLock(reply: unknown): AcquireLockReply {
+  if (reply === AcquireLockCode.held) return { kind: 'held' };
+  if (typeof reply === 'number' && Number.isInteger(reply) && reply >= 1) return { kind: 'acquired', fence: reply };
+  throw unexpected('acquireLock', reply);
+}
+
+export type ExtendLockReply = { kind: 'extended' } | { kind: 'lost' };
+
+export function decodeExtendLock(reply: unknown): ExtendLockReply {
+  if (reply === DoneCode.done) return { kind: 'extended' };
+  if (reply === DoneCode.notDone) return { kind: 'lost' };
+  throw unexpected('extendLock', reply);
+}
+
+export type ReleaseLockReply = { kind: 'released' } | { kind: 'not_ours' };
+
+export function decodeReleaseLock(reply: unknown): ReleaseLockReply {
+  if (reply === DoneCode.done) return { kind: 'released' };
+  if (reply === DoneCode.notDone) return { kind: 'not_ours' };
+  throw unexpected('releaseLock', reply);
+}
+
+// ---- orders
+
+/** What ending an undecided order did: ended it now, found it decided (left as it was), or found none. */
+export type FailOrderReply = { kind: 'failed' } | { kind: 'already_decided' } | { kind: 'missing' };
+
+export function decodeFailOrder(reply: unknown): FailOrderReply {
+  if (reply === FailOrderCode.failed) return { kind: 'failed' };
+  if (reply === FailOrderCode.alreadyDecided) return { kind: 'already_decided' };
+  if (reply === FailOrderCode.missing) return { kind: 'missing' };
+  throw unexpected('failOrder', reply);
+}
+
+export type ReopenOrderReply = { kind: 'reopened' } | { kind: 'unchanged' };
+
+export function decodeReopenOrder(reply: unknown): ReopenOrderReply {
+  if (reply === DoneCode.done) return { kind: 'reopened' };
+  if (reply === DoneCode.notDone) return { kind: 'unchanged' };
+  throw unexpected('reopenOrder', reply);
+}
+
+// ---- products and limits
+
+export type SetProductReply = { kind: 'set'; stock: string; sold: string; perUserLimit: string };
+
+export function decodeSetProduct(reply: unknown): SetProductReply {
+  if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((field) => typeof field === 'string'))
+    throw unexpected('setProduct', reply);
+  const [stock, sold, perUserLimit] = reply as [string, string, string];
+  return { kind: 'set', stock, sold, perUserLimit };
+}
+
+export type RateLimitReply = { kind: 'allowed' } | { kind: 'refused'; retryInMs: number };
+
+const ALLOWED: RateLimitReply = Object.freeze({ kind: 'allowed' });
+
+export function decodeRateLimit(reply: unknown): RateLimitReply {
+  if (reply === RateLimitCode.allowed) return ALLOWED;
+  if (typeof reply === 'number' && reply > 0) return { kind: 'refused', retryInMs: reply };
+  throw unexpected('rateLimit', reply);
+}
