@@ -30,6 +30,20 @@ function unexpected(script: string, reply: unknown): Error {
   return new Error(`${script}: unexpected reply ${JSON.stringify(reply)}`);
 }
 
+/** The decoder of a script that answers one of a few codes, each an outcome with nothing more to say. */
+function outcomeOf<Kind extends string>(
+  script: string,
+  codes: Record<Kind, number>,
+): (reply: unknown) => { kind: Kind } {
+  const outcomes = new Map<unknown, { kind: Kind }>();
+  for (const kind of Object.keys(codes) as Kind[]) outcomes.set(codes[kind], Object.freeze({ kind }));
+  return (reply) => {
+    const outcome = outcomes.get(reply);
+    if (!outcome) throw unexpected(script, reply);
+    return outcome;
+  };
+}
+
 const isOrderStatus = (value: unknown): value is OrderStatus =>
   value === 'queued' || value === 'confirmed' || value === 'rejected';
 const isRejectReason = (value: unknown): value is RejectReason =>
@@ -125,41 +139,24 @@ export function decodeAcquireLock(reply: unknown): AcquireLockReply {
   throw unexpected('acquireLock', reply);
 }
 
-export type ExtendLockReply = { kind: 'extended' } | { kind: 'lost' };
+export const decodeExtendLock = outcomeOf('extendLock', { extended: DoneCode.done, lost: DoneCode.notDone });
+export type ExtendLockReply = ReturnType<typeof decodeExtendLock>;
 
-export function decodeExtendLock(reply: unknown): ExtendLockReply {
-  if (reply === DoneCode.done) return { kind: 'extended' };
-  if (reply === DoneCode.notDone) return { kind: 'lost' };
-  throw unexpected('extendLock', reply);
-}
-
-export type ReleaseLockReply = { kind: 'released' } | { kind: 'not_ours' };
-
-export function decodeReleaseLock(reply: unknown): ReleaseLockReply {
-  if (reply === DoneCode.done) return { kind: 'released' };
-  if (reply === DoneCode.notDone) return { kind: 'not_ours' };
-  throw unexpected('releaseLock', reply);
-}
+export const decodeReleaseLock = outcomeOf('releaseLock', { released: DoneCode.done, not_ours: DoneCode.notDone });
+export type ReleaseLockReply = ReturnType<typeof decodeReleaseLock>;
 
 // ---- orders
 
 /** What ending an undecided order did: ended it now, found it decided (left as it was), or found none. */
-export type FailOrderReply = { kind: 'failed' } | { kind: 'already_decided' } | { kind: 'missing' };
+export const decodeFailOrder = outcomeOf('failOrder', {
+  failed: FailOrderCode.failed,
+  already_decided: FailOrderCode.alreadyDecided,
+  missing: FailOrderCode.missing,
+});
+export type FailOrderReply = ReturnType<typeof decodeFailOrder>;
 
-export function decodeFailOrder(reply: unknown): FailOrderReply {
-  if (reply === FailOrderCode.failed) return { kind: 'failed' };
-  if (reply === FailOrderCode.alreadyDecided) return { kind: 'already_decided' };
-  if (reply === FailOrderCode.missing) return { kind: 'missing' };
-  throw unexpected('failOrder', reply);
-}
-
-export type ReopenOrderReply = { kind: 'reopened' } | { kind: 'unchanged' };
-
-export function decodeReopenOrder(reply: unknown): ReopenOrderReply {
-  if (reply === DoneCode.done) return { kind: 'reopened' };
-  if (reply === DoneCode.notDone) return { kind: 'unchanged' };
-  throw unexpected('reopenOrder', reply);
-}
+export const decodeReopenOrder = outcomeOf('reopenOrder', { reopened: DoneCode.done, unchanged: DoneCode.notDone });
+export type ReopenOrderReply = ReturnType<typeof decodeReopenOrder>;
 
 // ---- products and limits
 
