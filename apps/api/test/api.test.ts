@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import request from 'supertest';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { createKeys, ordersOf } from '@flashline/core';
-import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
+import { ADMIN_TOKEN, useApis, type ApiUnderTest } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 describe('HTTP API', () => {
-  let server: TestRedis;
+  const ctx = useApis();
   let api: ApiUnderTest;
 
   before(async () => {
-    server = await startRedis();
-    api = await apiOn(server, 'api');
+    api = await ctx.api('api');
     await request(api.app).put('/products/tv').set(admin).send({ stock: 5, perUserLimit: 2 }).expect(200);
     await request(api.app).put('/products/gone').set(admin).send({ stock: 0 }).expect(200);
-  });
-  after(async () => {
-    await api.close();
-    await server.stop();
   });
 
   describe('products', () => {
@@ -45,13 +39,13 @@ describe('HTTP API', () => {
     });
 
     it('refuses a PUT without the admin token, changing nothing', async () => {
-      const before = await server.client.dbsize();
+      const before = await ctx.server.client.dbsize();
       for (const authorization of [undefined, 'Bearer wrong', `Basic ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}x`]) {
         const req = request(api.app).put('/products/free').send({ stock: 1000 });
         const res = await (authorization ? req.set('authorization', authorization) : req).expect(401);
         assert.equal(res.body.error.code, 'unauthorized');
       }
-      assert.equal(await server.client.dbsize(), before);
+      assert.equal(await ctx.server.client.dbsize(), before);
       await request(api.app).get('/products/free').expect(404);
     });
 
@@ -104,7 +98,7 @@ describe('HTTP API', () => {
         'one key enqueued more than one job',
       );
       assert.equal(
-        (await server.client.keys(createKeys('api').order('tv', '*'))).filter((k) => k.endsWith(orderId)).length,
+        (await ctx.server.client.keys(createKeys('api').order('tv', '*'))).filter((k) => k.endsWith(orderId)).length,
         1,
       );
 
@@ -119,7 +113,7 @@ describe('HTTP API', () => {
     });
 
     it('answers 404 unknown_product and 409 sold_out without enqueuing', async () => {
-      const before = await server.client.dbsize();
+      const before = await ctx.server.client.dbsize();
       const unknown = await request(api.app)
         .post('/orders')
         .send({ productId: 'nope', userId: 'u', quantity: 1 })
@@ -130,7 +124,7 @@ describe('HTTP API', () => {
         .send({ productId: 'gone', userId: 'u', quantity: 1 })
         .expect(409);
       assert.equal(soldOut.body.error.code, 'sold_out');
-      assert.equal(await server.client.dbsize(), before);
+      assert.equal(await ctx.server.client.dbsize(), before);
     });
 
     it('answers 404 for an unknown order and 400 for a malformed order id', async () => {
@@ -243,7 +237,7 @@ describe('HTTP API', () => {
 
     for (const [name, body, contentType, status, code, mentions] of table) {
       it(`${name} → ${status} ${code}, Redis unchanged`, async () => {
-        const keysBefore = await server.client.dbsize();
+        const keysBefore = await ctx.server.client.dbsize();
         const res = await request(api.app).post('/orders').set('content-type', contentType).send(body);
         assert.equal(res.status, status, JSON.stringify(res.body));
         assert.equal(res.body.error?.code, code);
@@ -251,20 +245,20 @@ describe('HTTP API', () => {
           String(res.body.error.message).includes(mentions),
           `message should mention ${mentions}: ${res.body.error.message}`,
         );
-        assert.equal(await server.client.dbsize(), keysBefore, 'Redis key count changed');
+        assert.equal(await ctx.server.client.dbsize(), keysBefore, 'Redis key count changed');
         assert.equal(({} as Record<string, unknown>).admin, undefined, 'Object.prototype was polluted');
       });
     }
 
     it('a bad Idempotency-Key → 400, Redis unchanged', async () => {
-      const keysBefore = await server.client.dbsize();
+      const keysBefore = await ctx.server.client.dbsize();
       const res = await request(api.app).post('/orders').set('Idempotency-Key', 'has space').send(ok).expect(400);
       assert.equal(res.body.error.code, 'invalid_request');
-      assert.equal(await server.client.dbsize(), keysBefore);
+      assert.equal(await ctx.server.client.dbsize(), keysBefore);
     });
 
     it('a bad product update → 400, Redis unchanged', async () => {
-      const keysBefore = await server.client.dbsize();
+      const keysBefore = await ctx.server.client.dbsize();
       for (const body of [
         { stock: -1 },
         { stock: 1.5 },
@@ -280,7 +274,7 @@ describe('HTTP API', () => {
         (await request(api.app).put('/products/bad:id').set(admin).send({ stock: 1 }).expect(400)).body.error.code,
         'invalid_request',
       );
-      assert.equal(await server.client.dbsize(), keysBefore);
+      assert.equal(await ctx.server.client.dbsize(), keysBefore);
     });
   });
 
@@ -293,18 +287,13 @@ describe('HTTP API', () => {
 });
 
 describe('HTTP API with Redis down', () => {
-  let server: TestRedis;
+  const ctx = useApis();
   let api: ApiUnderTest;
 
   before(async () => {
-    server = await startRedis();
-    api = await apiOn(server, 'down');
+    api = await ctx.api('down');
     await request(api.app).put('/products/tv').set(admin).send({ stock: 5 }).expect(200);
-    await server.kill();
-  });
-  after(async () => {
-    await api.close();
-    await server.stop();
+    await ctx.server.kill();
   });
 
   it('answers 503 unavailable fast, never 202', async () => {
@@ -320,7 +309,7 @@ describe('HTTP API with Redis down', () => {
   });
 
   it('accepts orders again once Redis is back', async () => {
-    await server.start(); // no AOF here: the product is gone, so the admin sets it again
+    await ctx.server.start(); // no AOF here: the product is gone, so the admin sets it again
     let status = 0;
     for (let i = 0; i < 50 && status !== 202; i++) {
       await request(api.app).put('/products/tv').set(admin).send({ stock: 5 });

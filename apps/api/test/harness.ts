@@ -12,7 +12,7 @@ import {
   type Logger,
   type OrdersJobData,
 } from '@flashline/core';
-import type { TestRedis } from '@flashline/test-utils';
+import { useRedisServer, type TestRedis } from '@flashline/test-utils';
 import { createApp } from '../src/app.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -62,4 +62,28 @@ export async function apiOn(
       redis.disconnect();
     },
   };
+}
+
+/**
+ * A private redis-server for the enclosing `describe`, and `api(prefix, env)`: `apiOn` that server
+ * (or on `server`), every API made closed in `after` before the server stops. Read `.server` inside
+ * tests.
+ */
+export function useApis(): {
+  server: TestRedis;
+  api: (prefix: string, env?: Record<string, string>, server?: TestRedis) => Promise<ApiUnderTest>;
+} {
+  const made: ApiUnderTest[] = [];
+  const context = useRedisServer({
+    beforeStop: async () => {
+      for (const api of made) await api.close();
+    },
+  });
+  return Object.assign(context, {
+    api: async (prefix: string, env: Record<string, string> = {}, server = context.server) => {
+      const api = await apiOn(server, prefix, env);
+      made.push(api);
+      return api;
+    },
+  });
 }

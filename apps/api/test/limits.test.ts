@@ -1,29 +1,24 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { ConfigError, createKeys, loadConfig } from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
+import { startRedis } from '@flashline/test-utils';
+import { ADMIN_TOKEN, useApis } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 describe('rate limits and security headers', () => {
-  let server: TestRedis;
-  const apis: ApiUnderTest[] = [];
+  const ctx = useApis();
   let prefixes = 0;
 
   /** A fresh key prefix per call, so each test's counters start from zero. */
   const nextPrefix = () => `lim${++prefixes}`;
-  const api = async (env: Record<string, string>, prefix = nextPrefix()) => {
-    const made = await apiOn(server, prefix, env);
-    apis.push(made);
-    return made;
-  };
+  const api = (env: Record<string, string>, prefix = nextPrefix()) => ctx.api(prefix, env);
   /** Every rate-limit counter under a prefix, with its time to live. */
   const counters = async (prefix: string) => {
-    const keys = await server.client.keys(`${prefix}:rl:*`);
-    return Promise.all(keys.map(async (key) => ({ key, pttl: await server.client.pttl(key) })));
+    const keys = await ctx.server.client.keys(`${prefix}:rl:*`);
+    return Promise.all(keys.map(async (key) => ({ key, pttl: await ctx.server.client.pttl(key) })));
   };
   const assertRateLimited = (res: request.Response, windowMs: number) => {
     assert.equal(res.status, 429, JSON.stringify(res.body));
@@ -33,14 +28,6 @@ describe('rate limits and security headers', () => {
     assert.match(String(retryAfter), /^\d+$/, `Retry-After should be whole seconds: ${retryAfter}`);
     assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= Math.ceil(windowMs / 1000), `Retry-After ${retryAfter}`);
   };
-
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const made of apis) await made.close();
-    await server.stop();
-  });
 
   it('limits each client address with 429, Retry-After and rate_limited, shared by two API processes', async () => {
     const prefix = nextPrefix();
@@ -75,10 +62,10 @@ describe('rate limits and security headers', () => {
     await order('alice').expect(202);
     await order('alice').expect(202);
 
-    const orderKeys = () => server.client.keys(createKeys(prefix).order('tv', '*'));
+    const orderKeys = () => ctx.server.client.keys(createKeys(prefix).order('tv', '*'));
     const jobCount = async () => Object.values(await limited.queue.getJobCounts()).reduce((sum, n) => sum + n, 0);
     const [keysBefore, ordersBefore, jobsBefore] = [
-      await server.client.dbsize(),
+      await ctx.server.client.dbsize(),
       (await orderKeys()).length,
       await jobCount(),
     ];
@@ -91,7 +78,7 @@ describe('rate limits and security headers', () => {
         .send({ productId: 'tv', userId: 'alice', quantity: 1 }),
       5000,
     );
-    assert.equal(await server.client.dbsize(), keysBefore, 'a refused order changed the key count');
+    assert.equal(await ctx.server.client.dbsize(), keysBefore, 'a refused order changed the key count');
     assert.equal((await orderKeys()).length, ordersBefore, 'a refused order was stored');
     assert.equal(await jobCount(), jobsBefore, 'a refused order was enqueued');
 
@@ -172,8 +159,7 @@ describe('rate limits and security headers', () => {
     const down = await startRedis();
     let running = true;
     try {
-      const limited = await apiOn(down, 'down', { RATE_LIMIT_PER_IP: '5', RATE_LIMIT_PER_USER: '5' });
-      apis.push(limited);
+      const limited = await ctx.api('down', { RATE_LIMIT_PER_IP: '5', RATE_LIMIT_PER_USER: '5' }, down);
       await request(limited.app).get('/nowhere').expect(404);
       await down.kill();
       running = false;

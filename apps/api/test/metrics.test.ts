@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import request from 'supertest';
-import { samplesOf, startRedis, sumOf, typeOf, type TestRedis } from '@flashline/test-utils';
-import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
+import { samplesOf, sumOf, typeOf } from '@flashline/test-utils';
+import { ADMIN_TOKEN, useApis } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const METRICS_TOKEN = 'metrics-token-0123456789';
 
 describe('API metrics', () => {
-  let server: TestRedis;
-  const apis: ApiUnderTest[] = [];
-  const api = async (prefix: string, env: Record<string, string> = {}) => {
-    const made = await apiOn(server, prefix, env);
-    apis.push(made);
-    return made;
-  };
-
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const a of apis) await a.close();
-    await server.stop();
-  });
+  const { api } = useApis();
 
   it('counts requests by route pattern and status, and orders accepted and refused by code', async () => {
     const { app } = await api('m1');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import request from 'supertest';
 import { createLogger, type LogLevel } from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { useRedisServer, type TestRedis } from '@flashline/test-utils';
 import { ADMIN_TOKEN, apiOn } from './harness.ts';
 
 /** The API at a LOG_LEVEL, with a real logger (at `loggerLevel`) whose lines the test keeps. */
@@ -15,16 +15,10 @@ async function apiLoggingAt(server: TestRedis, level: LogLevel, loggerLevel = le
 }
 
 describe('the request log', () => {
-  let server: TestRedis;
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    await server.stop();
-  });
+  const ctx = useRedisServer();
 
   it('writes one debug line per request at LOG_LEVEL=debug, without its headers', async () => {
-    const { api, lines } = await apiLoggingAt(server, 'debug');
+    const { api, lines } = await apiLoggingAt(ctx.server, 'debug');
     try {
       await request(api.app).put('/products/tv').set('authorization', `Bearer ${ADMIN_TOKEN}`).send({ stock: 1 });
       await request(api.app).get('/products/none').expect(404);
@@ -46,7 +40,7 @@ describe('the request log', () => {
 
   it('is not there at LOG_LEVEL=info', async () => {
     // A logger that would write debug lines: only the middleware's absence keeps them out.
-    const { api, lines } = await apiLoggingAt(server, 'info', 'debug');
+    const { api, lines } = await apiLoggingAt(ctx.server, 'info', 'debug');
     try {
       await request(api.app).get('/products/none').expect(404);
       await request(api.app).get('/healthz').expect(200);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
+import type { TestRedis } from '@flashline/test-utils';
+import { ADMIN_TOKEN, useApis, type ApiUnderTest } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -13,22 +13,17 @@ async function commandsProcessed(server: TestRedis): Promise<number> {
 }
 
 describe('the sold-out storm', () => {
-  let server: TestRedis;
+  const ctx = useApis();
   let api: ApiUnderTest;
 
   before(async () => {
-    server = await startRedis();
-    api = await apiOn(server, 'storm');
-  });
-  after(async () => {
-    await api.close();
-    await server.stop();
+    api = await ctx.api('storm');
   });
 
   it('answers a known sold-out product from memory, without a Redis round trip per request', async () => {
     await request(api.app).put('/products/gone').set(admin).send({ stock: 0 }).expect(200);
     await request(api.app).post('/orders').send({ productId: 'gone', userId: 'first', quantity: 1 }).expect(409); // Redis says so once
-    const before = await commandsProcessed(server);
+    const before = await commandsProcessed(ctx.server);
     for (let i = 0; i < 50; i++) {
       const res = await request(api.app)
         .post('/orders')
@@ -36,7 +31,7 @@ describe('the sold-out storm', () => {
         .expect(409);
       assert.equal(res.body.error.code, 'sold_out');
     }
-    const used = (await commandsProcessed(server)) - before - 1; // the INFO above counts itself
+    const used = (await commandsProcessed(ctx.server)) - before - 1; // the INFO above counts itself
     assert.ok(used <= 1, `50 sold-out answers cost ${used} Redis commands`);
   });
 

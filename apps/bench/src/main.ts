@@ -14,9 +14,9 @@ import {
   SEED_ALGORITHMS,
   type HttpCeilingResult,
 } from './baselines/index.ts';
-import { measureEndToEnd, type EndToEndResult } from './flashline/endToEnd.ts';
+import { measureEndToEnd, type EndToEndOptions, type EndToEndResult } from './flashline/endToEnd.ts';
 import { holds, type Invariant } from './flashline/invariant.ts';
-import { measureWorkerSide } from './flashline/workerSide.ts';
+import { measureWorkerSide, type WorkerSideOptions } from './flashline/workerSide.ts';
 import { measureCommitShapes, type CommitShape } from './flashline/commitShape.ts';
 import { round } from './measure.ts';
 import { writeReport, type Ratio, type Row } from './report.ts';
@@ -173,24 +173,86 @@ try {
     orders: skewed(count, ORDERS),
   }));
   type WorkerSide = Awaited<ReturnType<typeof measureWorkerSide>>;
-  const runs = {
-    ceiling: [] as Awaited<ReturnType<typeof bullmqCeilingProcesses>>[],
-    hot: [] as WorkerSide[],
-    single: [] as WorkerSide[],
-    hotLeased: [] as WorkerSide[],
-    wide: [] as WorkerSide[],
-    wideLeased: [] as WorkerSide[],
-    hotOne: [] as WorkerSide[],
-    wideOne: [] as WorkerSide[],
-    soldOut: [] as WorkerSide[],
-    spread: spreadSales.map(() => [] as WorkerSide[]),
+  // A worker-side scenario: its report row (name and what it runs), its run's settings, and the result
+  // of each round. Every run is on this Redis, with WORKERS worker processes and `env`, unless its
+  // settings say otherwise.
+  const workerScenario = (
+    scenario: string,
+    what: string,
+    run: Omit<WorkerSideOptions, 'redisUrl' | 'workers'> & { workers?: number },
+  ) => ({ scenario, what, run, rounds: [] as WorkerSide[] });
+  // Every order for one product, or spread over the wide sale's 1,000 (the same orders in every run).
+  const hotSale = (keyPrefix: string) => ({
+    keyPrefix,
+    products: [{ productId: 'hot', stock: STOCK }],
+    orderProducts: new Array<number>(ORDERS).fill(0),
+  });
+  const wideSale = (keyPrefix: string) => ({ keyPrefix, products: wideProducts, orderProducts: wideOrders });
+  // In the order they run in each round (and their rows stand in the report).
+  const workerSide = {
+    hot: workerScenario(
+      'Flashline hot product, worker side',
+      `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`,
+      hotSale('hot'),
+    ),
+    // The same, with the accept path's batching off (ACCEPT_BATCH=1): one BullMQ job per order, as before.
+    single: workerScenario(
+      'Flashline hot product, worker side, one job per order',
+      'the same, accepted with `ACCEPT_BATCH=1`',
+      { ...hotSale('hot-single'), env: { ...env, ACCEPT_BATCH: '1' } },
+    ),
+    // The same, every lock taken with a lease (acquire, commit, release), as before the commit script claimed it.
+    hotLeased: workerScenario(
+      'Flashline hot product, worker side, leased locks',
+      'the same, with `COMMIT_CLAIMS_LOCK=false`',
+      { ...hotSale('hot-leased'), env: { ...env, COMMIT_CLAIMS_LOCK: 'false' } },
+    ),
+    wide: workerScenario(
+      'Flashline wide sale, worker side',
+      `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`,
+      wideSale('wide'),
+    ),
+    wideLeased: workerScenario(
+      'Flashline wide sale, worker side, leased locks',
+      'the same, with `COMMIT_CLAIMS_LOCK=false`',
+      { ...wideSale('wide-leased'), env: { ...env, COMMIT_CLAIMS_LOCK: 'false' } },
+    ),
+    // Hot and wide again with one worker process: two workers and Redis are three busy processes on
+    // this machine's cores, and the wide sale's extra work per product shows most when CPU is short.
+    hotOne: workerScenario(
+      'Flashline hot product, worker side, one worker process',
+      'the same as the hot product, with 1 worker process',
+      { ...hotSale('hot-one'), workers: 1 },
+    ),
+    wideOne: workerScenario(
+      'Flashline wide sale, worker side, one worker process',
+      'the same as the wide sale, with 1 worker process',
+      { ...wideSale('wide-one'), workers: 1 },
+    ),
+    spread: spreadSales.map((sale) =>
+      workerScenario(
+        sale.scenario,
+        `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`,
+        { keyPrefix: `wide-${sale.count}`, products: sale.products, orderProducts: sale.orders },
+      ),
+    ),
+    // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
+    soldOut: workerScenario(
+      'Flashline sold-out orders, worker side',
+      `${ORDERS} orders for 1 product set to stock 0 after they were accepted`,
+      {
+        keyPrefix: 'gone',
+        products: [{ productId: 'gone', stock: ORDERS }],
+        orderProducts: new Array<number>(ORDERS).fill(0),
+        stockBeforeRun: 0,
+      },
+    ),
   };
-  const workerRound = (scenario: string, round: number, run: Parameters<typeof measureWorkerSide>[0]) =>
-    inRound(scenario, round, run, measureWorkerSide);
+  const ceilingRuns: Awaited<ReturnType<typeof bullmqCeilingProcesses>>[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     progress(`BullMQ ceiling (round ${r + 1}/${ROUNDS})`);
     await fresh();
-    runs.ceiling.push(
+    ceilingRuns.push(
       await bullmqCeilingProcesses({
         redisUrl: redis.url,
         keyPrefix: `ceiling-${r}`,
@@ -199,113 +261,19 @@ try {
         processes: WORKERS,
       }),
     );
-    runs.hot.push(
-      await workerRound('Flashline hot product, worker side', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'hot',
-        products: [{ productId: 'hot', stock: STOCK }],
-        orderProducts: new Array<number>(ORDERS).fill(0),
-        workers: WORKERS,
-        env,
-      }),
-    );
-    // The same, with the accept path's batching off (ACCEPT_BATCH=1): one BullMQ job per order, as before.
-    runs.single.push(
-      await workerRound('Flashline hot product, worker side, one job per order', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'hot-single',
-        products: [{ productId: 'hot', stock: STOCK }],
-        orderProducts: new Array<number>(ORDERS).fill(0),
-        workers: WORKERS,
-        env: { ...env, ACCEPT_BATCH: '1' },
-      }),
-    );
-    // The same, every lock taken with a lease (acquire, commit, release), as before the commit script claimed it.
-    runs.hotLeased.push(
-      await workerRound('Flashline hot product, worker side, leased locks', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'hot-leased',
-        products: [{ productId: 'hot', stock: STOCK }],
-        orderProducts: new Array<number>(ORDERS).fill(0),
-        workers: WORKERS,
-        env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
-      }),
-    );
-    runs.wide.push(
-      await workerRound('Flashline wide sale, worker side', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'wide',
-        products: wideProducts,
-        orderProducts: wideOrders,
-        workers: WORKERS,
-        env,
-      }),
-    );
-    runs.wideLeased.push(
-      await workerRound('Flashline wide sale, worker side, leased locks', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'wide-leased',
-        products: wideProducts,
-        orderProducts: wideOrders,
-        workers: WORKERS,
-        env: { ...env, COMMIT_CLAIMS_LOCK: 'false' },
-      }),
-    );
-    // Hot and wide again with one worker process: two workers and Redis are three busy processes on
-    // this machine's cores, and the wide sale's extra work per product shows most when CPU is short.
-    runs.hotOne.push(
-      await workerRound('Flashline hot product, worker side, one worker process', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'hot-one',
-        products: [{ productId: 'hot', stock: STOCK }],
-        orderProducts: new Array<number>(ORDERS).fill(0),
-        workers: 1,
-        env,
-      }),
-    );
-    runs.wideOne.push(
-      await workerRound('Flashline wide sale, worker side, one worker process', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'wide-one',
-        products: wideProducts,
-        orderProducts: wideOrders,
-        workers: 1,
-        env,
-      }),
-    );
-    for (const [i, sale] of spreadSales.entries()) {
-      runs.spread[i]!.push(
-        await workerRound(sale.scenario, r, {
-          redisUrl: redis.url,
-          keyPrefix: `wide-${sale.count}`,
-          products: sale.products,
-          orderProducts: sale.orders,
-          workers: WORKERS,
-          env,
-        }),
-      );
+    for (const s of Object.values(workerSide).flat()) {
+      const run = { redisUrl: redis.url, workers: WORKERS, env, ...s.run };
+      s.rounds.push(await inRound(s.scenario, r, run, measureWorkerSide));
     }
-    // Orders accepted while units were left, then a correction to 0 before the workers run: all sold_out.
-    runs.soldOut.push(
-      await workerRound('Flashline sold-out orders, worker side', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'gone',
-        products: [{ productId: 'gone', stock: ORDERS }],
-        orderProducts: new Array<number>(ORDERS).fill(0),
-        workers: WORKERS,
-        env,
-        stockBeforeRun: 0,
-      }),
-    );
   }
   const spread = (values: number[]) =>
     `median of ${values.length} rounds (${Math.round(Math.min(...values)).toLocaleString('en-US')}–${Math.round(Math.max(...values)).toLocaleString('en-US')})`;
-  const ceiling = medianRun(runs.ceiling, (c) => c.jobsPerSecond);
+  const ceiling = medianRun(ceilingRuns, (c) => c.jobsPerSecond);
   rows.push({
     scenario: 'BullMQ ceiling',
     what: `${ORDERS} trivial jobs, ${WORKERS} processes × concurrency ${CONCURRENCY}`,
     perSecond: ceiling.jobsPerSecond,
-    notes: `${spread(runs.ceiling.map((c) => c.jobsPerSecond))}; no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}`,
+    notes: `${spread(ceilingRuns.map((c) => c.jobsPerSecond))}; no lock, no commit; CPU: ${ceiling.workerCpu.map((c, i) => `worker${i + 1} ${percent(c)}`).join(', ')}, redis ${percent(ceiling.redisCpu)}`,
   });
   const workerRow = (scenario: string, what: string, all: WorkerSide[]) => {
     const r = medianRun(all, (run) => run.decisionsPerSecond);
@@ -317,53 +285,17 @@ try {
     });
     return r;
   };
-  const hot = workerRow(
-    'Flashline hot product, worker side',
-    `${ORDERS} orders for 1 product (stock ${STOCK}), queue pre-filled`,
-    runs.hot,
-  );
-  const single = workerRow(
-    'Flashline hot product, worker side, one job per order',
-    'the same, accepted with `ACCEPT_BATCH=1`',
-    runs.single,
-  );
-  const hotLeased = workerRow(
-    'Flashline hot product, worker side, leased locks',
-    'the same, with `COMMIT_CLAIMS_LOCK=false`',
-    runs.hotLeased,
-  );
-  const wide = workerRow(
-    'Flashline wide sale, worker side',
-    `${ORDERS} orders over 1,000 products (Zipf skew), queue pre-filled`,
-    runs.wide,
-  );
-  const wideLeased = workerRow(
-    'Flashline wide sale, worker side, leased locks',
-    'the same, with `COMMIT_CLAIMS_LOCK=false`',
-    runs.wideLeased,
-  );
-  const hotOne = workerRow(
-    'Flashline hot product, worker side, one worker process',
-    'the same as the hot product, with 1 worker process',
-    runs.hotOne,
-  );
-  const wideOne = workerRow(
-    'Flashline wide sale, worker side, one worker process',
-    'the same as the wide sale, with 1 worker process',
-    runs.wideOne,
-  );
-  const spreadRows = spreadSales.map((sale, i) =>
-    workerRow(
-      sale.scenario,
-      `the wide sale's ${ORDERS} orders over ${sale.count.toLocaleString('en-US')} products (Zipf skew, stock ${Math.ceil(STOCK / sale.count)} each)`,
-      runs.spread[i]!,
-    ),
-  );
-  const soldOut = workerRow(
-    'Flashline sold-out orders, worker side',
-    `${ORDERS} orders for 1 product set to stock 0 after they were accepted`,
-    runs.soldOut,
-  );
+  const workerSideRow = (s: { scenario: string; what: string; rounds: WorkerSide[] }) =>
+    workerRow(s.scenario, s.what, s.rounds);
+  const hot = workerSideRow(workerSide.hot);
+  const single = workerSideRow(workerSide.single);
+  const hotLeased = workerSideRow(workerSide.hotLeased);
+  const wide = workerSideRow(workerSide.wide);
+  const wideLeased = workerSideRow(workerSide.wideLeased);
+  const hotOne = workerSideRow(workerSide.hotOne);
+  const wideOne = workerSideRow(workerSide.wideOne);
+  const spreadRows = workerSide.spread.map(workerSideRow);
+  const soldOut = workerSideRow(workerSide.soldOut);
 
   // 4b. What one product more in a commit costs, the commit script alone (no queue, no worker).
   progress('commit shapes');
@@ -386,20 +318,54 @@ try {
   // 5. The HTTP ceilings (Express validating and answering 202, without Redis and with one
   // Queue.add) and Flashline through HTTP (the API process, the worker processes, a generator
   // process), round by round: the ceilings move as much as Flashline from one minute to the next.
-  const endToEndRound = (scenario: string, round: number, run: Parameters<typeof measureEndToEnd>[0]) =>
-    inRound(scenario, round, run, measureEndToEnd);
   const http202 = { ...env };
-  const httpRuns = {
-    ceiling: [] as HttpCeilingResult[],
-    hot: [] as EndToEndResult[],
-    acceptOnly: [] as EndToEndResult[],
-    wide: [] as EndToEndResult[],
-    storm: [] as EndToEndResult[],
+  // A scenario through HTTP, as on the worker side. Every run is on this Redis, with ORDERS requests,
+  // HTTP_CONCURRENCY in flight, WORKERS worker processes and `http202`, unless its settings say otherwise.
+  const endToEndScenario = (
+    scenario: string,
+    what: string,
+    run: Omit<EndToEndOptions, 'redisUrl' | 'requests' | 'concurrency' | 'workers'> & { requests?: number },
+  ) => ({ scenario, what, run, rounds: [] as EndToEndResult[] });
+  // In the order they run in each round (and their rows stand in the report).
+  const httpSide = {
+    hot: endToEndScenario(
+      'Flashline hot product, through HTTP',
+      `${ORDERS} POST /orders for 1 product (stock ${STOCK}), ${HTTP_CONCURRENCY} in flight`,
+      { keyPrefix: 'hot-http', products: [{ productId: 'hot', stock: STOCK }], productOf: () => 0 },
+    ),
+    // The same burst with no worker running during it: the API's own cost, as the ceiling measures Express + Queue.add alone.
+    acceptOnly: endToEndScenario(
+      'Flashline hot product, accept path alone',
+      `${ORDERS} POST /orders for 1 product (stock ${STOCK}); workers start after the burst`,
+      {
+        keyPrefix: 'accept-http',
+        products: [{ productId: 'hot', stock: STOCK }],
+        productOf: () => 0,
+        workersAfterBurst: true,
+      },
+    ),
+    wide: endToEndScenario(
+      'Flashline wide sale, through HTTP',
+      `${ORDERS} POST /orders over 1,000 products (Zipf skew)`,
+      { keyPrefix: 'wide-http', products: wideProducts, productOf: (i) => wideOrders[i]! },
+    ),
+    storm: endToEndScenario(
+      'Flashline sold-out storm, through HTTP',
+      `${STORM} POST /orders for a sold-out product, then a restock`,
+      {
+        keyPrefix: 'storm',
+        products: [{ productId: 'gone', stock: 0 }],
+        productOf: () => 0,
+        requests: STORM,
+        restock: { productId: 'gone', stock: 5 },
+      },
+    ),
   };
+  const httpCeilingRuns: HttpCeilingResult[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     progress(`HTTP ceilings (round ${r + 1}/${ROUNDS})`);
     await fresh();
-    httpRuns.ceiling.push(
+    httpCeilingRuns.push(
       await httpCeiling({
         redisUrl: redis.url,
         keyPrefix: `http-${r}`,
@@ -407,68 +373,28 @@ try {
         concurrency: HTTP_CONCURRENCY,
       }),
     );
-    httpRuns.hot.push(
-      await endToEndRound('Flashline hot product, through HTTP', r, {
+    for (const s of Object.values(httpSide)) {
+      const run = {
         redisUrl: redis.url,
-        keyPrefix: 'hot-http',
-        products: [{ productId: 'hot', stock: STOCK }],
-        productOf: () => 0,
         requests: ORDERS,
         concurrency: HTTP_CONCURRENCY,
         workers: WORKERS,
         env: http202,
-      }),
-    );
-    // The same burst with no worker running during it: the API's own cost, as the ceiling measures Express + Queue.add alone.
-    httpRuns.acceptOnly.push(
-      await endToEndRound('Flashline hot product, accept path alone', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'accept-http',
-        products: [{ productId: 'hot', stock: STOCK }],
-        productOf: () => 0,
-        requests: ORDERS,
-        concurrency: HTTP_CONCURRENCY,
-        workers: WORKERS,
-        env: http202,
-        workersAfterBurst: true,
-      }),
-    );
-    httpRuns.wide.push(
-      await endToEndRound('Flashline wide sale, through HTTP', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'wide-http',
-        products: wideProducts,
-        productOf: (i) => wideOrders[i]!,
-        requests: ORDERS,
-        concurrency: HTTP_CONCURRENCY,
-        workers: WORKERS,
-        env: http202,
-      }),
-    );
-    httpRuns.storm.push(
-      await endToEndRound('Flashline sold-out storm, through HTTP', r, {
-        redisUrl: redis.url,
-        keyPrefix: 'storm',
-        products: [{ productId: 'gone', stock: 0 }],
-        productOf: () => 0,
-        requests: STORM,
-        concurrency: HTTP_CONCURRENCY,
-        workers: WORKERS,
-        env: http202,
-        restock: { productId: 'gone', stock: 5 },
-      }),
-    );
+        ...s.run,
+      };
+      s.rounds.push(await inRound(s.scenario, r, run, measureEndToEnd));
+    }
   }
   const http = {
-    validateOnly: medianRun(httpRuns.ceiling, (c) => c.validateOnly.requestsPerSecond).validateOnly,
-    validateAndEnqueue: medianRun(httpRuns.ceiling, (c) => c.validateAndEnqueue.requestsPerSecond).validateAndEnqueue,
+    validateOnly: medianRun(httpCeilingRuns, (c) => c.validateOnly.requestsPerSecond).validateOnly,
+    validateAndEnqueue: medianRun(httpCeilingRuns, (c) => c.validateAndEnqueue.requestsPerSecond).validateAndEnqueue,
   };
   for (const [name, variant, all] of [
-    ['HTTP ceiling: validate only', http.validateOnly, httpRuns.ceiling.map((c) => c.validateOnly.requestsPerSecond)],
+    ['HTTP ceiling: validate only', http.validateOnly, httpCeilingRuns.map((c) => c.validateOnly.requestsPerSecond)],
     [
       'HTTP ceiling: validate + Queue.add',
       http.validateAndEnqueue,
-      httpRuns.ceiling.map((c) => c.validateAndEnqueue.requestsPerSecond),
+      httpCeilingRuns.map((c) => c.validateAndEnqueue.requestsPerSecond),
     ],
   ] as const) {
     rows.push({
@@ -491,28 +417,14 @@ try {
     );
     return r;
   };
-  const hotHttp = endToEndRow(
-    'Flashline hot product, through HTTP',
-    `${ORDERS} POST /orders for 1 product (stock ${STOCK}), ${HTTP_CONCURRENCY} in flight`,
-    httpRuns.hot,
-  );
-  const acceptOnly = endToEndRow(
-    'Flashline hot product, accept path alone',
-    `${ORDERS} POST /orders for 1 product (stock ${STOCK}); workers start after the burst`,
-    httpRuns.acceptOnly,
-  );
-  endToEndRow(
-    'Flashline wide sale, through HTTP',
-    `${ORDERS} POST /orders over 1,000 products (Zipf skew)`,
-    httpRuns.wide,
-  );
-  const storm = endToEndRow(
-    'Flashline sold-out storm, through HTTP',
-    `${STORM} POST /orders for a sold-out product, then a restock`,
-    httpRuns.storm,
-  );
+  const endToEndSideRow = (s: { scenario: string; what: string; rounds: EndToEndResult[] }) =>
+    endToEndRow(s.scenario, s.what, s.rounds);
+  const hotHttp = endToEndSideRow(httpSide.hot);
+  const acceptOnly = endToEndSideRow(httpSide.acceptOnly);
+  endToEndSideRow(httpSide.wide);
+  const storm = endToEndSideRow(httpSide.storm);
   // The restock target holds for every round, so the slowest one is the figure.
-  const restockSeenMs = Math.max(...httpRuns.storm.map((run) => run.restockSeenMs ?? NaN));
+  const restockSeenMs = Math.max(...httpSide.storm.rounds.map((run) => run.restockSeenMs ?? NaN));
 
   // 6. Worker memory over a long run, and Redis bytes per order.
   let soak: WorkerSide | undefined;
@@ -683,7 +595,7 @@ try {
       ...details,
       '',
       `Reference: Express + \`Queue.add\` p50 ${http.validateAndEnqueue.latencyMs.p50} ms, p99 ${http.validateAndEnqueue.latencyMs.p99} ms; Express alone p50 ${http.validateOnly.latencyMs.p50} ms, p99 ${http.validateOnly.latencyMs.p99} ms.`,
-      `After the storm, a restock of 5 units was accepted by the API ${httpRuns.storm.map((run) => run.restockSeenMs).join(', ')} ms later (${ROUNDS} rounds) (its sold-out memory lasts \`SOLD_OUT_MEMORY_MS\`, ${loadConfig({}).soldOutMemoryMs.toLocaleString('en-US')} ms by default).`,
+      `After the storm, a restock of 5 units was accepted by the API ${httpSide.storm.rounds.map((run) => run.restockSeenMs).join(', ')} ms later (${ROUNDS} rounds) (its sold-out memory lasts \`SOLD_OUT_MEMORY_MS\`, ${loadConfig({}).soldOutMemoryMs.toLocaleString('en-US')} ms by default).`,
       `Worker side, sold-out orders: ${Math.round(soldOut.decisionsPerSecond).toLocaleString('en-US')} decisions/s.`,
       '',
       '### CPU per decision (worker side)',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { describe, it } from 'node:test';
+import { useRedisServer } from '@flashline/test-utils';
 import {
   bullmqCeiling,
   bullmqCeilingProcesses,
@@ -13,14 +13,8 @@ import { loadTest } from '../src/load/loadTest.ts';
 
 // Tiny sizes: these tests check what each baseline must report, not how fast this machine is.
 describe('baselines', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
-  const common = (keyPrefix: string) => ({ redisUrl: redis.url, keyPrefix });
+  const ctx = useRedisServer();
+  const common = (keyPrefix: string) => ({ redisUrl: ctx.server.url, keyPrefix });
 
   const safe: SeedAlgorithm[] = ['watch', 'setnxLock', 'luaDecrement'];
   for (const algorithm of safe) {
@@ -70,7 +64,7 @@ describe('baselines', () => {
       assert.equal(result.left, 0, result.mode);
       assert.ok(result.jobsPerSecond > 0 && result.elapsedMs > 0);
     }
-    assert.equal(await redis.client.keys('bt-bq*').then((keys) => keys.length), 0, 'the queues were left behind');
+    assert.equal(await ctx.server.client.keys('bt-bq*').then((keys) => keys.length), 0, 'the queues were left behind');
   });
 
   it('the HTTP ceiling answers every request 202, and (b) enqueues each one', async () => {
@@ -79,7 +73,7 @@ describe('baselines', () => {
     assert.deepEqual(result.validateAndEnqueue.statusCounts, { '202': 200 });
     assert.equal(result.validateAndEnqueue.jobsEnqueued, 200);
     assert.ok(result.validateOnly.serverCpuMs > 0 && result.validateOnly.generatorCpuMs! > 0);
-    assert.equal(await redis.client.keys('bt-*').then((keys) => keys.length), 0, 'a baseline left keys behind');
+    assert.equal(await ctx.server.client.keys('bt-*').then((keys) => keys.length), 0, 'a baseline left keys behind');
   });
 
   it('the baseline server refuses what Flashline refuses, and loadTest counts each status', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort, repoRoot, requestJson, startApp, startRedis, wrap, type TestRedis } from '@flashline/test-utils';
+import { freePort, repoRoot, requestJson, startApp, useRedisServer, wrap } from '@flashline/test-utils';
 import { NoRedisError, ensureRedis } from '../src/embeddedRedis.ts';
 import { mkdtempSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,13 +11,7 @@ import { join } from 'node:path';
 const quiet = () => {};
 
 describe('npm start', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const ctx = useRedisServer();
 
   it('brings the whole stack up, answers /readyz, and stops with exit 0 on SIGTERM', async () => {
     const [port, dashboardPort] = [await freePort(), await freePort()];
@@ -29,7 +23,7 @@ describe('npm start', () => {
       env: {
         ...process.env,
         NODE_ENV: 'development',
-        REDIS_URL: redis.url,
+        REDIS_URL: ctx.server.url,
         PORT: String(port),
         DASHBOARD_PORT: String(dashboardPort),
         WORKERS: '2',
@@ -74,7 +68,7 @@ describe('npm start', () => {
   it('exits 0 after a graceful stop on SIGINT and on SIGTERM', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const env = {
-        REDIS_URL: redis.url,
+        REDIS_URL: ctx.server.url,
         PORT: String(await freePort()),
         DASHBOARD_PORT: String(await freePort()),
         WORKERS: '1',
@@ -91,7 +85,7 @@ describe('npm start', () => {
   it('refuses to start in production without its secrets', async () => {
     const app = startApp('apps/stack/src/main.ts', {
       NODE_ENV: 'production',
-      REDIS_URL: redis.url,
+      REDIS_URL: ctx.server.url,
       ADMIN_TOKEN: '',
       DASHBOARD_PASSWORD: '',
     });

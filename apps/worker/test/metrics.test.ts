@@ -1,77 +1,24 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import {
-  type OrderAcceptor,
-  connectRedis,
-  createKeys,
-  createOrdersQueue,
-  createRegistry,
-  createWorkerMetrics,
-  getOrder,
-  loadConfig,
-  setProduct,
-  type Config,
-  type Order,
-  type WorkerMetrics,
-} from '@flashline/core';
-import { startRedis, sumOf, type TestRedis, acceptOrThrow, testAcceptor } from '@flashline/test-utils';
-import { createOrderWorker } from '../src/orderWorker.ts';
+import { createRegistry, createWorkerMetrics, getOrder, setProduct, type Order } from '@flashline/core';
+import { sumOf } from '@flashline/test-utils';
+import { useOrderWorker } from './fixture.ts';
 
 describe('worker metrics', () => {
-  let server: TestRedis;
-  let config: Config;
-  let redis: Redis;
-  let producer: Redis;
-  let worker: Worker;
-  let metrics: WorkerMetrics;
-  let queue: ReturnType<typeof createOrdersQueue>;
-  const keys = createKeys('wm');
+  const metrics = createWorkerMetrics(createRegistry({ worker: 'test:1' }));
+  const ctx = useOrderWorker({ prefix: 'wm', attempts: 2, metrics });
+  const { keys, place } = ctx;
 
-  before(async () => {
-    server = await startRedis();
-    config = loadConfig({
-      REDIS_URL: server.url,
-      KEY_PREFIX: 'wm',
-      JOB_ATTEMPTS: '2',
-      JOB_BACKOFF_MS: '20',
-      LOCK_WAIT_MS: '50',
-      LOCK_TTL_MS: '1000',
-    });
-    redis = connectRedis(config, 'worker');
-    producer = connectRedis(config, 'worker');
-    queue = createOrdersQueue(config, producer);
-    metrics = createWorkerMetrics(createRegistry({ worker: 'test:1' }));
-    worker = createOrderWorker(config, redis, () => {}, metrics);
-    void worker.run();
-    await worker.waitUntilReady();
-  });
-  after(async () => {
-    await worker.close();
-    await queue.close();
-    redis.disconnect();
-    producer.disconnect();
-    await server.stop();
-  });
-
-  let acceptDeps: OrderAcceptor | undefined;
-  const place = (productId: string, userId: string, quantity = 1) =>
-    acceptOrThrow((acceptDeps ??= testAcceptor({ redis: producer, keys, queue })), {
-      productId,
-      userId,
-      quantity,
-    });
   async function decided(orderId: string): Promise<Order> {
     for (const deadline = Date.now() + 10_000; ; await sleep(20)) {
-      const order = await getOrder(redis, keys, orderId);
+      const order = await getOrder(ctx.redis, keys, orderId);
       if (order && order.status !== 'queued') return order;
       assert.ok(Date.now() < deadline, `order ${orderId} still ${order?.status}`);
     }
   }
   async function finished(orderId: string): Promise<void> {
-    for (const deadline = Date.now() + 10_000; !(await queue.getJob(orderId))?.finishedOn; await sleep(20)) {
+    for (const deadline = Date.now() + 10_000; !(await ctx.queue.getJob(orderId))?.finishedOn; await sleep(20)) {
       assert.ok(Date.now() < deadline, `job ${orderId} never finished`);
     }
   }
@@ -80,10 +27,10 @@ describe('worker metrics', () => {
     sumOf(text, 'flashline_orders_decided_total', { status, reason });
 
   it('counts each decision once by status and reason, with its latency since acceptance', async () => {
-    await setProduct(redis, keys, 'tv', { stock: 2 });
-    await setProduct(redis, keys, 'lim', { stock: 9, perUserLimit: 1 });
+    await setProduct(ctx.redis, keys, 'tv', { stock: 2 });
+    await setProduct(ctx.redis, keys, 'lim', { stock: 9, perUserLimit: 1 });
     // The queue paused, so the orders wait a measurable while before they are decided.
-    await queue.pause();
+    await ctx.queue.pause();
     const orders = [
       await place('tv', 'a'),
       await place('tv', 'b'),
@@ -92,7 +39,7 @@ describe('worker metrics', () => {
       await place('lim', 'd'),
     ];
     await sleep(120);
-    await queue.resume();
+    await ctx.queue.resume();
     const outcomes = await Promise.all(orders.map((o) => decided(o.orderId)));
     for (const o of orders) await finished(o.orderId);
     assert.deepEqual(outcomes.map((o) => o.reason ?? o.status).sort(), [
@@ -123,8 +70,8 @@ describe('worker metrics', () => {
 
     // A job run again for a decided order replays the stored decision: not a second decision.
     const replayed = orders[0]!.orderId;
-    await (await queue.getJob(replayed))!.remove();
-    await queue.add('order', { orderId: replayed, productId: 'tv', userId: 'a', quantity: 1 }, { jobId: replayed });
+    await (await ctx.queue.getJob(replayed))!.remove();
+    await ctx.queue.add('order', { orderId: replayed, productId: 'tv', userId: 'a', quantity: 1 }, { jobId: replayed });
     await finished(replayed);
     text = await scrape();
     assert.equal(decisions(text, 'confirmed', 'none'), 3, 'a replayed decision was counted again');
@@ -133,9 +80,9 @@ describe('worker metrics', () => {
   });
 
   it('counts the contention on a held lock, timeouts, and an order that ran out of attempts', async () => {
-    await setProduct(redis, keys, 'busy', { stock: 5 });
+    await setProduct(ctx.redis, keys, 'busy', { stock: 5 });
     const before = await scrape();
-    await redis.set(keys.lock('busy'), 'another-worker', 'PX', 30);
+    await ctx.redis.set(keys.lock('busy'), 'another-worker', 'PX', 30);
     const contended = await place('busy', 'e');
     assert.equal((await decided(contended.orderId)).status, 'confirmed');
     let text = await scrape();
@@ -144,8 +91,8 @@ describe('worker metrics', () => {
       'no retry counted behind a held lock',
     );
 
-    await setProduct(redis, keys, 'stuck', { stock: 5 });
-    await redis.set(keys.lock('stuck'), 'a-holder-that-never-lets-go');
+    await setProduct(ctx.redis, keys, 'stuck', { stock: 5 });
+    await ctx.redis.set(keys.lock('stuck'), 'a-holder-that-never-lets-go');
     const failed = await place('stuck', 'f');
     assert.equal((await decided(failed.orderId)).reason, 'processing_failed');
     await finished(failed.orderId);

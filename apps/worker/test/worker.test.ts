@@ -1,72 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import {
-  newBatchId,
-  newOrderId,
-  type OrderAcceptor,
-  connectRedis,
-  createKeys,
-  createOrdersQueue,
-  getOrder,
-  getProduct,
-  loadConfig,
-  setProduct,
-  type Config,
-  type Order,
-} from '@flashline/core';
-import { startRedis, type TestRedis, acceptOrThrow, testAcceptor } from '@flashline/test-utils';
-import { createOrderWorker } from '../src/orderWorker.ts';
+import { newBatchId, newOrderId, getOrder, getProduct, setProduct, type Order } from '@flashline/core';
+import { acceptOrThrow } from '@flashline/test-utils';
+import { useOrderWorker } from './fixture.ts';
 
 describe('order worker', () => {
-  let server: TestRedis;
-  let config: Config;
-  let redis: Redis;
-  let producer: Redis;
-  let worker: Worker;
-  const keys = createKeys('wk');
+  const ctx = useOrderWorker({ prefix: 'wk', attempts: 3 });
+  const { keys, place } = ctx;
 
-  before(async () => {
-    server = await startRedis();
-    config = loadConfig({
-      REDIS_URL: server.url,
-      KEY_PREFIX: 'wk',
-      JOB_ATTEMPTS: '3',
-      JOB_BACKOFF_MS: '20',
-      LOCK_WAIT_MS: '50',
-      LOCK_TTL_MS: '1000',
-    });
-    redis = connectRedis(config, 'worker');
-    producer = connectRedis(config, 'worker');
-    worker = createOrderWorker(config, redis, () => {});
-    void worker.run();
-    await worker.waitUntilReady();
-  });
-  after(async () => {
-    await worker.close();
-    await ordersQueue?.close();
-    redis.disconnect();
-    producer.disconnect();
-    await server.stop();
-  });
-
-  let ordersQueue: ReturnType<typeof createOrdersQueue>;
-  let acceptDeps: OrderAcceptor | undefined;
-  const queue = () => (ordersQueue ??= createOrdersQueue(config, producer));
-
-  async function place(productId: string, userId: string, quantity: number) {
-    return acceptOrThrow((acceptDeps ??= testAcceptor({ redis: producer, keys, queue: queue() })), {
-      productId,
-      userId,
-      quantity,
-    });
-  }
   async function decided(orderId: string, timeoutMs = 10_000): Promise<Order> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const order = await getOrder(redis, keys, orderId);
+      const order = await getOrder(ctx.redis, keys, orderId);
       if (order && order.status !== 'queued') return order;
       if (Date.now() > deadline) throw new Error(`order ${orderId} still ${order?.status}`);
       await sleep(20);
@@ -76,29 +22,29 @@ describe('order worker', () => {
   /** The job once BullMQ has finished with it (its attempt count is final only then). */
   async function finishedJob(orderId: string) {
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
-      const job = await queue().getJob(orderId);
+      const job = await ctx.queue.getJob(orderId);
       if (job?.finishedOn) return job;
     }
     throw new Error(`job ${orderId} never finished`);
   }
 
   it('confirms, then rejects sold_out as a final result (no retry)', async () => {
-    await setProduct(redis, keys, 'one', { stock: 1 });
+    await setProduct(ctx.redis, keys, 'one', { stock: 1 });
     const first = await place('one', 'a', 1);
     assert.equal((await decided(first.orderId)).status, 'confirmed');
     // The API accepted the second order while a unit was left; a correction sells out before the worker decides.
-    await worker.pause(true);
-    await setProduct(redis, keys, 'one', { stock: 1 });
+    await ctx.worker.pause(true);
+    await setProduct(ctx.redis, keys, 'one', { stock: 1 });
     const second = await place('one', 'b', 1);
-    await setProduct(redis, keys, 'one', { stock: 0 });
-    await worker.resume();
+    await setProduct(ctx.redis, keys, 'one', { stock: 0 });
+    await ctx.worker.resume();
     const order = await decided(second.orderId);
     assert.deepEqual([order.status, order.reason], ['rejected', 'sold_out']);
     assert.equal((await finishedJob(second.orderId)).attemptsMade, 1, 'a business rejection was retried');
   });
 
   it('rejects limit_exceeded without retrying', async () => {
-    await setProduct(redis, keys, 'lim', { stock: 10, perUserLimit: 1 });
+    await setProduct(ctx.redis, keys, 'lim', { stock: 10, perUserLimit: 1 });
     const a = await place('lim', 'carol', 1);
     assert.equal((await decided(a.orderId)).status, 'confirmed');
     const b = await place('lim', 'carol', 1);
@@ -108,65 +54,65 @@ describe('order worker', () => {
   });
 
   it('retries infrastructure errors, and ends an order that exhausts its attempts as processing_failed', async () => {
-    await setProduct(redis, keys, 'blocked', { stock: 5 });
-    await redis.set(keys.lock('blocked'), 'a-holder-that-never-lets-go');
+    await setProduct(ctx.redis, keys, 'blocked', { stock: 5 });
+    await ctx.redis.set(keys.lock('blocked'), 'a-holder-that-never-lets-go');
     const { orderId } = await place('blocked', 'dave', 1);
     const order = await decided(orderId);
     assert.deepEqual([order.status, order.reason], ['rejected', 'processing_failed']);
     assert.equal((await finishedJob(orderId)).attemptsMade, 3, 'expected every attempt to be used');
-    assert.equal((await getProduct(redis, keys, 'blocked'))?.stock, 5, 'a failed order changed stock');
+    assert.equal((await getProduct(ctx.redis, keys, 'blocked'))?.stock, 5, 'a failed order changed stock');
   });
 
   it('decides a failed order when an operator retries its job, once however often it is retried', async () => {
-    await setProduct(redis, keys, 'retried', { stock: 5 });
-    await redis.set(keys.lock('retried'), 'a-holder-that-never-lets-go');
+    await setProduct(ctx.redis, keys, 'retried', { stock: 5 });
+    await ctx.redis.set(keys.lock('retried'), 'a-holder-that-never-lets-go');
     const { orderId } = await place('retried', 'gina', 2);
     assert.equal((await decided(orderId)).reason, 'processing_failed');
     await finishedJob(orderId);
-    await redis.del(keys.lock('retried'));
+    await ctx.redis.del(keys.lock('retried'));
     // Bull Board's retry: the failed job goes back to wait with its attempts kept. Twice, racing.
-    const job = (await queue().getJob(orderId))!;
+    const job = (await ctx.queue.getJob(orderId))!;
     await job.retry('failed');
     await job.retry('failed').catch(() => {}); // the second finds the job no longer failed
     for (
       const deadline = Date.now() + 10_000;
-      (await getOrder(redis, keys, orderId))?.status !== 'confirmed';
+      (await getOrder(ctx.redis, keys, orderId))?.status !== 'confirmed';
       await sleep(20)
     ) {
       assert.ok(Date.now() < deadline, 'the retried order was never confirmed');
     }
     // A later retry of the completed job changes nothing.
-    await (await queue().getJob(orderId))!.retry('completed').catch(() => {});
+    await (await ctx.queue.getJob(orderId))!.retry('completed').catch(() => {});
     await sleep(300);
-    assert.deepEqual(await getProduct(redis, keys, 'retried'), {
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'retried'), {
       productId: 'retried',
       stock: 3,
       sold: 2,
       perUserLimit: null,
     });
-    assert.equal(await redis.hget(keys.product('retried'), 'rejected:processing_failed'), '0');
-    assert.equal(await redis.hget(keys.product('retried'), 'confirmed'), '1');
+    assert.equal(await ctx.redis.hget(keys.product('retried'), 'rejected:processing_failed'), '0');
+    assert.equal(await ctx.redis.hget(keys.product('retried'), 'confirmed'), '1');
   });
 
   it('recovers when an infrastructure error clears before the attempts run out', async () => {
-    await setProduct(redis, keys, 'flaky', { stock: 5 });
-    await redis.set(keys.lock('flaky'), 'busy', 'PX', 80);
+    await setProduct(ctx.redis, keys, 'flaky', { stock: 5 });
+    await ctx.redis.set(keys.lock('flaky'), 'busy', 'PX', 80);
     const { orderId } = await place('flaky', 'erin', 2);
     assert.equal((await decided(orderId)).status, 'confirmed');
-    assert.equal((await getProduct(redis, keys, 'flaky'))?.stock, 3);
+    assert.equal((await getProduct(ctx.redis, keys, 'flaky'))?.stock, 3);
   });
 
   it('decides a re-added job of a decided order without applying it again', async () => {
-    await setProduct(redis, keys, 'again', { stock: 5 });
+    await setProduct(ctx.redis, keys, 'again', { stock: 5 });
     const { orderId } = await place('again', 'frank', 2);
     await decided(orderId);
-    const q = queue();
+    const q = ctx.queue;
     const job = await q.getJob(orderId);
     await job?.remove();
     await q.add('order', { orderId, productId: 'again', userId: 'frank', quantity: 2 }, { jobId: orderId });
     const deadline = Date.now() + 5000;
     while ((await q.getJob(orderId).then((j) => j?.finishedOn)) === undefined && Date.now() < deadline) await sleep(20);
-    assert.deepEqual(await getProduct(redis, keys, 'again'), {
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'again'), {
       productId: 'again',
       stock: 3,
       sold: 2,
@@ -176,16 +122,35 @@ describe('order worker', () => {
 
   describe('a batch job (the orders an API process accepted together)', () => {
     const batchJob = async (orders: { productId: string; userId: string; quantity: number }[]) => {
-      const deps = (acceptDeps ??= testAcceptor({ redis: producer, keys, queue: queue() }));
+      const deps = ctx.acceptor();
       const accepted = await Promise.all(orders.map((order) => acceptOrThrow(deps, order)));
-      const jobId = (await producer.hget(keys.order(orders[0]!.productId, accepted[0]!.orderId), 'job'))!;
+      const jobId = (await ctx.producer.hget(keys.order(orders[0]!.productId, accepted[0]!.orderId), 'job'))!;
       assert.match(jobId, /^batch~/, 'the orders did not travel in one batch job');
       return { jobId, orderIds: accepted.map((a) => a.orderId) };
     };
 
+    /** An order of one unit written as queued straight into Redis, with no job: the test adds the job itself. */
+    const storedAsQueued = async (productId: string, userId: string) => {
+      const order = { orderId: newOrderId(productId), productId, userId, quantity: 1 };
+      await ctx.producer.hset(
+        keys.order(productId, order.orderId),
+        'productId',
+        productId,
+        'userId',
+        userId,
+        'quantity',
+        '1',
+        'status',
+        'queued',
+        'createdAt',
+        String(Date.now()),
+      );
+      return order;
+    };
+
     it('decides each order of several products once', async () => {
-      await setProduct(redis, keys, 'bx', { stock: 2 });
-      await setProduct(redis, keys, 'by', { stock: 5 });
+      await setProduct(ctx.redis, keys, 'bx', { stock: 2 });
+      await setProduct(ctx.redis, keys, 'by', { stock: 5 });
       const { jobId, orderIds } = await batchJob([
         { productId: 'bx', userId: 'a', quantity: 1 },
         { productId: 'by', userId: 'b', quantity: 2 },
@@ -194,16 +159,21 @@ describe('order worker', () => {
       ]);
       const decisions = await Promise.all(orderIds.map((orderId) => decided(orderId)));
       assert.deepEqual(decisions.map((o) => o.status).sort(), ['confirmed', 'confirmed', 'confirmed', 'rejected']);
-      assert.deepEqual(await getProduct(redis, keys, 'bx'), { productId: 'bx', stock: 0, sold: 2, perUserLimit: null });
-      assert.equal((await getProduct(redis, keys, 'by'))?.stock, 3);
+      assert.deepEqual(await getProduct(ctx.redis, keys, 'bx'), {
+        productId: 'bx',
+        stock: 0,
+        sold: 2,
+        perUserLimit: null,
+      });
+      assert.equal((await getProduct(ctx.redis, keys, 'by'))?.stock, 3);
       const job = await finishedJob(jobId);
       assert.deepEqual(job.returnvalue, { confirmed: 3, sold_out: 1 });
     });
 
     it('ends processing_failed only the orders it could not decide, and decides them when an operator retries the job', async () => {
-      await setProduct(redis, keys, 'bfree', { stock: 5 });
-      await setProduct(redis, keys, 'bstuck', { stock: 5 });
-      await redis.set(keys.lock('bstuck'), 'a-holder-that-never-lets-go');
+      await setProduct(ctx.redis, keys, 'bfree', { stock: 5 });
+      await setProduct(ctx.redis, keys, 'bstuck', { stock: 5 });
+      await ctx.redis.set(keys.lock('bstuck'), 'a-holder-that-never-lets-go');
       const { jobId, orderIds } = await batchJob([
         { productId: 'bfree', userId: 'a', quantity: 1 },
         { productId: 'bstuck', userId: 'b', quantity: 1 },
@@ -212,68 +182,42 @@ describe('order worker', () => {
       assert.equal(free!.status, 'confirmed');
       assert.equal(stuck!.reason, 'processing_failed');
       assert.equal(await (await finishedJob(jobId)).getState(), 'failed');
-      await redis.del(keys.lock('bstuck'));
-      await (await queue().getJob(jobId))!.retry('failed');
+      await ctx.redis.del(keys.lock('bstuck'));
+      await (await ctx.queue.getJob(jobId))!.retry('failed');
       for (
         const deadline = Date.now() + 10_000;
-        (await getOrder(redis, keys, orderIds[1]!))?.status !== 'confirmed';
+        (await getOrder(ctx.redis, keys, orderIds[1]!))?.status !== 'confirmed';
         await sleep(20)
       ) {
         assert.ok(Date.now() < deadline, 'the retried order was never confirmed');
       }
-      assert.equal((await getProduct(redis, keys, 'bfree'))?.stock, 4, 'the retry applied the decided order again');
-      assert.equal((await getProduct(redis, keys, 'bstuck'))?.stock, 4);
+      assert.equal((await getProduct(ctx.redis, keys, 'bfree'))?.stock, 4, 'the retry applied the decided order again');
+      assert.equal((await getProduct(ctx.redis, keys, 'bstuck'))?.stock, 4);
     });
 
     it('fails for every distinct reason its orders failed for, each named in the job failedReason', async () => {
-      await setProduct(redis, keys, 'bheld1', { stock: 5 });
-      await setProduct(redis, keys, 'bheld2', { stock: 5 });
-      await setProduct(redis, keys, 'bfine', { stock: 5 });
-      await redis.set(keys.lock('bheld1'), 'a-holder-that-never-lets-go');
-      await redis.set(keys.lock('bheld2'), 'another-holder-that-never-lets-go');
+      await setProduct(ctx.redis, keys, 'bheld1', { stock: 5 });
+      await setProduct(ctx.redis, keys, 'bheld2', { stock: 5 });
+      await setProduct(ctx.redis, keys, 'bfine', { stock: 5 });
+      await ctx.redis.set(keys.lock('bheld1'), 'a-holder-that-never-lets-go');
+      await ctx.redis.set(keys.lock('bheld2'), 'another-holder-that-never-lets-go');
       const { jobId } = await batchJob([
         { productId: 'bheld1', userId: 'a', quantity: 1 },
         { productId: 'bfine', userId: 'b', quantity: 1 },
         { productId: 'bheld2', userId: 'c', quantity: 1 },
       ]);
       const job = await finishedJob(jobId);
-      await redis.del(keys.lock('bheld1'), keys.lock('bheld2'));
+      await ctx.redis.del(keys.lock('bheld1'), keys.lock('bheld2'));
       assert.match(job.failedReason, /^2 of 3 orders failed: /);
       assert.match(job.failedReason, /lock on product bheld1 still held/);
       assert.match(job.failedReason, /lock on product bheld2 still held/);
     });
 
     it('fails alone an order no retry can help (its product is gone), and decides the rest', async () => {
-      await setProduct(redis, keys, 'bkept', { stock: 5 });
-      const lost = { orderId: newOrderId('bnever'), productId: 'bnever', userId: 'z', quantity: 1 };
-      await producer.hset(
-        keys.order('bnever', lost.orderId),
-        'productId',
-        'bnever',
-        'userId',
-        'z',
-        'quantity',
-        '1',
-        'status',
-        'queued',
-        'createdAt',
-        String(Date.now()),
-      );
-      const kept = { orderId: newOrderId('bkept'), productId: 'bkept', userId: 'y', quantity: 1 };
-      await producer.hset(
-        keys.order('bkept', kept.orderId),
-        'productId',
-        'bkept',
-        'userId',
-        'y',
-        'quantity',
-        '1',
-        'status',
-        'queued',
-        'createdAt',
-        String(Date.now()),
-      );
-      await queue().add('orders', { orders: [lost, kept] }, { jobId: newBatchId() });
+      await setProduct(ctx.redis, keys, 'bkept', { stock: 5 });
+      const lost = await storedAsQueued('bnever', 'z');
+      const kept = await storedAsQueued('bkept', 'y');
+      await ctx.queue.add('orders', { orders: [lost, kept] }, { jobId: newBatchId() });
       assert.equal((await decided(kept.orderId)).status, 'confirmed');
       assert.equal((await decided(lost.orderId)).reason, 'processing_failed');
     });

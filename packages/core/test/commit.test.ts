@@ -47,6 +47,25 @@ describe('order commit', () => {
     keys.pending(productId),
     keys.lock(productId),
   ];
+  /**
+   * A raw call of one product's keys and one order key: numkeys, the keys, the shared arguments
+   * (now, MAX_QUANTITY, no test flags, `retention`), then `sections` as given (count, then each).
+   */
+  const oneSectionCall = (
+    keys: Keys,
+    productId: string,
+    sections: (string | number)[],
+    retention: string | number = RULES.orderRetentionMs,
+  ): (string | number)[] => [
+    6,
+    ...sectionKeys(keys, productId),
+    keys.order(productId, 'p.x'),
+    Date.now(),
+    MAX_QUANTITY,
+    '',
+    retention,
+    ...sections,
+  ];
   /** The product's current fencing token, as a lock holder would have it. */
   async function fenceOf(keys: Keys, productId: string): Promise<number> {
     const locks = new ProductLocks(ctx.redis, keys, { ttlMs: 60_000, maxWaitMs: 0, retryMs: 1 });
@@ -132,97 +151,21 @@ describe('order commit', () => {
       ['p', 'x'.repeat(65), 1],
     ];
     for (const [productId, userId, quantity] of bad) {
-      const reply = await ctx.redis.commitOrders([
-        6,
-        ...sectionKeys(keys, productId),
-        keys.order(productId, 'p.x'),
-        Date.now(),
-        MAX_QUANTITY,
-        '',
-        RULES.orderRetentionMs,
-        1,
-        productId,
-        fence,
-        1,
-        userId,
-        quantity,
-      ]);
+      const reply = await ctx.redis.commitOrders(
+        oneSectionCall(keys, productId, [1, productId, fence, 1, userId, quantity]),
+      );
       assert.deepEqual(reply, [0, 'invalid', '', 0], `accepted userId=${userId} quantity=${quantity}`);
     }
     // Shared arguments: a retention that is not a positive whole number of milliseconds.
     for (const retention of ['0', '-5', '1.5', 'x', '']) {
-      const reply = await ctx.redis.commitOrders([
-        6,
-        ...sectionKeys(keys, 'p'),
-        keys.order('p', 'p.x'),
-        Date.now(),
-        MAX_QUANTITY,
-        '',
-        retention,
-        1,
-        'p',
-        fence,
-        1,
-        'u',
-        1,
-      ]);
+      const reply = await ctx.redis.commitOrders(oneSectionCall(keys, 'p', [1, 'p', fence, 1, 'u', 1], retention));
       assert.equal(reply, -2, `accepted retention ${JSON.stringify(retention)}`);
     }
     // The layout of sections: counts that do not match the keys and arguments, a product twice.
     const layouts: [string, (string | number)[]][] = [
-      [
-        'one order too many',
-        [
-          6,
-          ...sectionKeys(keys, 'p'),
-          keys.order('p', 'p.x'),
-          Date.now(),
-          MAX_QUANTITY,
-          '',
-          RULES.orderRetentionMs,
-          1,
-          'p',
-          fence,
-          2,
-          'u',
-          1,
-        ],
-      ],
-      [
-        'a second section without keys',
-        [
-          6,
-          ...sectionKeys(keys, 'p'),
-          keys.order('p', 'p.x'),
-          Date.now(),
-          MAX_QUANTITY,
-          '',
-          RULES.orderRetentionMs,
-          2,
-          'p',
-          fence,
-          1,
-          'u',
-          1,
-        ],
-      ],
-      [
-        'no section count',
-        [
-          6,
-          ...sectionKeys(keys, 'p'),
-          keys.order('p', 'p.x'),
-          Date.now(),
-          MAX_QUANTITY,
-          '',
-          RULES.orderRetentionMs,
-          'p',
-          fence,
-          1,
-          'u',
-          1,
-        ],
-      ],
+      ['one order too many', oneSectionCall(keys, 'p', [1, 'p', fence, 2, 'u', 1])],
+      ['a second section without keys', oneSectionCall(keys, 'p', [2, 'p', fence, 1, 'u', 1])],
+      ['no section count', oneSectionCall(keys, 'p', ['p', fence, 1, 'u', 1])],
       [
         'the same product twice',
         [

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { after, before } from 'node:test';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { startRedis, useRedisServer, type TestRedis } from '@flashline/test-utils';
 import {
   AppError,
   commitSections,
@@ -49,6 +49,27 @@ export function useRedis(): { server: TestRedis; redis: Redis } {
     await context.server.stop();
   });
   return context;
+}
+
+/**
+ * A private redis-server for the enclosing `describe`, and `client()`: a new scripted client on it
+ * each call (separate connections, as separate worker processes would have), every one disconnected
+ * in `after` before the server stops. Read `.server` inside tests.
+ */
+export function useClients(): { server: TestRedis; client: () => Redis } {
+  const clients: Redis[] = [];
+  const context = useRedisServer({
+    beforeStop: () => {
+      for (const c of clients) c.disconnect();
+    },
+  });
+  return Object.assign(context, {
+    client: () => {
+      const c = scriptedClient(context.server);
+      clients.push(c);
+      return c;
+    },
+  });
 }
 
 /** Records one order as queued, the way the API's accept batch does for a batch of one (no job added). */

@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { AppError, ProductLocks, setProduct } from '../src/index.ts';
-import { commitOrder, scriptedClient, uniqueKeys } from './helpers.ts';
+import { commitOrder, uniqueKeys, useClients } from './helpers.ts';
 
 describe('product lock', () => {
-  let server: TestRedis;
-  const clients: Redis[] = [];
-  const client = () => {
-    const c = scriptedClient(server);
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server.stop();
-  });
+  const ctx = useClients();
+  const { client } = ctx;
 
   it('admits one holder at a time under contention', async () => {
     const keys = uniqueKeys();
@@ -44,7 +29,7 @@ describe('product lock', () => {
     );
     assert.equal(entries, 40);
     assert.equal(mostInside, 1, 'two holders were inside the critical section at once');
-    assert.equal(await server.client.exists(keys.lock('hot')), 0, 'lock left behind');
+    assert.equal(await ctx.server.client.exists(keys.lock('hot')), 0, 'lock left behind');
   });
 
   it('releases early on request, behind the commands already sent, and only once', async () => {
@@ -84,10 +69,10 @@ describe('product lock', () => {
     const locks = new ProductLocks(client(), keys, { ttlMs: 5000, maxWaitMs: 0, retryMs: 2 });
     const { token } = await locks.acquire('p');
     assert.equal(await locks.release('p', 'not-the-token'), false);
-    assert.equal(await server.client.get(keys.lock('p')), token, 'a stranger deleted the lock');
+    assert.equal(await ctx.server.client.get(keys.lock('p')), token, 'a stranger deleted the lock');
     await assert.rejects(locks.acquire('p'), (e: unknown) => e instanceof AppError && e.code === 'lock_unavailable');
     assert.equal(await locks.release('p', token), true);
-    assert.equal(await server.client.exists(keys.lock('p')), 0);
+    assert.equal(await ctx.server.client.exists(keys.lock('p')), 0);
   });
 
   it('gives up after the bounded wait', async () => {
@@ -117,19 +102,19 @@ describe('product lock', () => {
       return 'done';
     });
     assert.equal(result, 'done');
-    assert.equal(await server.client.exists(keys.lock('p')), 0, 'using did not release');
+    assert.equal(await ctx.server.client.exists(keys.lock('p')), 0, 'using did not release');
   });
 
   it('aborts the work when the lease is lost', async () => {
     const keys = uniqueKeys();
     const locks = new ProductLocks(client(), keys, { ttlMs: 300, maxWaitMs: 0, retryMs: 2 });
     await locks.using('p', async (lease) => {
-      await server.client.set(keys.lock('p'), 'someone-else');
+      await ctx.server.client.set(keys.lock('p'), 'someone-else');
       await sleep(250);
       assert.equal(lease.signal.aborted, true, 'lease loss not signalled');
       assert.ok(lease.signal.reason instanceof AppError && lease.signal.reason.code === 'lease_lost');
     });
-    assert.equal(await server.client.get(keys.lock('p')), 'someone-else', 'released a lock that was not ours');
+    assert.equal(await ctx.server.client.get(keys.lock('p')), 'someone-else', 'released a lock that was not ours');
   });
 
   it('returns the same fencing token when an acquire is re-sent after a lost reply', async () => {

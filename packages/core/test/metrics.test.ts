@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { startRedis, samplesOf, sumOf, typeOf, type TestRedis } from '@flashline/test-utils';
+import { samplesOf, sumOf, typeOf } from '@flashline/test-utils';
 import {
   AppError,
   ProductLocks,
@@ -17,25 +16,13 @@ import {
   publishMetrics,
   readPublishedMetrics,
 } from '../src/index.ts';
-import { scriptedClient, uniqueKeys } from './helpers.ts';
+import { uniqueKeys, useClients } from './helpers.ts';
 
 const text = async (registry: { metrics(): Promise<string> }) => registry.metrics();
 
 describe('metrics', () => {
-  let server: TestRedis;
-  const clients: Redis[] = [];
-  const client = () => {
-    const c = scriptedClient(server);
-    clients.push(c);
-    return c;
-  };
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server.stop();
-  });
+  const ctx = useClients();
+  const { client } = ctx;
 
   it('observes the lock wait and the attempts that found the lock taken', async () => {
     const keys = uniqueKeys();

@@ -1,5 +1,6 @@
 export { freePort } from './ports.ts';
 export { startRedis, type TestRedis } from './redisServer.ts';
+export { useRedisServer } from './useRedisServer.ts';
 export { startApp, wrap, repoRoot, type AppProcess } from './processes.ts';
 export { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 export { submitOrders, waitUntilDecided, percentile, type OrderSpec, type Submitted, type OrderView } from './burst.ts';
