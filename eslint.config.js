@@ -26,18 +26,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  {
-    // Tests read the wire's JSON (supertest's `res.body` is `any`) and assert its shape field by field:
-    // the assertion is the type check there. Everywhere else, `any` must not flow.
-    files: ['**/test/**/*.ts', 'packages/test-utils/src/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/no-unsafe-return': 'off',
-    },
-  },
   { files: ['apps/dashboard/src/panel/*.js'], languageOptions: { globals: globals.browser } },
   { files: ['scripts/*.mjs'], languageOptions: { globals: globals.node } },
 );

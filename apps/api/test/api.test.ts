@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createKeys, ordersOf } from '@flashline/core';
 import { ADMIN_TOKEN, useApis, type ApiUnderTest } from './harness.ts';
+import { bodyOf } from '@flashline/test-utils';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -29,13 +30,13 @@ describe('HTTP API', () => {
         .expect(200);
       assert.deepEqual(limited.body, { productId: 'p-1', stock: 9, sold: 0, perUserLimit: 3 });
       const kept = await request(api.app).put('/products/p-1').set(admin).send({ stock: 4 }).expect(200);
-      assert.equal(kept.body.perUserLimit, 3, 'an absent perUserLimit should keep the current one');
+      assert.equal(bodyOf(kept).perUserLimit, 3, 'an absent perUserLimit should keep the current one');
       const cleared = await request(api.app)
         .put('/products/p-1')
         .set(admin)
         .send({ stock: 4, perUserLimit: null })
         .expect(200);
-      assert.equal(cleared.body.perUserLimit, null);
+      assert.equal(bodyOf(cleared).perUserLimit, null);
     });
 
     it('refuses a PUT without the admin token, changing nothing', async () => {
@@ -43,7 +44,7 @@ describe('HTTP API', () => {
       for (const authorization of [undefined, 'Bearer wrong', `Basic ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}x`]) {
         const req = request(api.app).put('/products/free').send({ stock: 1000 });
         const res = await (authorization ? req.set('authorization', authorization) : req).expect(401);
-        assert.equal(res.body.error.code, 'unauthorized');
+        assert.equal(bodyOf(res).error.code, 'unauthorized');
       }
       assert.equal(await ctx.server.client.dbsize(), before);
       await request(api.app).get('/products/free').expect(404);
@@ -51,7 +52,7 @@ describe('HTTP API', () => {
 
     it('answers 404 for an unknown product', async () => {
       const res = await request(api.app).get('/products/nope').expect(404);
-      assert.equal(res.body.error.code, 'not_found');
+      assert.equal(bodyOf(res).error.code, 'not_found');
     });
   });
 
@@ -61,16 +62,16 @@ describe('HTTP API', () => {
         .post('/orders')
         .send({ productId: 'tv', userId: 'alice', quantity: 1 })
         .expect(202);
-      assert.equal(res.body.status, 'queued');
-      assert.match(res.body.orderId, /^tv\.[A-Za-z0-9_-]{16}$/);
-      assert.equal(res.headers.location, `/orders/${res.body.orderId}`);
-      const job = await api.queue.getJob(res.body.orderId);
-      assert.deepEqual(job?.data, { orderId: res.body.orderId, productId: 'tv', userId: 'alice', quantity: 1 });
+      assert.equal(bodyOf(res).status, 'queued');
+      assert.match(bodyOf(res).orderId, /^tv\.[A-Za-z0-9_-]{16}$/);
+      assert.equal(res.headers.location, `/orders/${bodyOf(res).orderId}`);
+      const job = await api.queue.getJob(bodyOf(res).orderId);
+      assert.deepEqual(job?.data, { orderId: bodyOf(res).orderId, productId: 'tv', userId: 'alice', quantity: 1 });
       const order = await request(api.app).get(res.headers.location).expect(200);
       assert.deepEqual(
-        { ...order.body, createdAt: typeof order.body.createdAt },
+        { ...order.body, createdAt: typeof bodyOf(order).createdAt },
         {
-          orderId: res.body.orderId,
+          orderId: bodyOf(res).orderId,
           productId: 'tv',
           userId: 'alice',
           quantity: 1,
@@ -78,7 +79,7 @@ describe('HTTP API', () => {
           createdAt: 'string',
         },
       );
-      assert.ok(!Number.isNaN(Date.parse(order.body.createdAt)));
+      assert.ok(!Number.isNaN(Date.parse(bodyOf(order).createdAt)));
     });
 
     it('makes one order per Idempotency-Key, and refuses the key with another body', async () => {
@@ -88,9 +89,9 @@ describe('HTTP API', () => {
           request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-1').send(body).expect(202),
         ),
       );
-      const ids = new Set(replies.map((r) => r.body.orderId));
+      const ids = new Set(replies.map((r) => bodyOf(r).orderId));
       assert.equal(ids.size, 1, `one key made ${ids.size} orders`);
-      const [orderId] = ids;
+      const orderId = [...ids][0]!;
       const jobs = await api.queue.getJobs(['wait', 'active', 'delayed', 'completed', 'failed']);
       assert.equal(
         jobs.filter((j) => ordersOf(j.data).some((o) => o.userId === 'bob')).length,
@@ -107,9 +108,9 @@ describe('HTTP API', () => {
         .set('Idempotency-Key', 'key-bob-1')
         .send({ ...body, quantity: 1 })
         .expect(422);
-      assert.equal(reused.body.error.code, 'idempotency_key_reused');
+      assert.equal(bodyOf(reused).error.code, 'idempotency_key_reused');
       const other = await request(api.app).post('/orders').set('Idempotency-Key', 'key-bob-2').send(body).expect(202);
-      assert.notEqual(other.body.orderId, orderId);
+      assert.notEqual(bodyOf(other).orderId, orderId);
     });
 
     it('answers 404 unknown_product and 409 sold_out without enqueuing', async () => {
@@ -118,22 +119,22 @@ describe('HTTP API', () => {
         .post('/orders')
         .send({ productId: 'nope', userId: 'u', quantity: 1 })
         .expect(404);
-      assert.equal(unknown.body.error.code, 'unknown_product');
+      assert.equal(bodyOf(unknown).error.code, 'unknown_product');
       const soldOut = await request(api.app)
         .post('/orders')
         .send({ productId: 'gone', userId: 'u', quantity: 1 })
         .expect(409);
-      assert.equal(soldOut.body.error.code, 'sold_out');
+      assert.equal(bodyOf(soldOut).error.code, 'sold_out');
       assert.equal(await ctx.server.client.dbsize(), before);
     });
 
     it('answers 404 for an unknown order and 400 for a malformed order id', async () => {
       assert.equal(
-        (await request(api.app).get('/orders/tv.AAAAAAAAAAAAAAAA').expect(404)).body.error.code,
+        bodyOf(await request(api.app).get('/orders/tv.AAAAAAAAAAAAAAAA').expect(404)).error.code,
         'not_found',
       );
-      assert.equal((await request(api.app).get('/orders/whatever').expect(404)).body.error.code, 'not_found');
-      assert.equal((await request(api.app).get('/orders/a%3Ab').expect(400)).body.error.code, 'invalid_request');
+      assert.equal(bodyOf(await request(api.app).get('/orders/whatever').expect(404)).error.code, 'not_found');
+      assert.equal(bodyOf(await request(api.app).get('/orders/a%3Ab').expect(400)).error.code, 'invalid_request');
     });
   });
 
@@ -240,10 +241,10 @@ describe('HTTP API', () => {
         const keysBefore = await ctx.server.client.dbsize();
         const res = await request(api.app).post('/orders').set('content-type', contentType).send(body);
         assert.equal(res.status, status, JSON.stringify(res.body));
-        assert.equal(res.body.error?.code, code);
+        assert.equal(bodyOf(res).error?.code, code);
         assert.ok(
-          String(res.body.error.message).includes(mentions),
-          `message should mention ${mentions}: ${res.body.error.message}`,
+          String(bodyOf(res).error.message).includes(mentions),
+          `message should mention ${mentions}: ${bodyOf(res).error.message}`,
         );
         assert.equal(await ctx.server.client.dbsize(), keysBefore, 'Redis key count changed');
         assert.equal(({} as Record<string, unknown>).admin, undefined, 'Object.prototype was polluted');
@@ -253,7 +254,7 @@ describe('HTTP API', () => {
     it('a bad Idempotency-Key → 400, Redis unchanged', async () => {
       const keysBefore = await ctx.server.client.dbsize();
       const res = await request(api.app).post('/orders').set('Idempotency-Key', 'has space').send(ok).expect(400);
-      assert.equal(res.body.error.code, 'invalid_request');
+      assert.equal(bodyOf(res).error.code, 'invalid_request');
       assert.equal(await ctx.server.client.dbsize(), keysBefore);
     });
 
@@ -268,10 +269,10 @@ describe('HTTP API', () => {
         { stock: 1, extra: true },
       ]) {
         const res = await request(api.app).put('/products/newone').set(admin).send(body).expect(400);
-        assert.equal(res.body.error.code, 'invalid_request');
+        assert.equal(bodyOf(res).error.code, 'invalid_request');
       }
       assert.equal(
-        (await request(api.app).put('/products/bad:id').set(admin).send({ stock: 1 }).expect(400)).body.error.code,
+        bodyOf(await request(api.app).put('/products/bad:id').set(admin).send({ stock: 1 }).expect(400)).error.code,
         'invalid_request',
       );
       assert.equal(await ctx.server.client.dbsize(), keysBefore);
@@ -301,7 +302,7 @@ describe('HTTP API with Redis down', () => {
       const started = Date.now();
       const res = await request(api.app).post('/orders').send({ productId: 'tv', userId: 'u1', quantity: 1 });
       assert.equal(res.status, 503, JSON.stringify(res.body));
-      assert.equal(res.body.error.code, 'unavailable');
+      assert.equal(bodyOf(res).error.code, 'unavailable');
       assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
     }
     assert.equal((await request(api.app).get('/readyz')).status, 503);

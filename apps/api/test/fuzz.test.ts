@@ -5,7 +5,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import request from 'supertest';
 import { listen, type Listening } from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { startRedis, type ApiBody, type TestRedis } from '@flashline/test-utils';
 import { ADMIN_TOKEN, apiOn, type ApiUnderTest } from './harness.ts';
 
 // Property-based fuzz of POST /orders: thousands of hostile bodies and headers, one fixed seed so a
@@ -499,7 +499,8 @@ describe('POST /orders under fuzzing', () => {
         const context = `GET ${route}${segment.slice(0, 200)} → ${reply.status} ${reply.body.slice(0, 200)}`;
         assert.ok(reply.status >= 200 && reply.status < 500, context);
         assert.match(reply.contentType, /^application\/json/, context);
-        if (reply.status >= 400) assert.ok(CODES.has(String(JSON.parse(reply.body).error?.code)), context);
+        if (reply.status >= 400)
+          assert.ok(CODES.has(String((JSON.parse(reply.body) as Partial<ApiBody>).error?.code)), context);
       },
     );
     await fc.assert(property, { seed: SEED, numRuns: 1000, includeErrorInReport: true });

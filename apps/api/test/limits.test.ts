@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { ConfigError, createKeys, loadConfig } from '@flashline/core';
-import { startRedis } from '@flashline/test-utils';
+import { startRedis, bodyOf } from '@flashline/test-utils';
 import { ADMIN_TOKEN, useApis } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -22,8 +22,8 @@ describe('rate limits and security headers', () => {
   };
   const assertRateLimited = (res: request.Response, windowMs: number) => {
     assert.equal(res.status, 429, JSON.stringify(res.body));
-    assert.equal(res.body.error?.code, 'rate_limited');
-    assert.equal(typeof res.body.error.message, 'string');
+    assert.equal(bodyOf(res).error?.code, 'rate_limited');
+    assert.equal(typeof bodyOf(res).error.message, 'string');
     const retryAfter = res.headers['retry-after'];
     assert.match(String(retryAfter), /^\d+$/, `Retry-After should be whole seconds: ${retryAfter}`);
     assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= Math.ceil(windowMs / 1000), `Retry-After ${retryAfter}`);
@@ -83,8 +83,8 @@ describe('rate limits and security headers', () => {
     assert.equal(await jobCount(), jobsBefore, 'a refused order was enqueued');
 
     const bob = await order('bob').expect(202);
-    assert.deepEqual((await limited.queue.getJob(bob.body.orderId))?.data, {
-      orderId: bob.body.orderId,
+    assert.deepEqual((await limited.queue.getJob(bodyOf(bob).orderId))?.data, {
+      orderId: bodyOf(bob).orderId,
       productId: 'tv',
       userId: 'bob',
       quantity: 1,
@@ -166,7 +166,7 @@ describe('rate limits and security headers', () => {
       // Without Redis the route itself would answer 404: this 503 comes from the limiter.
       const res = await request(limited.app).get('/nowhere');
       assert.equal(res.status, 503, JSON.stringify(res.body));
-      assert.equal(res.body.error.code, 'unavailable');
+      assert.equal(bodyOf(res).error.code, 'unavailable');
       await request(limited.app).get('/healthz').expect(200);
       await down.start();
       running = true;

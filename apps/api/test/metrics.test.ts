@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import request from 'supertest';
-import { samplesOf, sumOf, typeOf } from '@flashline/test-utils';
+import { samplesOf, sumOf, typeOf, bodyOf } from '@flashline/test-utils';
 import { ADMIN_TOKEN, useApis } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -17,7 +17,7 @@ describe('API metrics', () => {
     const accepted: string[] = [];
     for (const userId of ['a', 'b', 'c', 'd']) {
       accepted.push(
-        (await request(app).post('/orders').send({ productId: 'tv', userId, quantity: 1 }).expect(202)).body.orderId,
+        bodyOf(await request(app).post('/orders').send({ productId: 'tv', userId, quantity: 1 }).expect(202)).orderId,
       );
     }
     // The second sold_out comes from the sold-out memory, without Redis: counted all the same.
@@ -81,7 +81,7 @@ describe('API metrics', () => {
   it('asks for METRICS_TOKEN when it is set', async () => {
     const { app } = await api('m4', { METRICS_TOKEN });
     const refused = await request(app).get('/metrics').expect(401);
-    assert.equal(refused.body.error.code, 'unauthorized');
+    assert.equal(bodyOf(refused).error.code, 'unauthorized');
     assert.match(refused.headers['www-authenticate'] ?? '', /^Bearer/);
     await request(app).get('/metrics').set('authorization', `Bearer ${METRICS_TOKEN}x`).expect(401);
     const allowed = await request(app).get('/metrics').set('authorization', `Bearer ${METRICS_TOKEN}`).expect(200);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import type { TestRedis } from '@flashline/test-utils';
+import { bodyOf, type TestRedis } from '@flashline/test-utils';
 import { ADMIN_TOKEN, useApis, type ApiUnderTest } from './harness.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -29,7 +29,7 @@ describe('the sold-out storm', () => {
         .post('/orders')
         .send({ productId: 'gone', userId: `u${i}`, quantity: 1 })
         .expect(409);
-      assert.equal(res.body.error.code, 'sold_out');
+      assert.equal(bodyOf(res).error.code, 'sold_out');
     }
     const used = (await commandsProcessed(ctx.server)) - before - 1; // the INFO above counts itself
     assert.ok(used <= 1, `50 sold-out answers cost ${used} Redis commands`);
@@ -63,12 +63,12 @@ describe('the sold-out storm', () => {
       .set('Idempotency-Key', 'k-last')
       .send({ productId: 'last', userId: 'a', quantity: 1 })
       .expect(202);
-    assert.equal(retry.body.orderId, first.body.orderId);
+    assert.equal(bodyOf(retry).orderId, bodyOf(first).orderId);
     const stranger = await request(api.app)
       .post('/orders')
       .set('Idempotency-Key', 'k-new')
       .send({ productId: 'last', userId: 'c', quantity: 1 })
       .expect(409);
-    assert.equal(stranger.body.error.code, 'sold_out');
+    assert.equal(bodyOf(stranger).error.code, 'sold_out');
   });
 });

@@ -5,10 +5,26 @@ import express from 'express';
 import { Worker } from 'bullmq';
 import request from 'supertest';
 import { ORDERS_QUEUE, connectRedis, queuePrefixOf } from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
+import { startRedis, type TestRedis, bodyOf } from '@flashline/test-utils';
 import { createBoards } from '../src/board/boards.ts';
 import type { AuditEntry } from '../src/audit/auditLog.ts';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
+
+/** What the tests read of Bull Board's API answers: the queue list, one job, and the audit log. */
+interface BoardQueues {
+  queues: {
+    name: string;
+    readOnlyMode: boolean;
+    counts: Record<string, number>;
+    jobs: { id: string; data: Record<string, unknown> }[];
+  }[];
+}
+interface BoardJob {
+  job: { data: Record<string, unknown> };
+}
+interface AuditReply {
+  entries: AuditEntry[];
+}
 
 const FAILED = 'tv.FAILEDAAAAAAAAAAA';
 const WAITING = 'tv.WAITINGAAAAAAAAAA';
@@ -79,7 +95,7 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
         const call = request(app).get(path);
         const reply = await (credentials ? call.auth(credentials[0], credentials[1]) : call).expect(401);
         assert.match(reply.headers['www-authenticate'] ?? '', /^Basic /);
-        assert.equal(reply.body.error.code, 'unauthorized');
+        assert.equal(bodyOf(reply).error.code, 'unauthorized');
       }
     }
     await request(app)
@@ -97,11 +113,11 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       .get('/admin/queues/api/queues?activeQueue=orders&status=latest')
       .auth(VIEWER.user, VIEWER.password)
       .expect(200);
-    const queue = list.body.queues.find((q: { name: string }) => q.name === ORDERS_QUEUE);
+    const queue = (list.body as BoardQueues).queues.find((q) => q.name === ORDERS_QUEUE);
     assert.ok(queue, 'the orders queue is not on the board');
     assert.equal(queue.readOnlyMode, true);
     assert.deepEqual([queue.counts.failed, queue.counts.waiting, queue.counts.delayed], [1, 1, 1]);
-    const jobs = queue.jobs as { id: string; data: Record<string, unknown> }[];
+    const jobs = queue.jobs;
     assert.ok(jobs.length >= 2, 'no jobs on the viewer board');
     for (const job of jobs) {
       assert.match(String(job.data.userId), /^user-[0-9a-f]{10}$/, 'the viewer sees a raw user id');
@@ -117,13 +133,13 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
       .get(api(`/${FAILED}`))
       .auth(VIEWER.user, VIEWER.password)
       .expect(200);
-    assert.equal(one.body.job.data.userId, alice[0]);
+    assert.equal((one.body as BoardJob).job.data.userId, alice[0]);
     assert.doesNotMatch(JSON.stringify(one.body), /alice/);
     const asAdmin = await request(app)
       .get(api(`/${FAILED}`))
       .auth(ADMIN.user, ADMIN.password)
       .expect(200);
-    assert.equal(asAdmin.body.job.data.userId, 'alice', 'the admin sees the order as it is');
+    assert.equal((asAdmin.body as BoardJob).job.data.userId, 'alice', 'the admin sees the order as it is');
   });
 
   it('refuses every change a viewer tries (403), and nothing changes', async () => {
@@ -144,8 +160,8 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
         .auth(VIEWER.user, VIEWER.password)
         .send({ name: 'x', data: {} })
         .expect(403);
-      assert.equal(reply.body.error.code, 'forbidden', `${method} ${path}`);
-      assert.match(reply.body.error.message, /read-only/);
+      assert.equal(bodyOf(reply).error.code, 'forbidden', `${method} ${path}`);
+      assert.match(bodyOf(reply).error.message, /read-only/);
     }
     assert.equal(await (await fixture.queue.getJob(FAILED))!.getState(), 'failed');
     assert.equal(await (await fixture.queue.getJob(DELAYED))!.getState(), 'delayed');
@@ -220,25 +236,26 @@ describe('dashboard: roles, the read-only viewer, the audit log', () => {
 
   it('shows the audit log to the admin only, newest first, with a limit', async () => {
     const viewer = await request(app).get('/admin/audit').auth(VIEWER.user, VIEWER.password).expect(403);
-    assert.equal(viewer.body.error.code, 'forbidden');
+    assert.equal(bodyOf(viewer).error.code, 'forbidden');
     const all = await request(app).get('/admin/audit').auth(ADMIN.user, ADMIN.password).expect(200);
-    assert.ok(all.body.entries.length >= 13);
-    const ids = all.body.entries.map((entry: AuditEntry) => entry.id);
+    const { entries } = all.body as AuditReply;
+    assert.ok(entries.length >= 13);
+    const ids = entries.map((entry) => entry.id);
     assert.deepEqual(
       ids,
-      [...ids].sort((a: string, b: string) => compareStreamIds(b, a)),
+      [...ids].sort((a, b) => compareStreamIds(b, a)),
       'newest first',
     );
     const one = await request(app).get('/admin/audit?limit=1').auth(ADMIN.user, ADMIN.password).expect(200);
-    assert.deepEqual(one.body.entries, all.body.entries.slice(0, 1));
+    assert.deepEqual((one.body as AuditReply).entries, entries.slice(0, 1));
     for (const bad of ['0', '1001', 'ten', '-1']) {
       const reply = await request(app).get(`/admin/audit?limit=${bad}`).auth(ADMIN.user, ADMIN.password).expect(400);
-      assert.equal(reply.body.error.code, 'invalid_request');
+      assert.equal(bodyOf(reply).error.code, 'invalid_request');
     }
     // Append-only: the dashboard offers no way to change or delete an entry.
     for (const method of ['delete', 'put', 'post'] as const)
       await request(app)[method]('/admin/audit').auth(ADMIN.user, ADMIN.password).expect(404);
-    assert.equal(await fixture.redis.xlen(fixture.keys.audit()), all.body.entries.length);
+    assert.equal(await fixture.redis.xlen(fixture.keys.audit()), entries.length);
   });
 });
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import request from 'supertest';
 import { listen, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
-import { startRedis, type TestRedis, acceptOrThrow, testAcceptor } from '@flashline/test-utils';
+import { startRedis, type TestRedis, acceptOrThrow, testAcceptor, bodyOf } from '@flashline/test-utils';
 import type { SaleView } from '../src/sale/saleView.ts';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
 
@@ -124,7 +124,7 @@ describe('sale panel', () => {
         .get(`/sale/events?${bad}`)
         .auth(VIEWER.user, VIEWER.password)
         .expect(400);
-      assert.equal(reply.body.error.code, 'invalid_request', bad);
+      assert.equal(bodyOf(reply).error.code, 'invalid_request', bad);
     }
   });
 

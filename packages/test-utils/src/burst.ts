@@ -26,8 +26,8 @@ export async function submitOrders(apiUrl: string, orders: OrderSpec[], concurre
     return {
       ...order,
       status: reply.status,
-      ...(reply.status === 202 ? { orderId: reply.body.orderId as string } : {}),
-      ...(reply.body?.error?.code ? { code: reply.body.error.code as string } : {}),
+      ...(reply.status === 202 ? { orderId: reply.body.orderId } : {}),
+      ...(reply.body?.error?.code ? { code: reply.body.error.code } : {}),
       acceptedAt: Date.now(),
       latencyMs,
     };

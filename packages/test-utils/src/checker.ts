@@ -83,7 +83,7 @@ export async function submitBurst(
 ): Promise<Outcome[]> {
   const tries = options.tries ?? 5;
   return mapConcurrent(orders, options.concurrency, async (order) => {
-    let last: Pick<JsonReply, 'status' | 'body'> = { status: 0, body: undefined };
+    let last: Pick<JsonReply, 'status' | 'body'> = { status: 0, body: undefined as unknown as JsonReply['body'] };
     for (let attempt = 1; attempt <= tries; attempt++) {
       last = await requestJson(`${apiUrl}/orders`, {
         method: 'POST',

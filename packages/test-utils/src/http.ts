@@ -1,3 +1,5 @@
+import type { ApiBody } from './wire.ts';
+
 /** Runs `task` over `items` with at most `concurrency` in flight; results keep the input order. */
 export async function mapConcurrent<T, R>(
   items: readonly T[],
@@ -18,10 +20,12 @@ export async function mapConcurrent<T, R>(
 
 export interface JsonReply {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the wire's JSON, as it came: each test asserts its shape
-  body: any;
+  /** The answer's JSON; undefined at run time when it had none, or none came (status 0). */
+  body: ApiBody;
   headers: Headers;
 }
+
+const NO_BODY = undefined as unknown as ApiBody;
 
 /** fetch with a JSON body and a timeout; a network failure or timeout is status 0 (outcome unknown). */
 export async function requestJson(
@@ -36,8 +40,8 @@ export async function requestJson(
       signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    return { status: res.status, body: text ? (JSON.parse(text) as ApiBody) : NO_BODY, headers: res.headers };
   } catch {
-    return { status: 0, body: undefined, headers: new Headers() };
+    return { status: 0, body: NO_BODY, headers: new Headers() };
   }
 }

@@ -21,3 +21,4 @@ export { parseMetrics, samplesOf, sumOf, typeOf, type Sample } from './prometheu
 export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';
 export { productsOfOneGroup } from './groups.ts';
 export { acceptOrThrow, testAcceptor } from './accept.ts';
+export { bodyOf, type ApiBody } from './wire.ts';
