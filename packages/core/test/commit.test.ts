@@ -222,6 +222,10 @@ describe('order commit', () => {
       'the queued order was not ended',
     );
     assert.equal(await failOrders(ctx.redis, keys, [decided], RULES.orderRetentionMs), 0, 'a decision was overridden');
+    const before = await snapshot(ctx.redis, keys);
+    const never = order('p', 'u3', 1); // never recorded: nothing to end, nothing written
+    assert.equal(await failOrders(ctx.redis, keys, [never], RULES.orderRetentionMs), 0, 'an unknown order was ended');
+    assert.deepEqual(await snapshot(ctx.redis, keys), before);
     assert.equal((await getOrder(ctx.redis, keys, queued.orderId))?.reason, 'processing_failed');
     assert.equal((await getOrder(ctx.redis, keys, decided.orderId))?.status, 'confirmed');
     assert.equal(await ctx.redis.zcard(keys.pending('p')), 0, 'decided orders left in the pending index');
