@@ -105,6 +105,14 @@ const schema = z
     path: ['FLASHLINE_BREAK'],
     message: 'must be empty with NODE_ENV=production',
   })
+  // A keyed retry must find its order: a key that outlived the order it names would take the retry for
+  // a new order. The order expires ORDER_RETENTION_S after its decision, the key IDEMPOTENCY_TTL_S after
+  // the order was accepted, so a retention at least the key's lifetime keeps the order for as long as the key.
+  .refine((env) => env.ORDER_RETENTION_S >= env.IDEMPOTENCY_TTL_S, {
+    path: ['ORDER_RETENTION_S'],
+    message:
+      'must be at least IDEMPOTENCY_TTL_S: an Idempotency-Key that outlives its order would let a retry make a second order',
+  })
   // One user name, one role: the dashboard picks the role from the name that logged in.
   .refine((env) => env.DASHBOARD_VIEWER_USER !== env.DASHBOARD_USER, {
     path: ['DASHBOARD_VIEWER_USER'],
