@@ -28,7 +28,7 @@ await runMain('api', async (baseConfig, log) => {
   const queue = createOrdersQueue(config, redis);
   const app = createApp({ config, redis, keys: createKeys(config.keyPrefix), queue, log });
 
-  const http = await listen(app, config.port, config.host);
+  const http = await listen(app, config.port, config.host, config.http);
   log('info', 'api listening', { url: `http://${config.host}:${http.port}`, port: http.port });
 
   return async () => {

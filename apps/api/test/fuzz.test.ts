@@ -416,7 +416,7 @@ describe('POST /orders under fuzzing', () => {
         .send({ stock: 1e9 })
         .expect(200);
     }
-    http = await listen(api.app, 0, '127.0.0.1');
+    http = await listen(api.app, 0, '127.0.0.1', api.config.http);
   });
   after(async () => {
     agent.destroy();

@@ -24,7 +24,7 @@ await runMain('dashboard', async (baseConfig, log) => {
     metrics: dashboardMetrics(config, redis, orders),
   });
 
-  const http = await listen(app, config.dashboardPort, config.host);
+  const http = await listen(app, config.dashboardPort, config.host, config.http);
   const url = `http://${config.host}:${http.port}`;
   log('info', 'dashboard listening', {
     url: `${url}${BOARD_PATH}`,

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import request from 'supertest';
-import { listen, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
+import { listen, loadConfig, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
 import { startRedis, type TestRedis, acceptOrThrow, testAcceptor, bodyOf } from '@flashline/test-utils';
 import type { SaleView } from '../src/sale/saleView.ts';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
@@ -50,7 +50,7 @@ describe('sale panel', () => {
   before(async () => {
     server = await startRedis();
     fixture = dashboardOn(server, 'sale', { intervalMs: 100 });
-    http = await listen(fixture.app, 0, '127.0.0.1');
+    http = await listen(fixture.app, 0, '127.0.0.1', loadConfig({}).http);
     base = `http://127.0.0.1:${http.port}`;
     // 1,000 products: the panel must cut them down, not ship them all.
     await Promise.all(

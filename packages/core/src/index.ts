@@ -12,12 +12,13 @@ export {
 } from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
-export { getProduct, setProduct, type Product } from './products/products.ts';
+export { adjustStock, getProduct, listProducts, productETag, setProduct, type Product } from './products/products.ts';
 export {
   idSchema,
   idempotencyKeySchema,
   orderRequestSchema,
   productUpdateSchema,
+  stockDeltaSchema,
   type OrderRequest,
   type ProductUpdate,
 } from './orders/schemas.ts';
@@ -56,7 +57,7 @@ export { withSecrets } from './config/secrets.ts';
 export { runMain, type Shutdown } from './run/runMain.ts';
 export { loadConfigOrExit } from './run/configOrExit.ts';
 export { redactUrl } from './redis/redactUrl.ts';
-export { listen, type Listening } from './run/httpServer.ts';
+export { listen, type HttpLimits, type Listening } from './run/httpServer.ts';
 export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './orders/reconcile.ts';
 export { rateLimitedError, takeRateLimit, type RateLimit, type RateLimitScope } from './limits/rateLimiter.ts';
 export { SoldOutMemory } from './products/soldOutMemory.ts';

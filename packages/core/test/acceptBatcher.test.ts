@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   createOrdersQueue,
+  decodeAcceptOrders,
   getOrder,
   loadConfig,
   ordersOf,
@@ -149,5 +150,30 @@ describe('accept batches (group commit of the accept path)', () => {
     assert.equal((await getOrder(ctx.redis, keys, first.orderId))?.status, 'queued');
     assert.equal(await ctx.redis.hget(keys.product('p'), 'accepted'), '2', 'the retry counted a second acceptance');
     await queue.close();
+  });
+  it('refuses a call with a malformed order whole: the orders before it are not recorded either', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const before = await snapshot(ctx.redis, keys);
+    const good = { orderId: 'p.AAAAAAAAAAAAAAAA', userId: 'alice', quantity: '1' };
+    for (const bad of [
+      { orderId: 'p.BBBBBBBBBBBBBBBB', userId: 'bob', quantity: 'x' },
+      { orderId: 'p.BBBBBBBBBBBBBBBB', userId: 'bo b', quantity: '1' },
+      { orderId: 'p:{g:1}', userId: 'bob', quantity: '1' },
+    ]) {
+      const orders = [good, bad];
+      const reply = await ctx.redis.acceptOrders([
+        2 + orders.length,
+        keys.product('p'),
+        keys.pending('p'),
+        ...orders.map((o) => keys.order('p', o.orderId)),
+        'p',
+        Date.now(),
+        'batch~test',
+        ...orders.flatMap((o) => [o.orderId, o.userId, o.quantity]),
+      ]);
+      assert.deepEqual(decodeAcceptOrders(reply, orders.length), { kind: 'invalid_arguments' }, JSON.stringify(bad));
+    }
+    assert.deepEqual(await snapshot(ctx.redis, keys), before, 'a refused call wrote something');
   });
 });

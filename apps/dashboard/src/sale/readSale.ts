@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { getProductStats, lockHolder, type Keys, type ProductStats } from '@flashline/core';
+import { getProductStats, listProducts, lockHolder, type Keys, type ProductStats } from '@flashline/core';
 
 export interface SaleSources {
   redis: Redis;
@@ -22,7 +22,7 @@ export interface SaleReading {
 
 export async function readSale({ redis, keys, orders }: SaleSources): Promise<SaleReading> {
   const at = Date.now();
-  const productIds = await redis.smembers(keys.products());
+  const productIds = await listProducts(redis, keys);
   const [products, counts, workers] = await Promise.all([
     getProductStats(redis, keys, productIds),
     orders.getJobCounts(...JOB_STATES),

@@ -100,6 +100,10 @@ const schema = z
     RATE_LIMIT_PER_USER: int(0, 5),
     TRUST_PROXY: trustProxy,
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    HTTP_HEADERS_TIMEOUT_MS: int(100, 10_000),
+    HTTP_REQUEST_TIMEOUT_MS: int(100, 30_000),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
+    HTTP_MAX_CONNECTIONS: int(1, 10_000),
   })
   .refine((env) => env.NODE_ENV !== 'production' || env.FLASHLINE_BREAK.length === 0, {
     path: ['FLASHLINE_BREAK'],
@@ -170,6 +174,15 @@ const schema = z
     trustProxy: env.TRUST_PROXY,
     // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; open when not.
     metricsToken: env.METRICS_TOKEN,
+    // What one HTTP client may hold of a server (API, dashboard): a client that sends its headers or its
+    // body too slowly is cut off, an idle keep-alive connection is closed, and past the connection cap a
+    // new connection is refused, so slow or idle clients cannot pile up sockets and memory.
+    http: {
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+    },
   }));
 
 export type Config = z.output<typeof schema>;

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'sold_out'
   | 'limit_exceeded'
   | 'idempotency_key_reused'
+  | 'insufficient_stock'
+  | 'precondition_failed'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
@@ -25,6 +27,8 @@ export const httpStatusByCode: Record<ErrorCode, number> = {
   sold_out: 409,
   limit_exceeded: 409,
   idempotency_key_reused: 422,
+  insufficient_stock: 409,
+  precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

@@ -50,8 +50,11 @@ export function createKeys(prefix: string) {
     fence: (productId: string) => `${product(productId)}:fence`,
     /** Sorted set: ids of the product's undecided orders, scored by acceptance time (the reconciler reads it). */
     pending: (productId: string) => `${product(productId)}:pending`,
-    /** Set: every product id ever set up, so the reconciler can walk them. */
-    products: () => `${prefix}:products`,
+    /**
+     * Set: the ids of a group's products, written in the step that creates a product (its group's
+     * hash tag, so in the same script); the reconciler and the sale panel walk every group's.
+     */
+    productsOfGroup: (group: number) => `${prefix}:{g:${group}}:products`,
     /** Stream: the dashboard's append-only audit log (who did what to which job, when); never trimmed. */
     audit: () => `${prefix}:audit`,
     /** String: the lease of the one reconciler that runs at a time. */

@@ -15,6 +15,7 @@
     ARGV[1+3i], ARGV[2+3i], ARGV[3+3i]  orderId, userId and quantity of order i
 
   Output (codes named in redis/replies.ts, AcceptOrdersCode):
+    -3  invalid arguments (an id, a quantity, now, or the layout): nothing changed
     -1  unknown product: nothing changed
     otherwise a list, one entry per order i:
       'new'  recorded now, queued: it goes in the job ARGV[3]
@@ -23,6 +24,21 @@
 ]]
 local productId, now, jobId = ARGV[1], ARGV[2], ARGV[3]
 local count = #KEYS - 2
+
+-- Every argument is checked before the first write, so a call that bypasses the API's validation
+-- is refused whole instead of recording the orders that came before its bad one.
+local function isId(s)
+  return s ~= nil and #s >= 1 and #s <= 128 and string.match(s, '^[%w_.~%-]+$') ~= nil
+end
+if count < 1 or #ARGV ~= 3 + 3 * count or not isId(productId) or not isId(jobId)
+  or string.match(now or '', '^%d+$') == nil then
+  return -3
+end
+for i = 1, count do
+  if not isId(ARGV[1 + 3 * i]) or not isId(ARGV[2 + 3 * i]) or string.match(ARGV[3 + 3 * i], '^[1-9]%d?%d?%d?$') == nil then
+    return -3
+  end
+end
 local stock = redis.call('HGET', KEYS[1], 'stock')
 if not stock then
   return -1

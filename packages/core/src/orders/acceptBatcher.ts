@@ -147,6 +147,9 @@ export class AcceptBatcher {
         return reply.orders;
       case 'unknown_product':
         return group.map(() => UNKNOWN_PRODUCT);
+      case 'invalid_arguments':
+        // The API validates every order before it gets here: a refusal is a bug, answered 500.
+        throw new Error(`acceptOrders refused the arguments of ${group.length} orders of product ${productId}`);
     }
   }
 

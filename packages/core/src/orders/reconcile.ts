@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
+import { listProducts } from '../products/products.ts';
 import { failOrders } from './failOrders.ts';
 
 export interface ReconcileDeps {
@@ -43,7 +44,7 @@ export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Prom
   const batchStates = new Map<string, Promise<string>>();
   const batchState = (batchId: string) =>
     batchStates.get(batchId) ?? batchStates.set(batchId, queue.getJobState(batchId)).get(batchId)!;
-  for (const productId of await redis.smembers(keys.products())) {
+  for (const productId of await listProducts(redis, keys)) {
     const overdue = await redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, BATCH);
     for (const orderKey of overdue) {
       report.checked += 1;

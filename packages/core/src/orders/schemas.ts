@@ -34,6 +34,16 @@ export const productUpdateSchema = z.strictObject({
 });
 export type ProductUpdate = z.output<typeof productUpdateSchema>;
 
+/** `POST /products/:id/stock`: units to add (negative: to take away). */
+export const stockDeltaSchema = z.strictObject({
+  delta: z
+    .number('must be an integer')
+    .int('must be an integer')
+    .min(-1e12, 'must be at least -1e12')
+    .max(1e12, 'must be at most 1e12')
+    .refine((delta) => delta !== 0, 'must not be 0'),
+});
+
 /** Printable ASCII without spaces, as in the IETF Idempotency-Key draft's common practice. */
 export const idempotencyKeySchema = z
   .string()

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { Keys } from '../keys/keys.ts';
+import { AppError } from '../errors/appError.ts';
+import { PRODUCT_GROUPS, type Keys } from '../keys/keys.ts';
 import type { ProductUpdate } from '../orders/schemas.ts';
-import { decodeSetProduct } from '../redis/replies.ts';
+import { decodeAdjustStock, decodeSetProduct, type ProductFields } from '../redis/replies.ts';
 
 export interface Product {
   productId: string;
@@ -23,16 +24,97 @@ function toProduct(productId: string, [stock, sold, limit]: (string | null)[]): 
   };
 }
 
-/** Sets the sellable stock (a restock or a correction); an absent perUserLimit keeps the current one, null removes it. */
-export async function setProduct(redis: Redis, keys: Keys, productId: string, update: ProductUpdate): Promise<Product> {
+const fromFields = (productId: string, { stock, sold, perUserLimit }: ProductFields) =>
+  toProduct(productId, [stock, sold, perUserLimit])!;
+
+/**
+ * The product's state as an entity tag (`"<stock>.<sold>.<perUserLimit>"`, 0 for no limit): it
+ * changes whenever an order is confirmed or the stock is set, so a PUT that sends it back in
+ * If-Match applies only to the state its sender read.
+ */
+export function productETag(product: Product): string {
+  return `"${product.stock}.${product.sold}.${product.perUserLimit ?? 0}"`;
+}
+
+/**
+ * The states an If-Match header names, as product fields in threes, or ['*'] (any state of an
+ * existing product); [] when it names none a product can be in.
+ */
+function statesOf(ifMatch: string): string[] {
+  if (ifMatch.trim() === '*') return ['*'];
+  const states: string[] = [];
+  for (const tag of ifMatch.split(',')) {
+    const match = /^\s*"(\d{1,15})\.(\d{1,15})\.(\d{1,15})"\s*$/.exec(tag);
+    if (match) states.push(match[1]!, match[2]!, match[3]!);
+  }
+  return states;
+}
+
+/** setProduct-2.lua's precondition arguments: none, '*', or the number of states and their fields. */
+const precondition = (states: string[]): (string | number)[] =>
+  states[0] === '*' ? ['*'] : [states.length / 3, ...states];
+
+/**
+ * Sets the sellable stock (a restock or a correction); an absent perUserLimit keeps the current one,
+ * null removes it. With `ifMatch` (an If-Match header) it applies only while the product is in a
+ * state the header names, in the same atomic step, else throws `precondition_failed`.
+ */
+export async function setProduct(
+  redis: Redis,
+  keys: Keys,
+  productId: string,
+  update: ProductUpdate,
+  ifMatch?: string,
+): Promise<Product> {
   const limit = update.perUserLimit === undefined ? '' : (update.perUserLimit ?? 0);
-  const [reply] = await Promise.all([
-    redis.setProduct([keys.product(productId), update.stock, limit]),
-    // Outside the script: the registry is global, the product's keys are in the product's slot.
-    redis.sadd(keys.products(), productId),
+  const states = ifMatch === undefined ? [] : statesOf(ifMatch);
+  if (states.length === 0 && ifMatch !== undefined) throw preconditionFailed(productId);
+  const reply = await redis.setProduct([
+    keys.product(productId),
+    keys.productsOfGroup(keys.group(productId)),
+    productId,
+    update.stock,
+    limit,
+    ...precondition(states),
   ]);
-  const { stock, sold, perUserLimit } = decodeSetProduct(reply);
-  return toProduct(productId, [stock, sold, perUserLimit])!;
+  const outcome = decodeSetProduct(reply);
+  switch (outcome.kind) {
+    case 'set':
+      return fromFields(productId, outcome);
+    case 'precondition_failed':
+      throw preconditionFailed(productId);
+  }
+}
+
+const preconditionFailed = (productId: string) =>
+  new AppError('precondition_failed', `product ${productId} is not in the state If-Match names: read it again`);
+
+/**
+ * Adds `delta` units to the stock (negative: takes them away) in one atomic step, whatever sells
+ * meanwhile. Throws `not_found` for an unknown product and `insufficient_stock` when fewer units are
+ * left than a negative delta takes away; either way nothing changed.
+ */
+export async function adjustStock(redis: Redis, keys: Keys, productId: string, delta: number): Promise<Product> {
+  const outcome = decodeAdjustStock(await redis.adjustStock([keys.product(productId), delta]));
+  switch (outcome.kind) {
+    case 'adjusted':
+      return fromFields(productId, outcome);
+    case 'unknown_product':
+      throw new AppError('not_found', `product ${productId} does not exist`);
+    case 'insufficient_stock':
+      throw new AppError('insufficient_stock', `product ${productId} has fewer than ${-delta} units left`);
+  }
+}
+
+/** Every product ever set up: the registries of all the groups, read in one round trip. */
+export async function listProducts(redis: Redis, keys: Keys): Promise<string[]> {
+  const pipeline = redis.pipeline();
+  for (let group = 0; group < PRODUCT_GROUPS; group++) pipeline.smembers(keys.productsOfGroup(group));
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.flatMap(([error, members]) => {
+    if (error) throw error;
+    return members as string[];
+  });
 }
 
 export async function getProduct(redis: Redis, keys: Keys, productId: string): Promise<Product | null> {

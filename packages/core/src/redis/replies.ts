@@ -8,7 +8,7 @@ import type { Decision, OrderStatus, RejectReason } from '../orders/status.ts';
  */
 
 /** lua/acceptOrders-n.lua */
-export const AcceptOrdersCode = { unknownProduct: -1, soldOut: -2 } as const;
+export const AcceptOrdersCode = { unknownProduct: -1, soldOut: -2, invalidArguments: -3 } as const;
 /** lua/commitOrders-n.lua: the whole call's code, or a section's. */
 export const CommitOrdersCode = {
   decided: 0,
@@ -53,13 +53,15 @@ const isRejectReason = (value: unknown): value is RejectReason =>
 
 /** One order of an accept call: recorded by this call, found as it was, or refused for stock. */
 export type AcceptedOrder = { kind: 'new' } | { kind: 'existing'; status: OrderStatus } | { kind: 'sold_out' };
-export type AcceptOrdersReply = { kind: 'unknown_product' } | { kind: 'recorded'; orders: AcceptedOrder[] };
+export type AcceptOrdersReply =
+  { kind: 'unknown_product' } | { kind: 'invalid_arguments' } | { kind: 'recorded'; orders: AcceptedOrder[] };
 
 const NEW: AcceptedOrder = Object.freeze({ kind: 'new' });
 const SOLD_OUT: AcceptedOrder = Object.freeze({ kind: 'sold_out' });
 
 export function decodeAcceptOrders(reply: unknown, orderCount: number): AcceptOrdersReply {
   if (reply === AcceptOrdersCode.unknownProduct) return { kind: 'unknown_product' };
+  if (reply === AcceptOrdersCode.invalidArguments) return { kind: 'invalid_arguments' };
   if (!Array.isArray(reply) || reply.length !== orderCount) throw unexpected('acceptOrders', reply);
   return {
     kind: 'recorded',
@@ -160,13 +162,35 @@ export type ReopenOrderReply = ReturnType<typeof decodeReopenOrder>;
 
 // ---- products and limits
 
-export type SetProductReply = { kind: 'set'; stock: string; sold: string; perUserLimit: string };
+/** lua/setProduct-1.lua; any other reply is the product's fields. */
+export const SetProductCode = { preconditionFailed: -1 } as const;
+/** lua/adjustStock-1.lua; any other reply is the product's fields. */
+export const AdjustStockCode = { unknownProduct: -1, insufficientStock: -2 } as const;
+
+/** A product's fields as the scripts answer them: stock, sold, perUserLimit (0: none). */
+export type ProductFields = { stock: string; sold: string; perUserLimit: string };
+
+function productFields(script: string, reply: unknown): ProductFields {
+  if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((field) => typeof field === 'string'))
+    throw unexpected(script, reply);
+  const [stock, sold, perUserLimit] = reply as [string, string, string];
+  return { stock, sold, perUserLimit };
+}
+
+export type SetProductReply = ({ kind: 'set' } & ProductFields) | { kind: 'precondition_failed' };
 
 export function decodeSetProduct(reply: unknown): SetProductReply {
-  if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((field) => typeof field === 'string'))
-    throw unexpected('setProduct', reply);
-  const [stock, sold, perUserLimit] = reply as [string, string, string];
-  return { kind: 'set', stock, sold, perUserLimit };
+  if (reply === SetProductCode.preconditionFailed) return { kind: 'precondition_failed' };
+  return { kind: 'set', ...productFields('setProduct', reply) };
+}
+
+export type AdjustStockReply =
+  ({ kind: 'adjusted' } & ProductFields) | { kind: 'unknown_product' } | { kind: 'insufficient_stock' };
+
+export function decodeAdjustStock(reply: unknown): AdjustStockReply {
+  if (reply === AdjustStockCode.unknownProduct) return { kind: 'unknown_product' };
+  if (reply === AdjustStockCode.insufficientStock) return { kind: 'insufficient_stock' };
+  return { kind: 'adjusted', ...productFields('adjustStock', reply) };
 }
 
 export type RateLimitReply = { kind: 'allowed' } | { kind: 'refused'; retryInMs: number };

@@ -37,6 +37,7 @@ declare module 'ioredis' {
     extendLock(keysThenArgs: Arg[]): Result<unknown, Context>;
     releaseLock(keysThenArgs: Arg[]): Result<unknown, Context>;
     setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
+    adjustStock(keysThenArgs: Arg[]): Result<unknown, Context>;
     acceptOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     failOrder(keysThenArgs: Arg[]): Result<unknown, Context>;

@@ -1,6 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/config.ts';
+
+export type HttpLimits = Config['http'];
 
 export interface Listening {
   server: Server;
@@ -9,8 +12,25 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export async function listen(handler: RequestListener, port: number, host: string): Promise<Listening> {
-  const server = createServer(handler);
+/** Serves `handler` within `limits` (HTTP_* settings): see the config for why each bound exists. */
+export async function listen(
+  handler: RequestListener,
+  port: number,
+  host: string,
+  limits: HttpLimits,
+): Promise<Listening> {
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      // Node's own rule: the time for the whole request is at least the time for its headers.
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node looks for overdue requests this often (30 s by default): often enough to keep the timeouts.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.headersTimeoutMs / 4)),
+    },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
   server.listen(port, host);
   await once(server, 'listening');
   return {
