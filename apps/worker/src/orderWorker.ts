@@ -112,10 +112,12 @@ export function createOrderWorker(
   const worker = new Worker<OrdersJobData, JobResult>(
     ORDERS_QUEUE,
     async (job) => {
-      // A run past the job's attempts is an operator's retry of a failed job (BullMQ keeps
-      // attemptsMade on retry): its orders ended processing_failed, so they are reopened and
-      // decided now, through the same idempotent commit.
-      const reopen = job.attemptsMade >= (job.opts.attempts ?? 1);
+      // A job that ran before (an attempt failed, or it stalled) may be an operator's retry of a job
+      // that failed for good: attempts exhausted, an error no retry could help, or the stall limit
+      // (BullMQ keeps attemptsMade and the stall count on retry). Its orders ended processing_failed,
+      // so they are reopened and decided now, through the same idempotent commit; reopening touches
+      // only processing_failed orders, and a job's first run never pays for it.
+      const reopen = job.attemptsMade > 0 || job.stalledCounter > 0;
       if (!('orders' in job.data)) {
         try {
           return await decideOne(job.data, reopen, job.timestamp);

@@ -94,6 +94,26 @@ describe('order worker', () => {
     assert.equal(await ctx.redis.hget(keys.product('retried'), 'confirmed'), '1');
   });
 
+  it('decides an order whose job failed on an error no retry could help, once an operator mends it and retries the job', async () => {
+    await setProduct(ctx.redis, keys, 'mended', { stock: 5 });
+    await ctx.worker.pause(true);
+    const { orderId } = await place('mended', 'hana', 1);
+    await ctx.redis.del(keys.product('mended')); // its product deleted under it: UnrecoverableError
+    await ctx.worker.resume();
+    assert.equal((await decided(orderId)).reason, 'processing_failed');
+    const failed = await finishedJob(orderId);
+    assert.ok(failed.attemptsMade < 3, 'the job used every attempt: not the unrecoverable path');
+    await setProduct(ctx.redis, keys, 'mended', { stock: 5 });
+    await (await ctx.queue.getJob(orderId))!.retry('failed');
+    for (
+      const deadline = Date.now() + 10_000;
+      (await getOrder(ctx.redis, keys, orderId))?.status !== 'confirmed';
+      await sleep(20)
+    ) {
+      assert.ok(Date.now() < deadline, 'the order of the retried job was never decided');
+    }
+  });
+
   it('recovers when an infrastructure error clears before the attempts run out', async () => {
     await setProduct(ctx.redis, keys, 'flaky', { stock: 5 });
     await ctx.redis.set(keys.lock('flaky'), 'busy', 'PX', 80);
