@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { LockSettings } from '../config/config.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
-import { decodeAcquireLock, decodeExtendLock, decodeReleaseLock } from '../redis/replies.ts';
+import { decodeAcquireLock, decodeDeleteIfEquals, decodeExtendLock } from '../redis/replies.ts';
 import { processName } from '../run/processName.ts';
 
 /** What a routine run under `using` holds: the fencing token to commit with, and a signal that fires when the lease is lost. */
@@ -105,8 +105,8 @@ export class ProductLocks {
 
   /** Releases the lock if still ours; false when it had expired or passed to another holder. */
   async release(productId: string, token: string): Promise<boolean> {
-    const reply = decodeReleaseLock(await this.redis.releaseLock([this.keys.lock(productId), token]));
-    return reply.kind === 'released';
+    const reply = decodeDeleteIfEquals(await this.redis.deleteIfEquals([this.keys.lock(productId), token]));
+    return reply.kind === 'deleted';
   }
 
   /**

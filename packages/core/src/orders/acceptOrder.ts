@@ -6,6 +6,7 @@ import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import { rateLimitedError, takeRateLimit, type RateLimit } from '../limits/rateLimiter.ts';
 import { SoldOutMemory } from '../products/soldOutMemory.ts';
+import { decodeDeleteIfEquals } from '../redis/replies.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
 import { AcceptBatcher } from './acceptBatcher.ts';
 import type { OrderStatus } from './order.ts';
@@ -37,10 +38,10 @@ export interface OrderAcceptor {
  *  1. a product known sold out (this process's memory) is refused with no Redis call, unless the
  *     request carries an Idempotency-Key already bound: a retry must find its order, sold out or not;
  *  2. otherwise the buyer's per-user limit is counted (only for a request that may write);
- *  3. with an Idempotency-Key, `SET NX GET` binds the key to one order id and body fingerprint;
+ *  3. with an Idempotency-Key (the buyer's own), `SET NX GET` binds it to one order id and body fingerprint;
  *  4. `acceptOrders` records the order (or finds it) after checking the product and its stock,
  *     with the other orders this process received meanwhile (AcceptBatcher), and the batch's job is
- *     added; a product Redis finds sold out is remembered.
+ *     added; a product Redis finds sold out is remembered, and a refused request frees the key it bound.
  * Every step is idempotent, so a retried request, or a command ioredis re-sends after a lost reply,
  * never makes a second order; `accepted` only comes once the order is recorded and its job added.
  */
@@ -57,12 +58,16 @@ export function createOrderAcceptor(
     windowMs: settings.rateLimit.windowMs,
   };
 
-  const isBound = async (idempotencyKey: string) =>
-    (await redis.exists(keys.idempotency(sha256Url(idempotencyKey)))) === 1;
+  // An Idempotency-Key is the buyer's own: another buyer's `cart-42` is another key.
+  const keyOf = (request: OrderRequest, idempotencyKey: string) =>
+    keys.idempotency(sha256Url(`${request.userId}\n${idempotencyKey}`));
+  const isBound = async (request: OrderRequest, idempotencyKey: string) =>
+    (await redis.exists(keyOf(request, idempotencyKey))) === 1;
 
   async function accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome> {
     if (soldOut?.refuses(request.productId, request.quantity)) {
-      if (idempotencyKey === undefined || !(await isBound(idempotencyKey))) return refused(soldOutError(request));
+      if (idempotencyKey === undefined || !(await isBound(request, idempotencyKey)))
+        return refused(soldOutError(request));
     } else {
       const limit = await takeRateLimit(redis, keys, perUser, request.userId);
       switch (limit.kind) {
@@ -74,50 +79,55 @@ export function createOrderAcceptor(
         }
       }
     }
-    let orderId = newOrderId(request.productId);
-    if (idempotencyKey !== undefined) {
-      const claimed = await claimIdempotencyKey(request, idempotencyKey, orderId);
-      if (claimed === undefined) {
-        return refused(
-          new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body'),
-        );
-      }
-      orderId = claimed;
+    const claim = idempotencyKey === undefined ? undefined : await claimIdempotencyKey(request, idempotencyKey);
+    if (claim?.kind === 'reused') {
+      return refused(
+        new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body'),
+      );
     }
+    const orderId = claim?.orderId ?? newOrderId(request.productId);
     const recorded = await batcher.record({ orderId, ...request });
     switch (recorded.kind) {
       case 'recorded':
         return { kind: 'accepted', orderId, status: recorded.status };
       case 'sold_out':
         soldOut?.remember(request.productId, request.quantity);
+        await release(claim);
         return refused(soldOutError(request));
       case 'unknown_product':
+        await release(claim);
         return refused(new AppError('unknown_product', `product ${request.productId} does not exist`));
     }
   }
 
-  /** The order id the key is bound to (this one, when the key is new); undefined for another body. */
-  async function claimIdempotencyKey(
-    request: OrderRequest,
-    idempotencyKey: string,
-    candidateId: string,
-  ): Promise<string | undefined> {
+  /**
+   * Binds the key to a new order id and the body's fingerprint (`SET NX GET`), or finds what it is
+   * bound to: the same body's order id, or `reused` for another body.
+   */
+  async function claimIdempotencyKey(request: OrderRequest, idempotencyKey: string): Promise<Claim> {
     const fingerprint = sha256Url(JSON.stringify([request.productId, request.userId, request.quantity]));
-    const candidate = `${candidateId} ${fingerprint}`;
-    const previous = await redis.set(
-      keys.idempotency(sha256Url(idempotencyKey)),
-      candidate,
-      'EX',
-      settings.idempotencyTtlS,
-      'NX',
-      'GET',
-    );
-    const [orderId, storedFingerprint] = (previous ?? candidate).split(' ');
-    return storedFingerprint === fingerprint ? orderId : undefined;
+    const key = keyOf(request, idempotencyKey);
+    const value = `${newOrderId(request.productId)} ${fingerprint}`;
+    const previous = await redis.set(key, value, 'EX', settings.idempotencyTtlS, 'NX', 'GET');
+    const [orderId = '', storedFingerprint] = (previous ?? value).split(' ');
+    if (storedFingerprint !== fingerprint) return { kind: 'reused' };
+    return { kind: 'bound', orderId, key, value, now: previous === null };
+  }
+
+  /**
+   * A refused request leaves nothing behind: the key this request bound is freed (compare-and-delete:
+   * never a key that another request bound). A key bound earlier stays: it names a recorded order.
+   */
+  async function release(claim: Claim | undefined): Promise<void> {
+    if (claim?.kind !== 'bound' || !claim.now) return;
+    decodeDeleteIfEquals(await redis.deleteIfEquals([claim.key, claim.value]));
   }
 
   return { accept, batcher };
 }
+
+/** What claiming an Idempotency-Key found: bound (`now`: by this request) to an order id, or used for another body. */
+type Claim = { kind: 'bound'; orderId: string; key: string; value: string; now: boolean } | { kind: 'reused' };
 
 const refused = (error: AppError): AcceptOutcome => ({ kind: 'refused', error });
 

@@ -19,7 +19,7 @@ export const CommitOrdersCode = {
 } as const;
 /** lua/acquireLock-2.lua; any other reply is the fencing token (≥ 1). */
 export const AcquireLockCode = { held: -1 } as const;
-/** lua/extendLock-1.lua, lua/releaseLock-1.lua, lua/reopenOrder-3.lua */
+/** lua/extendLock-1.lua, lua/deleteIfEquals-1.lua, lua/reopenOrder-3.lua */
 export const DoneCode = { done: 1, notDone: 0 } as const;
 /** lua/failOrder-3.lua */
 export const FailOrderCode = { failed: 1, alreadyDecided: 0, missing: -1 } as const;
@@ -144,8 +144,8 @@ export function decodeAcquireLock(reply: unknown): AcquireLockReply {
 export const decodeExtendLock = outcomeOf('extendLock', { extended: DoneCode.done, lost: DoneCode.notDone });
 export type ExtendLockReply = ReturnType<typeof decodeExtendLock>;
 
-export const decodeReleaseLock = outcomeOf('releaseLock', { released: DoneCode.done, not_ours: DoneCode.notDone });
-export type ReleaseLockReply = ReturnType<typeof decodeReleaseLock>;
+export const decodeDeleteIfEquals = outcomeOf('deleteIfEquals', { deleted: DoneCode.done, not_ours: DoneCode.notDone });
+export type DeleteIfEqualsReply = ReturnType<typeof decodeDeleteIfEquals>;
 
 // ---- orders
 

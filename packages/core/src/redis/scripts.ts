@@ -35,7 +35,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     acquireLock(keysThenArgs: Arg[]): Result<unknown, Context>;
     extendLock(keysThenArgs: Arg[]): Result<unknown, Context>;
-    releaseLock(keysThenArgs: Arg[]): Result<unknown, Context>;
+    deleteIfEquals(keysThenArgs: Arg[]): Result<unknown, Context>;
     setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
     adjustStock(keysThenArgs: Arg[]): Result<unknown, Context>;
     acceptOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
