@@ -23,8 +23,9 @@ import {
   type WorkerMetrics,
 } from '@flashline/core';
 
-// A job whose arguments are wrong stays wrong: retrying it cannot help.
-const permanent = new Set(['invalid_request', 'unknown_product']);
+// A job whose arguments are wrong stays wrong, and an order with no record (never accepted, or
+// expired) never gets one: retrying cannot help.
+const permanent = new Set(['invalid_request', 'unknown_product', 'not_found']);
 
 /**
  * What a batch job fails with: the one reason its orders failed for, or every distinct reason when

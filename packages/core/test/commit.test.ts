@@ -20,6 +20,7 @@ import {
   commitOrder,
   commitOrders,
   recordOrder,
+  recordAsAccepted,
   scriptedClient,
   snapshot,
   uniqueKeys,
@@ -209,6 +210,35 @@ describe('order commit', () => {
     assert.equal(await ctx.redis.hget(keys.product('p'), 'stock'), '10');
   });
 
+  it('decides only orders the accept path recorded: an order with no record (made by hand, or expired) changes nothing', async () => {
+    const keys = uniqueKeys();
+    await setProduct(ctx.redis, keys, 'p', { stock: 10 });
+    const accepted = order('p', 'u1', 2);
+    await recordOrder(ctx.redis, keys, 'p', accepted.orderId, 'u1', 2);
+    const minted = order('p', 'u2', 3); // a job added by hand: no record
+    const commit = async (orders: OrderJob[]) => {
+      const reply = await commitSections(ctx.redis, keys, [{ productId: 'p', fence: 'claim', orders }], RULES);
+      const section = reply.kind === 'sections' ? reply.sections[0] : undefined;
+      assert.equal(section?.kind, 'decided');
+      return section.kind === 'decided'
+        ? section.orders.map((o) => (o.kind === 'decided' ? o.decision.status : o.kind))
+        : [];
+    };
+    assert.deepEqual(await commit([minted, accepted]), ['unknown', 'confirmed']);
+    assert.equal(await ctx.redis.exists(keys.order('p', minted.orderId)), 0, 'the minted order got a record');
+    assert.deepEqual(await ctx.redis.hgetall(keys.buyers('p')), { u1: '2' });
+    // The accepted order's record expires after its retention; the job is retried after that.
+    await ctx.redis.del(keys.order('p', accepted.orderId));
+    const before = await snapshot(ctx.redis, keys);
+    assert.deepEqual(await commit([accepted, minted]), ['unknown', 'unknown']);
+    assert.deepEqual(await snapshot(ctx.redis, keys), before);
+    assert.equal(
+      (await getProduct(ctx.redis, keys, 'p'))?.stock,
+      8,
+      'an order was applied twice, or a minted one once',
+    );
+  });
+
   it('ends an exhausted order as processing_failed, but never overrides a decision', async () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 10 });
@@ -342,6 +372,7 @@ describe('order commit', () => {
         new OrderBatcher({ redis, keys, locks: new ProductLocks(redis, keys, settings), rules: RULES, maxBatch: 64 }),
     );
     const orders = Array.from({ length: 300 }, (_, i) => order('hot', `u${i}`, 1));
+    await recordAsAccepted(ctx.redis, keys, orders);
     const results = await Promise.all(orders.map((o, i) => batchers[i % 3]!.decide(o)));
     clients.forEach((c) => c.disconnect());
     assert.equal(results.filter((r) => r.decision.status === 'confirmed').length, 150);
@@ -379,8 +410,10 @@ describe('order commit', () => {
       const keys = uniqueKeys();
       await setProduct(ctx.redis, keys, 'p', { stock: 5 });
       await fenceOf(keys, 'p'); // held
+      const orders = [order('p', 'a', 1)];
+      await recordAsAccepted(ctx.redis, keys, orders);
       const before = await snapshot(ctx.redis, keys);
-      assert.equal(await claimAndCommit(ctx.redis, keys, 'p', [order('p', 'a', 1)], RULES), null);
+      assert.equal(await claimAndCommit(ctx.redis, keys, 'p', orders, RULES), null);
       assert.deepEqual(await snapshot(ctx.redis, keys), before);
     });
 
@@ -395,8 +428,10 @@ describe('order commit', () => {
         rules: RULES,
         maxBatch: 64,
       });
+      const a = order('p', 'a', 1);
+      await recordAsAccepted(ctx.redis, keys, [a]);
       const startedAt = Date.now();
-      const result = await batcher.decide(order('p', 'a', 1));
+      const result = await batcher.decide(a);
       assert.equal(result.decision.status, 'confirmed');
       assert.ok(Date.now() - startedAt >= 100, 'decided while another holder had the lock');
     });
@@ -407,12 +442,15 @@ describe('order commit', () => {
       const [a, b] = productsOfOneGroup(keys, 2) as [string, string];
       await setProduct(ctx.redis, keys, a, { stock: 1 });
       await setProduct(ctx.redis, keys, b, { stock: 5, perUserLimit: 2 });
+      const ofA = [order(a, 'u1', 1), order(a, 'u2', 1)];
+      const ofB = [order(b, 'u1', 2), order(b, 'u1', 1), order(b, 'u2', 1)];
+      await recordAsAccepted(ctx.redis, keys, [...ofA, ...ofB]);
       const outcomes = await commitSections(
         ctx.redis,
         keys,
         [
-          { productId: a, fence: 'claim', orders: [order(a, 'u1', 1), order(a, 'u2', 1)] },
-          { productId: b, fence: 'claim', orders: [order(b, 'u1', 2), order(b, 'u1', 1), order(b, 'u2', 1)] },
+          { productId: a, fence: 'claim', orders: ofA },
+          { productId: b, fence: 'claim', orders: ofB },
         ],
         RULES,
       );
@@ -420,7 +458,7 @@ describe('order commit', () => {
       const statuses = (outcomes.kind === 'sections' ? outcomes.sections : []).map((section) =>
         section.kind === 'decided'
           ? section.orders.map((r) =>
-              r.kind === 'invalid' ? r.kind : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+              r.kind !== 'decided' ? r.kind : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
             )
           : section.kind,
       );
@@ -447,13 +485,19 @@ describe('order commit', () => {
           [keys.product(held), keys.buyers(held), keys.fence(held), keys.lock(held)].map((k) => ctx.redis.dump(k)),
         ),
       );
+      const [ofHeld, ofUnknown, ofFree] = [held, unknown, free].map((p) => [order(p, 'u1', 1)]) as [
+        OrderJob[],
+        OrderJob[],
+        OrderJob[],
+      ];
+      await recordAsAccepted(ctx.redis, keys, [...ofHeld, ...ofUnknown, ...ofFree]);
       const outcomes = await commitSections(
         ctx.redis,
         keys,
         [
-          { productId: held, fence: 'claim', orders: [order(held, 'u1', 1)] },
-          { productId: unknown, fence: 'claim', orders: [order(unknown, 'u1', 1)] },
-          { productId: free, fence: 'claim', orders: [order(free, 'u1', 1)] },
+          { productId: held, fence: 'claim', orders: ofHeld },
+          { productId: unknown, fence: 'claim', orders: ofUnknown },
+          { productId: free, fence: 'claim', orders: ofFree },
         ],
         RULES,
       );
@@ -507,6 +551,7 @@ describe('order commit', () => {
         maxBatch: 64,
       });
       const orders = products.flatMap((productId) => [order(productId, 'a', 1), order(productId, 'b', 1)]);
+      await recordAsAccepted(ctx.redis, keys, orders);
       const results = await Promise.all(orders.map((o) => batcher.decide(o)));
       assert.equal(
         results.filter((r) => r.decision.status === 'confirmed').length,

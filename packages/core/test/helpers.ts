@@ -101,7 +101,23 @@ export async function recordOrder(
 }
 
 /**
- * One product's orders committed under a fencing token, in one script call: one result per order
+ * Records orders as the accept path does (queued, in the product's pending set), those not recorded
+ * yet: the commit decides only recorded orders. Unlike acceptOrders it checks no stock, so a test may
+ * record an order its product cannot serve.
+ */
+export async function recordAsAccepted(redis: Redis, keys: Keys, orders: readonly OrderJob[]): Promise<void> {
+  for (const { orderId, productId, userId, quantity } of orders) {
+    const orderKey = keys.order(productId, orderId);
+    if (!(await redis.hsetnx(orderKey, 'status', 'queued'))) continue;
+    const now = Date.now();
+    await redis.hset(orderKey, 'productId', productId, 'userId', userId, 'quantity', quantity, 'createdAt', now);
+    await redis.zadd(keys.pending(productId), now, orderKey);
+  }
+}
+
+/**
+ * One product's orders committed under a fencing token, in one script call (recorded first, when
+ * they were not): one result per order
  * (an AppError `invalid_request` for a malformed or contradicting one), or the section's refusal
  * thrown (`lease_lost` for a stale fence, `unknown_product`). The tests' view of commitSections.
  */
@@ -113,16 +129,25 @@ export async function commitOrders(
   fence: number | 'claim',
   rules: CommitRules,
 ): Promise<(CommitResult | AppError)[]> {
+  await recordAsAccepted(redis, keys, orders);
   const reply = await commitSections(redis, keys, [{ productId, orders, fence }], rules);
   if (reply.kind === 'invalid_arguments') throw new AppError('invalid_request', 'the commit had invalid arguments');
   const section = reply.sections[0]!;
   switch (section.kind) {
     case 'decided':
-      return section.orders.map((order, i) =>
-        order.kind === 'decided'
-          ? { decision: order.decision, applied: order.applied }
-          : new AppError('invalid_request', `order ${orders[i]!.orderId} has invalid or contradicting arguments`),
-      );
+      return section.orders.map((order, i) => {
+        switch (order.kind) {
+          case 'decided':
+            return { decision: order.decision, applied: order.applied };
+          case 'invalid':
+            return new AppError(
+              'invalid_request',
+              `order ${orders[i]!.orderId} has invalid or contradicting arguments`,
+            );
+          case 'unknown':
+            return new AppError('not_found', `order ${orders[i]!.orderId} has no record`);
+        }
+      });
     case 'stale_fence':
       throw new AppError('lease_lost', `fencing token ${fence} for product ${productId} is stale`);
     case 'unknown_product':

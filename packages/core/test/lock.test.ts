@@ -143,7 +143,7 @@ describe('product lock', () => {
       (e: unknown) => e instanceof AppError && e.code === 'lease_lost',
     );
     assert.equal(await redis.hget(keys.product('p'), 'stock'), '10', 'a stale holder changed stock');
-    assert.equal(await redis.exists(keys.order('p', order.orderId)), 0);
+    assert.equal(await redis.hget(keys.order('p', order.orderId), 'status'), 'queued', 'a stale holder decided');
 
     const { decision } = await commitOrder(redis, keys, order, fresh.fence, {
       maxQuantity: 10,

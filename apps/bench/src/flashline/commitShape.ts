@@ -1,4 +1,12 @@
-import { commitSections, connectRedis, createKeys, loadConfig, setProduct, type Keys } from '@flashline/core';
+import {
+  commitSections,
+  connectRedis,
+  createKeys,
+  loadConfig,
+  setProduct,
+  type Keys,
+  type OrderJob,
+} from '@flashline/core';
 import type { Redis } from 'ioredis';
 import { productsOfOneGroup } from '@flashline/test-utils';
 
@@ -28,6 +36,20 @@ async function commitScriptMicros(redis: Redis): Promise<number> {
   );
 }
 
+/** The orders' records as the accept path leaves them (queued, pending): the commit decides only recorded orders. */
+async function recordOrders(redis: Redis, keys: Keys, orders: readonly OrderJob[]): Promise<void> {
+  const now = Date.now();
+  for (let i = 0; i < orders.length; i += 1000) {
+    const pipeline = redis.pipeline();
+    for (const { orderId, productId, userId, quantity } of orders.slice(i, i + 1000)) {
+      const orderKey = keys.order(productId, orderId);
+      pipeline.hset(orderKey, { status: 'queued', productId, userId, quantity, createdAt: now });
+      pipeline.zadd(keys.pending(productId), now, orderKey);
+    }
+    await pipeline.exec();
+  }
+}
+
 async function measureShape(
   redis: Redis,
   keys: Keys,
@@ -39,22 +61,24 @@ async function measureShape(
   for (const productId of productIds)
     await setProduct(redis, keys, productId, { stock: (CALLS * shape.ordersEach) / 2 });
   let seq = 0;
-  const call = () =>
-    commitSections(
-      redis,
-      keys,
-      productIds.map((productId) => ({
+  const calls = Array.from({ length: CALLS }, () =>
+    productIds.map((productId) => ({
+      productId,
+      fence: 'claim' as const,
+      orders: Array.from({ length: shape.ordersEach }, () => ({
+        orderId: `${productId}.${++seq}`,
         productId,
-        fence: 'claim' as const,
-        orders: Array.from({ length: shape.ordersEach }, () => ({
-          orderId: `${productId}.${++seq}`,
-          productId,
-          userId: `u${seq}`,
-          quantity: 1,
-        })),
+        userId: `u${seq}`,
+        quantity: 1,
       })),
-      { maxQuantity: 10, orderRetentionMs: 60_000 },
-    );
+    })),
+  );
+  await recordOrders(
+    redis,
+    keys,
+    calls.flat().flatMap((section) => section.orders),
+  );
+  const call = () => commitSections(redis, keys, calls.pop()!, { maxQuantity: 10, orderRetentionMs: 60_000 });
   const redisBefore = await commitScriptMicros(redis);
   const cpuBefore = process.cpuUsage();
   for (let sent = 0; sent < CALLS; sent += IN_FLIGHT)

@@ -29,14 +29,17 @@
   Output (codes named in redis/replies.ts, CommitOrdersCode):
     -2  invalid shared arguments (now, retention, the layout of sections, a product twice): nothing changed
     otherwise a flat list, for each section: its code, then three entries per order.
-      code  0  decided: per order, status ('confirmed' | 'rejected' | 'invalid'), reason ('' |
-               'sold_out' | 'limit_exceeded' | 'processing_failed') and applied (1 when this call
-               made the decision, 0 when the order was already decided, or invalid)
+      code  0  decided: per order, status ('confirmed' | 'rejected' | 'invalid' | 'unknown'), reason
+               ('' | 'sold_out' | 'limit_exceeded' | 'processing_failed') and applied (1 when this
+               call made the decision, 0 when the order was already decided, invalid or unknown)
            -1  stale fencing token: a newer lock holder exists and some order needed deciding
            -3  unknown product
            -4  'claim' found the lock held, and some order needed deciding: take the lock the slow way
       A section refused (code < 0) changed nothing; its entries are '', '', 0.
     'invalid': the order's arguments are malformed or contradict the stored order; it is left as it was.
+    'unknown': no record of the order: never accepted (a job made by hand), or expired after its
+               retention (a job retried after that); nothing is written for it. Only an order the
+               accept path recorded, and that is still undecided, is ever decided.
 
   Already decided orders return their decision before the fence is checked, so a re-sent batch (its
   reply lost on the wire) reports the decisions instead of failing.
@@ -81,8 +84,8 @@ local skipFencing = string.find(broken, 'f', 1, true) ~= nil
 -- The reply, written in place: for each section its code, then status, reason, applied per order.
 local flat = {}
 -- Per order of the section being decided (reused from one section to the next): 0 answered
--- already (its entries are written), 1 to decide and recorded by the API (only the decision's
--- fields are written), 2 to decide with no record yet, -j a repeat of the section's entry j.
+-- already (its entries are written), 1 to decide (recorded by the API, still queued), -j a repeat
+-- of the section's entry j.
 local state = {}
 -- The same order may come twice in one batch (a job delivered twice to one process: stalled, then
 -- fetched again while its first run still waited for the lock). Only its first entry is decided;
@@ -119,10 +122,12 @@ for s = 1, sectionCount do
       end
       if not valid then
         flat[entry], flat[entry + 1], flat[entry + 2], state[i] = 'invalid', '', 0, 0
-      elseif order[1] and order[1] ~= 'queued' and not skipDecidedCheck then
+      elseif not order[1] then
+        flat[entry], flat[entry + 1], flat[entry + 2], state[i] = 'unknown', '', 0, 0
+      elseif order[1] ~= 'queued' and not skipDecidedCheck then
         flat[entry], flat[entry + 1], flat[entry + 2], state[i] = order[1], order[2] or '', 0, 0
       else
-        state[i] = order[1] and 1 or 2
+        state[i] = 1
         undecided = undecided + 1
       end
     end
@@ -183,12 +188,7 @@ for s = 1, sectionCount do
             end
             redis.call('HINCRBY', buyersKey, userId, units)
           end
-          if todo == 1 then
-            redis.call('HSET', orderKey, 'status', status, 'reason', reason, 'decidedAt', now)
-          else
-            redis.call('HSET', orderKey, 'productId', productId, 'userId', userId, 'quantity', quantity,
-              'status', status, 'reason', reason, 'decidedAt', now, 'createdAt', now)
-          end
+          redis.call('HSET', orderKey, 'status', status, 'reason', reason, 'decidedAt', now)
           -- A decided order is kept for the buyer to read, then expires: memory stays bounded.
           redis.call('PEXPIRE', orderKey, retention)
           redis.call('ZREM', pendingKey, orderKey)

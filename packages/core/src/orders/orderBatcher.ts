@@ -242,6 +242,11 @@ function settleOrder(waiting: Waiting, order: CommittedOrder): void {
         new AppError('invalid_request', `order ${waiting.order.orderId} has invalid or contradicting arguments`),
       );
       return;
+    case 'unknown':
+      waiting.reject(
+        new AppError('not_found', `order ${waiting.order.orderId} has no record: never accepted, or expired`),
+      );
+      return;
   }
 }
 

@@ -76,8 +76,9 @@ export function decodeAcceptOrders(reply: unknown, orderCount: number): AcceptOr
 
 // ---- commitOrders
 
-/** One order of a decided section: its decision (applied: made by this call), or refused as malformed. */
-export type CommittedOrder = { kind: 'decided'; decision: Decision; applied: boolean } | { kind: 'invalid' };
+/** One order of a decided section: its decision (applied: made by this call), or refused as malformed or unrecorded. */
+export type CommittedOrder =
+  { kind: 'decided'; decision: Decision; applied: boolean } | { kind: 'invalid' } | { kind: 'unknown' };
 /** One product's section: decided order by order, or refused as a whole (nothing of it changed). */
 export type CommittedSection =
   | { kind: 'decided'; orders: CommittedOrder[] }
@@ -88,6 +89,7 @@ export type CommitOrdersReply = { kind: 'invalid_arguments' } | { kind: 'section
 
 const CONFIRMED: Decision = Object.freeze({ status: 'confirmed' });
 const INVALID: CommittedOrder = Object.freeze({ kind: 'invalid' });
+const UNKNOWN: CommittedOrder = Object.freeze({ kind: 'unknown' });
 const STALE_FENCE: CommittedSection = Object.freeze({ kind: 'stale_fence' });
 const UNKNOWN_PRODUCT: CommittedSection = Object.freeze({ kind: 'unknown_product' });
 const LOCK_HELD: CommittedSection = Object.freeze({ kind: 'lock_held' });
@@ -121,6 +123,7 @@ export function decodeCommitOrders(reply: unknown, orderCounts: readonly number[
       const reason = flat[start + 3 * i + 1];
       const applied = flat[start + 3 * i + 2] === 1;
       if (status === 'invalid') orders[i] = INVALID;
+      else if (status === 'unknown') orders[i] = UNKNOWN;
       else if (status === 'confirmed') orders[i] = { kind: 'decided', decision: CONFIRMED, applied };
       else if (status === 'rejected' && isRejectReason(reason))
         orders[i] = { kind: 'decided', decision: { status, reason }, applied };
