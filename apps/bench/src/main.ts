@@ -574,7 +574,7 @@ try {
   }
   memory.push(
     `- One decided order record alone (MEMORY USAGE, mean of 200): ${Math.round(hot.orderBytes)} B. Redis bytes per order in the hot-product run, everything included: ${Math.round(hot.redisBytesPerOrder)} B.`,
-    '- Retention: a decided order expires `ORDER_RETENTION_S` (default 86,400) after its decision; BullMQ keeps the last 10,000 completed jobs (an hour at most) and failed jobs for 7 days; idempotency keys expire after `IDEMPOTENCY_TTL_S`. Memory per sale is therefore bounded by the orders of the last retention period.',
+    '- Retention: a decided order expires `ORDER_RETENTION_S` (default 86,400) after its decision; BullMQ keeps the last 10,000 completed jobs (an hour at most) and failed jobs as long as their orders (`ORDER_RETENTION_S`); idempotency keys expire after `IDEMPOTENCY_TTL_S`. Memory per sale is therefore bounded by the orders of the last retention period.',
   );
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load average before the run ${loadavg()[0]?.toFixed(2)}`;

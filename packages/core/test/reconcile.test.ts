@@ -4,18 +4,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import {
   ORDERS_QUEUE,
+  connectRedis,
   createOrdersQueue,
   getOrder,
   loadConfig,
   newOrderId,
   reconcileOnce,
+  startReconciler,
+  type ReconcileDeps,
+  type ReconcileReport,
   setProduct,
 } from '../src/index.ts';
-import { acceptOrThrow, testAcceptor } from '@flashline/test-utils';
+import { acceptOrThrow, startFaultProxy, testAcceptor } from '@flashline/test-utils';
 import { recordOrder, uniqueKeys, useRedis } from './helpers.ts';
 
 describe('reconciler', () => {
   const ctx = useRedis();
+  /** What a pass did, without its timings. */
+  const reconcile = async (deps: ReconcileDeps) => {
+    const { checked, redriven, failed } = await reconcileOnce(deps);
+    return { checked, redriven, failed };
+  };
 
   function setup() {
     const keys = uniqueKeys();
@@ -35,12 +44,12 @@ describe('reconciler', () => {
     await setProduct(ctx.redis, keys, 'p', { stock: 3 });
     const orderId = await recordOnly('p', 'u1', 2);
     assert.deepEqual(
-      await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 60_000, orderRetentionMs: 60_000 }),
+      await reconcile({ redis: ctx.redis, keys, queue, afterMs: 60_000, orderRetentionMs: 60_000 }),
       { checked: 0, redriven: 0, failed: 0 },
       'touched an order not yet overdue',
     );
     await sleep(5);
-    assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
+    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
       checked: 1,
       redriven: 1,
       failed: 0,
@@ -48,7 +57,7 @@ describe('reconciler', () => {
     const job = await queue.getJob(orderId);
     assert.deepEqual(job?.data, { orderId, productId: 'p', userId: 'u1', quantity: 2 });
     // Its job now waits: a second pass leaves it alone.
-    assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
+    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
       checked: 1,
       redriven: 0,
       failed: 0,
@@ -70,7 +79,7 @@ describe('reconciler', () => {
     await crashing.close();
     assert.equal((await getOrder(ctx.redis, keys, orderId))?.status, 'queued');
     await sleep(5);
-    assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
+    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
       checked: 1,
       redriven: 0,
       failed: 1,
@@ -87,7 +96,7 @@ describe('reconciler', () => {
     const orderId = await recordOnly('p', 'u1', 1);
     await ctx.redis.hset(keys.order('p', orderId), 'status', 'confirmed'); // decided, index entry left over
     await sleep(5);
-    assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
+    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
       checked: 1,
       redriven: 0,
       failed: 0,
@@ -107,7 +116,7 @@ describe('reconciler', () => {
     const batchId = (await ctx.redis.hget(keys.order('p', accepted[0]!.orderId), 'job'))!;
     assert.match(batchId, /^batch~/);
     await sleep(5);
-    const pass = () => reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 });
+    const pass = () => reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 });
     assert.deepEqual(
       await pass(),
       { checked: 3, redriven: 0, failed: 0 },
@@ -143,7 +152,7 @@ describe('reconciler', () => {
     while ((await queue.getJobState(batchId)) !== 'failed') await sleep(20);
     await crashing.close();
     await sleep(5);
-    assert.deepEqual(await reconcileOnce({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
+    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
       checked: 2,
       redriven: 0,
       failed: 2,
@@ -151,5 +160,121 @@ describe('reconciler', () => {
     for (const { orderId } of accepted)
       assert.equal((await getOrder(ctx.redis, keys, orderId))?.reason, 'processing_failed');
     await queue.close();
+  });
+
+  it('removes finished jobs once they outlive the orders they name, on a quiet queue too', async () => {
+    const keys = uniqueKeys();
+    const config = loadConfig({
+      REDIS_URL: ctx.server.url,
+      KEY_PREFIX: keys.prefix,
+      JOB_ATTEMPTS: '1',
+      ORDER_RETENTION_S: '1',
+      IDEMPOTENCY_TTL_S: '1',
+    });
+    const queue = createOrdersQueue(config, ctx.redis);
+    const job = (userId: string) => ({ orderId: newOrderId('p'), productId: 'p', userId, quantity: 1 });
+    const [failing, completing] = [job('u1'), job('u2')];
+    const worker = new Worker(
+      ORDERS_QUEUE,
+      (j) => (j.id === failing.orderId ? Promise.reject(new Error('boom')) : Promise.resolve('done')),
+      { connection: ctx.redis, prefix: config.queuePrefix },
+    );
+    for (const data of [failing, completing]) await queue.add('order', data, { jobId: data.orderId });
+    while ((await queue.getJobCounts('failed', 'completed')).completed !== 1) await sleep(20);
+    while ((await queue.getJobState(failing.orderId)) !== 'failed') await sleep(20);
+    await worker.close();
+    const deps = { redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: config.orderRetentionMs };
+    assert.equal((await reconcileOnce(deps)).removedJobs, 0, 'removed jobs younger than their orders');
+    await sleep(1100);
+    assert.equal((await reconcileOnce(deps)).removedJobs, 2);
+    assert.equal(await queue.getJob(failing.orderId), undefined, 'a failed job outlived its order');
+    assert.equal(await queue.getJob(completing.orderId), undefined, 'a completed job outlived its order');
+    await queue.close();
+  });
+
+  it('never runs two passes at once across processes, however long a pass takes', async () => {
+    const keys = uniqueKeys();
+    const config = loadConfig({ REDIS_URL: ctx.server.url, KEY_PREFIX: keys.prefix });
+    // Two worker processes' connections, 50 ms from Redis: a pass over 64 products takes many times the interval.
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: ctx.server.port });
+    proxy.latencyMs = 25;
+    const clients = [0, 1].map(() => connectRedis({ redisUrl: proxy.url, redisTimeoutMs: 5000 }, 'worker'));
+    const products = Array.from({ length: 64 }, (_, i) => `p${i}`);
+    for (const productId of products) {
+      await setProduct(ctx.redis, keys, productId, { stock: 10 });
+      await recordOrder(ctx.redis, keys, productId, newOrderId(productId), 'u1', 1);
+    }
+    const passes: ReconcileReport[] = [];
+    const queues = clients.map((redis) => createOrdersQueue(config, redis));
+    const stops = clients.map((redis, i) =>
+      startReconciler(
+        { redis, keys, queue: queues[i]!, afterMs: 1, orderRetentionMs: 60_000, intervalMs: 150 },
+        (report) => passes.push(report),
+        (error) => console.error('reconciler error', error),
+      ),
+    );
+    await sleep(3000);
+    stops.forEach((stop) => stop());
+    await sleep(1500); // let a pass in flight end
+    passes.sort((a, b) => a.startedAt - b.startedAt);
+    const complete = passes.filter((p) => !p.leaseLost);
+    assert.ok(complete.length >= 2, `${complete.length} passes ran`);
+    assert.ok(complete[0]!.durationMs > 300, `a pass took ${complete[0]!.durationMs} ms: not long enough to tell`);
+    for (let i = 1; i < passes.length; i++) {
+      const previous = passes[i - 1]!;
+      assert.ok(
+        passes[i]!.startedAt >= previous.startedAt + previous.durationMs,
+        `a pass began ${previous.startedAt + previous.durationMs - passes[i]!.startedAt} ms before the one before it ended`,
+      );
+    }
+    await Promise.all(queues.map((q) => q.close()));
+    clients.forEach((c) => c.disconnect());
+    await proxy.close();
+  });
+
+  it('costs a few round trips per pass, not a few per order, under a backlog of 100,000 queued orders', async () => {
+    const keys = uniqueKeys();
+    const config = loadConfig({ REDIS_URL: ctx.server.url, KEY_PREFIX: keys.prefix });
+    const products = Array.from({ length: 10 }, (_, i) => `b${i}`);
+    for (const productId of products) await setProduct(ctx.redis, keys, productId, { stock: 100_000 });
+    // 100,000 orders accepted in 200 batch jobs that still wait: a backlog the workers have not reached.
+    const queue = createOrdersQueue(config, ctx.redis);
+    const batchIds = Array.from({ length: 200 }, (_, i) => `batch~backlog${i}`);
+    await queue.addBulk(batchIds.map((jobId) => ({ name: 'orders', data: { orders: [] }, opts: { jobId } })));
+    const acceptedAt = Date.now() - 60_000;
+    for (let i = 0; i < 100_000; i += 5000) {
+      const pipeline = ctx.redis.pipeline();
+      for (let n = i; n < i + 5000; n++) {
+        const productId = products[n % products.length]!;
+        const orderKey = keys.order(productId, newOrderId(productId));
+        pipeline.hset(orderKey, { status: 'queued', productId, userId: `u${n}`, quantity: 1, job: batchIds[n % 200]! });
+        pipeline.zadd(keys.pending(productId), acceptedAt + n, orderKey);
+      }
+      await pipeline.exec();
+    }
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: ctx.server.port });
+    const redis = connectRedis({ redisUrl: proxy.url, redisTimeoutMs: 5000 }, 'worker');
+    const proxiedQueue = createOrdersQueue(config, redis);
+    const deps = { redis, keys, queue: proxiedQueue, afterMs: 1000, orderRetentionMs: 60_000 };
+    const timed = async () => {
+      const startedAt = performance.now();
+      const report = await reconcileOnce(deps);
+      return { report, ms: performance.now() - startedAt };
+    };
+    const near = await timed(); // warms the scripts up
+    const direct = await timed();
+    proxy.latencyMs = 10; // a round trip now costs 20 ms
+    const far = await timed();
+    const roundTrips = (far.ms - direct.ms) / 20;
+    console.log(
+      `# reconcile pass, 100,000 queued orders over 10 products: ${far.report.checked} checked; ` +
+        `${direct.ms.toFixed(0)} ms direct, ${far.ms.toFixed(0)} ms at 20 ms a round trip: ~${roundTrips.toFixed(1)} round trips`,
+    );
+    assert.equal(near.report.checked, 5000, 'a pass looks at up to 500 overdue orders per product');
+    assert.deepEqual([far.report.redriven, far.report.failed], [0, 0], 'touched orders whose batch job still waits');
+    assert.ok(roundTrips < 20, `a pass cost ~${roundTrips.toFixed(0)} round trips`);
+    await Promise.all([queue.close(), proxiedQueue.close()]);
+    redis.disconnect();
+    await proxy.close();
   });
 });

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
-import type { OrdersJobData } from '../queue/ordersQueue.ts';
+import { finishedJobAges, type OrderJob, type OrdersJobData } from '../queue/ordersQueue.ts';
+import { decodeExtendLock } from '../redis/replies.ts';
 import { listProducts } from '../products/products.ts';
 import { failOrders } from './failOrders.ts';
 
@@ -23,12 +24,29 @@ export interface ReconcileReport {
   redriven: number;
   /** Orders whose job is over (failed) but that were never decided: ended processing_failed. */
   failed: number;
+  /** Finished jobs removed because they outlived the orders they name. */
+  removedJobs: number;
+  /** When the pass began (ms since the epoch) and how long it took. */
+  startedAt: number;
+  durationMs: number;
+  /** The pass stopped early: another process holds the reconciler lease now. */
+  leaseLost: boolean;
 }
 
 // A job in one of these states will still run: its order will be decided without help. An active
 // job of a dead worker is BullMQ's to recover (it stalls and returns to wait).
 const alive = new Set(['waiting', 'wait', 'active', 'delayed', 'prioritized', 'waiting-children']);
-const BATCH = 500;
+/** Oldest overdue orders looked at per product and pass: the pass's work stays bounded under any backlog. */
+const ORDERS_PER_PRODUCT = 500;
+/** Products looked at together: their reads go out at once, so a pass costs a few round trips per group of products. */
+const PRODUCTS_AT_ONCE = 32;
+/** Finished jobs removed per pass and kind. */
+const JOBS_REMOVED_PER_PASS = 1000;
+
+interface QueuedOrder extends OrderJob {
+  orderKey: string;
+  batchId: string | null;
+}
 
 /**
  * Closes the gap between "accepted" and "decided": every order still queued `afterMs` after it was
@@ -36,47 +54,133 @@ const BATCH = 500;
  * lost with Redis' last second of AOF), and is ended processing_failed if its job failed without
  * deciding it (stalled past the limit, or the worker died before marking it). Either path goes
  * through the idempotent commit or failOrder, so running it twice, or beside a worker, is safe.
+ *
+ * A pass reads in waves (every overdue order of a group of products at once, then every batch
+ * job's state at once, ...), never one order after another: its round trips depend on the number
+ * of products, not on the backlog. `stillHeld` is asked before each group; when it says no,
+ * another process reconciles now and this pass stops.
  */
-export async function reconcileOnce(deps: ReconcileDeps, now = Date.now()): Promise<ReconcileReport> {
-  const { redis, keys, queue } = deps;
-  const report: ReconcileReport = { checked: 0, redriven: 0, failed: 0 };
-  // The orders of one batch share its job: its state is read once a pass, not once an order.
-  const batchStates = new Map<string, Promise<string>>();
-  const batchState = (batchId: string) =>
-    batchStates.get(batchId) ?? batchStates.set(batchId, queue.getJobState(batchId)).get(batchId)!;
-  for (const productId of await listProducts(redis, keys)) {
-    const overdue = await redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, BATCH);
-    for (const orderKey of overdue) {
-      report.checked += 1;
-      const [status, userId, quantity, batchId] = await redis.hmget(orderKey, 'status', 'userId', 'quantity', 'job');
-      const orderId = keys.orderIdOf(orderKey);
-      if (status !== 'queued' || !userId || !quantity) {
-        await redis.zrem(keys.pending(productId), orderKey); // decided, or gone (expired)
-        continue;
-      }
-      // Its batch's job (when it came in one), and a job of its own (a lone order, or a re-drive).
-      const [ofBatch, job] = await Promise.all([batchId ? batchState(batchId) : 'missing', queue.getJob(orderId)]);
-      const state = job ? await job.getState() : 'missing';
-      if (alive.has(state) || alive.has(ofBatch)) continue;
-      if (state === 'failed' || (ofBatch === 'failed' && !job)) {
-        report.failed += await failOrders(redis, keys, [{ productId, orderId }], deps.orderRetentionMs);
-        continue;
-      }
-      // Missing, or finished without a decision: run it again. A stale finished job must go first,
-      // or BullMQ would take the add for a duplicate and ignore it.
-      if (job) await job.remove();
-      await queue.add('order', { orderId, productId, userId, quantity: Number(quantity) }, { jobId: orderId });
-      // From now on the order's own job is the one to watch.
-      if (batchId) await redis.hdel(orderKey, 'job');
-      report.redriven += 1;
-    }
+export async function reconcileOnce(
+  deps: ReconcileDeps,
+  now = Date.now(),
+  stillHeld: () => Promise<boolean> = () => Promise.resolve(true),
+): Promise<ReconcileReport> {
+  const { redis, keys } = deps;
+  const report: ReconcileReport = {
+    checked: 0,
+    redriven: 0,
+    failed: 0,
+    removedJobs: 0,
+    startedAt: Date.now(),
+    durationMs: 0,
+    leaseLost: false,
+  };
+  const products = await listProducts(redis, keys);
+  for (let i = 0; i < products.length && !report.leaseLost; i += PRODUCTS_AT_ONCE) {
+    if (i > 0 && !(await stillHeld())) report.leaseLost = true;
+    else await reconcileProducts(deps, products.slice(i, i + PRODUCTS_AT_ONCE), now, report);
   }
+  if (!report.leaseLost) report.removedJobs = await removeJobsPastRetention(deps);
+  report.durationMs = Date.now() - report.startedAt;
   return report;
+}
+
+async function reconcileProducts(
+  deps: ReconcileDeps,
+  productIds: readonly string[],
+  now: number,
+  report: ReconcileReport,
+): Promise<void> {
+  const { redis, keys, queue } = deps;
+  const overdue = await Promise.all(
+    productIds.map((productId) =>
+      redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, ORDERS_PER_PRODUCT),
+    ),
+  );
+  const entries = productIds.flatMap((productId, i) => overdue[i]!.map((orderKey) => ({ productId, orderKey })));
+  if (entries.length === 0) return;
+  report.checked += entries.length;
+
+  const records = await Promise.all(
+    entries.map(({ orderKey }) => redis.hmget(orderKey, 'status', 'userId', 'quantity', 'job')),
+  );
+  const settled: typeof entries = [];
+  const queued: QueuedOrder[] = [];
+  entries.forEach(({ productId, orderKey }, i) => {
+    const [status, userId, quantity, batchId] = records[i]!;
+    if (status !== 'queued' || !userId || !quantity)
+      settled.push({ productId, orderKey }); // decided, or expired
+    else
+      queued.push({
+        orderKey,
+        orderId: keys.orderIdOf(orderKey),
+        productId,
+        userId,
+        quantity: Number(quantity),
+        batchId: batchId ?? null,
+      });
+  });
+
+  // The orders of one batch share its job: its state is read once, not once an order.
+  const batchIds = [...new Set(queued.flatMap((order) => (order.batchId ? [order.batchId] : [])))];
+  const [, batchStates] = await Promise.all([
+    Promise.all(settled.map(({ productId, orderKey }) => redis.zrem(keys.pending(productId), orderKey))),
+    Promise.all(batchIds.map((batchId) => queue.getJobState(batchId))),
+  ]);
+  const batchState = new Map(batchIds.map((batchId, i) => [batchId, batchStates[i]!]));
+  const stateOfBatch = (order: QueuedOrder) => (order.batchId ? batchState.get(order.batchId) : undefined) ?? 'unknown';
+
+  // Behind a live batch job an order waits; the others: their own job (a lone order, or a re-drive).
+  const unwatched = queued.filter((order) => !alive.has(stateOfBatch(order)));
+  const ownStates = await Promise.all(unwatched.map((order) => queue.getJobState(order.orderId)));
+  const toFail: QueuedOrder[] = [];
+  const toRedrive: { order: QueuedOrder; staleJob: boolean }[] = [];
+  unwatched.forEach((order, i) => {
+    const own = ownStates[i]!;
+    if (alive.has(own)) return;
+    if (own === 'failed' || (own === 'unknown' && stateOfBatch(order) === 'failed')) toFail.push(order);
+    // Missing, or finished without a decision: run it again.
+    else toRedrive.push({ order, staleJob: own !== 'unknown' });
+  });
+
+  // A stale finished job must go first, or BullMQ would take the add for a duplicate and ignore it.
+  const [failed] = await Promise.all([
+    failOrders(redis, keys, toFail, deps.orderRetentionMs),
+    Promise.all(toRedrive.filter((r) => r.staleJob).map(({ order }) => queue.remove(order.orderId))),
+  ]);
+  report.failed += failed;
+  if (toRedrive.length === 0) return;
+  await queue.addBulk(
+    toRedrive.map(({ order: { orderId, productId, userId, quantity } }) => ({
+      name: 'order',
+      data: { orderId, productId, userId, quantity },
+      opts: { jobId: orderId },
+    })),
+  );
+  // From now on the order's own job is the one to watch.
+  await Promise.all(toRedrive.flatMap(({ order }) => (order.batchId ? [redis.hdel(order.orderKey, 'job')] : [])));
+  report.redriven += toRedrive.length;
+}
+
+/**
+ * A finished job names its orders' buyers, and an operator's retry of it must find its orders: it
+ * is kept no longer than they are (orderJobOptions). BullMQ applies those ages only when another
+ * job finishes, so on a quiet queue old jobs would stay; each pass removes a bounded number.
+ */
+async function removeJobsPastRetention(deps: ReconcileDeps): Promise<number> {
+  const { failed, completed } = finishedJobAges(deps.orderRetentionMs);
+  const removed = await Promise.all([
+    deps.queue.clean(failed * 1000, JOBS_REMOVED_PER_PASS, 'failed'),
+    deps.queue.clean(completed * 1000, JOBS_REMOVED_PER_PASS, 'completed'),
+  ]);
+  return removed[0].length + removed[1].length;
 }
 
 /**
  * Runs `reconcileOnce` every `intervalMs` in whichever process holds the reconciler lease, so a
- * pool of workers reconciles once per interval, not once per process. Returns a stop function.
+ * pool of workers reconciles once per interval, not once per process. The pass extends the lease
+ * before each group of products and stops when it lost it: two passes never overlap, however long
+ * one takes. Returns a stop function.
  */
 export function startReconciler(
   deps: ReconcileDeps & { intervalMs: number },
@@ -84,13 +188,32 @@ export function startReconciler(
   onError: (error: unknown) => void,
 ): () => void {
   const token = randomBytes(8).toString('hex');
+  const lease = deps.keys.reconciler();
+  const renew = async () =>
+    decodeExtendLock(await deps.redis.extendLock([lease, token, deps.intervalMs])).kind === 'extended';
+  const pass = async () => {
+    let held = true;
+    // The lease lives one interval; renewed while the pass runs, a pass longer than that keeps it.
+    // Once a renewal fails, another process may hold it: the pass stops before its next group.
+    const watchdog = setInterval(() => {
+      renew().then(
+        (ok) => (held &&= ok),
+        () => (held = false),
+      );
+    }, deps.intervalMs / 3);
+    try {
+      onReport(await reconcileOnce(deps, Date.now(), async () => held && (await renew())));
+    } finally {
+      clearInterval(watchdog);
+    }
+  };
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     deps.redis
-      .set(deps.keys.reconciler(), token, 'PX', deps.intervalMs, 'NX')
-      .then((won) => (won ? reconcileOnce(deps).then(onReport) : undefined))
+      .set(lease, token, 'PX', deps.intervalMs, 'NX')
+      .then((won) => (won ? pass() : undefined))
       .catch(onError)
       .finally(() => (running = false));
   }, deps.intervalMs);

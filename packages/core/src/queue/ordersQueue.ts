@@ -25,19 +25,32 @@ export type OrdersJobData = OrderJob | OrderBatchJob;
 
 export const ordersOf = (data: OrdersJobData): OrderJob[] => ('orders' in data ? data.orders : [data]);
 
-export function orderJobOptions(config: Pick<Config, 'jobAttempts' | 'jobBackoffMs'>): JobsOptions {
+/**
+ * How long finished jobs are kept, in seconds. A job names its orders' buyers and an operator may
+ * retry it: it is kept no longer than its orders (ORDER_RETENTION_S after their decision), completed
+ * ones at most an hour (only for operators to look at). The reconciler enforces the ages on a quiet
+ * queue too.
+ */
+export function finishedJobAges(orderRetentionMs: number): { completed: number; failed: number } {
+  const retentionS = Math.max(1, Math.floor(orderRetentionMs / 1000));
+  return { completed: Math.min(3600, retentionS), failed: retentionS };
+}
+
+export function orderJobOptions(
+  config: Pick<Config, 'jobAttempts' | 'jobBackoffMs' | 'orderRetentionMs'>,
+): JobsOptions {
+  const ages = finishedJobAges(config.orderRetentionMs);
   return {
     attempts: config.jobAttempts,
     backoff: { type: 'exponential', delay: config.jobBackoffMs },
-    // The decision lives in the order hash; finished jobs are only kept for operators to look at.
-    removeOnComplete: { age: 3600, count: 10_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    removeOnComplete: { age: ages.completed, count: 10_000 },
+    removeOnFail: { age: ages.failed },
   };
 }
 
 /** The producer's handle. It does not wait for a connection: with Redis down, `add` fails at once (the API answers 503). */
 export function createOrdersQueue(
-  config: Pick<Config, 'queuePrefix' | 'jobAttempts' | 'jobBackoffMs'>,
+  config: Pick<Config, 'queuePrefix' | 'jobAttempts' | 'jobBackoffMs' | 'orderRetentionMs'>,
   connection: Redis,
 ): Queue<OrdersJobData> {
   return new Queue<OrdersJobData>(ORDERS_QUEUE, {
