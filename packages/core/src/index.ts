@@ -1,4 +1,5 @@
 export { loadConfig, ConfigError, type Config, type LockSettings } from './config/config.ts';
+export type { BuyerTokenAlgorithm, BuyerTokens } from './config/buyerTokens.ts';
 export { AppError, httpStatusByCode, isRedisUnavailable, toAppError, type ErrorCode } from './errors/appError.ts';
 export { bullmqKey, createKeys, PRODUCT_GROUPS, queuePrefixOf, type Keys } from './keys/keys.ts';
 export {
@@ -17,6 +18,7 @@ export {
   idSchema,
   idempotencyKeySchema,
   orderRequestSchema,
+  tokenOrderRequestSchema,
   productUpdateSchema,
   stockDeltaSchema,
   type OrderRequest,

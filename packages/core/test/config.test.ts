@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/index.ts';
 
@@ -13,5 +14,63 @@ describe('configuration', () => {
     );
     assert.equal(loadConfig({ ORDER_RETENTION_S: '120', IDEMPOTENCY_TTL_S: '120' }).orderRetentionMs, 120_000);
     assert.equal(loadConfig({}).idempotencyTtlS, 24 * 3600, 'the defaults go together');
+  });
+});
+
+describe('buyer token settings', () => {
+  const SECRET = 'a-buyer-token-secret-of-32-chars!';
+  const pemOf = (key: KeyObject, type: 'spki' | 'pkcs8' = 'spki') => key.export({ type, format: 'pem' }).toString();
+  const refuses = (env: Record<string, string>, ...names: string[]) =>
+    assert.throws(
+      () => loadConfig(env),
+      (error: unknown) => error instanceof ConfigError && names.every((name) => error.message.includes(name)),
+      JSON.stringify(Object.keys(env)),
+    );
+
+  it('has none by default: the body names the buyer, as before', () => {
+    assert.equal(loadConfig({}).buyerTokens, undefined);
+  });
+
+  it('reads an HS256 secret of 32+ characters, with the issuer and audience to require', () => {
+    assert.deepEqual(
+      loadConfig({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_ISSUER: 'shop', BUYER_TOKEN_AUDIENCE: 'flashline' })
+        .buyerTokens,
+      { algorithm: 'HS256', key: SECRET, issuer: 'shop', audience: 'flashline' },
+    );
+    refuses({ BUYER_TOKEN_SECRET: SECRET.slice(0, 31) }, 'BUYER_TOKEN_SECRET', '32');
+  });
+
+  it('reads a PEM public key as ES256 (P-256) or RS256, with real newlines or \\n escapes', () => {
+    const ec = pemOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    assert.deepEqual(loadConfig({ BUYER_TOKEN_PUBLIC_KEY: ec }).buyerTokens, {
+      algorithm: 'ES256',
+      key: ec,
+      issuer: undefined,
+      audience: undefined,
+    });
+    assert.equal(loadConfig({ BUYER_TOKEN_PUBLIC_KEY: ec.replace(/\n/g, '\\n') }).buyerTokens?.key, ec);
+    const rsa = pemOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    assert.equal(loadConfig({ BUYER_TOKEN_PUBLIC_KEY: rsa }).buyerTokens?.algorithm, 'RS256');
+  });
+
+  it('refuses at start-up a key that cannot verify tokens, naming the setting', () => {
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    for (const key of [
+      'not a key',
+      '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n',
+      pemOf(p384.publicKey),
+      pemOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'pkcs8'),
+      pemOf(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey),
+      pemOf(generateKeyPairSync('ed25519').publicKey),
+    ]) {
+      refuses({ BUYER_TOKEN_PUBLIC_KEY: key }, 'BUYER_TOKEN_PUBLIC_KEY');
+    }
+  });
+
+  it('refuses a secret and a public key at once, and an issuer or audience without either', () => {
+    const ec = pemOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    refuses({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_PUBLIC_KEY: ec }, 'BUYER_TOKEN_SECRET', 'BUYER_TOKEN_PUBLIC_KEY');
+    refuses({ BUYER_TOKEN_ISSUER: 'shop' }, 'BUYER_TOKEN_ISSUER');
+    refuses({ BUYER_TOKEN_AUDIENCE: 'flashline' }, 'BUYER_TOKEN_AUDIENCE');
   });
 });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Order } from '@flashline/core';
 import { mapConcurrent, requestJson } from './http.ts';
+import { SYSTEM_ADMIN_TOKEN } from './system.ts';
 
 export interface OrderSpec {
   productId: string;
@@ -34,12 +35,15 @@ export async function submitOrders(apiUrl: string, orders: OrderSpec[], concurre
   });
 }
 
-/** An order as GET /orders/:id shows it. */
+const asAdmin = { headers: { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` } };
+
+/** An order as GET /orders/:id shows it (to the admin). */
 export type OrderView = Order;
 
 /**
  * Reads every order through `GET /orders/:id` until none is queued or `timeoutMs` passes.
- * Returns the last view of each (undefined when it could not be read).
+ * Returns the last view of each (undefined when it could not be read). Read as the admin, the
+ * only caller shown an order's userId when there are no buyer tokens (the checks compare buyers).
  */
 export async function waitUntilDecided(
   apiUrl: string,
@@ -50,7 +54,7 @@ export async function waitUntilDecided(
   let pending = orderIds;
   const deadline = Date.now() + timeoutMs;
   while (pending.length > 0) {
-    const replies = await mapConcurrent(pending, 32, (id) => requestJson(`${apiUrl}/orders/${id}`));
+    const replies = await mapConcurrent(pending, 32, (id) => requestJson(`${apiUrl}/orders/${id}`, asAdmin));
     replies.forEach((reply, i) => views.set(pending[i]!, reply.status === 200 ? (reply.body as OrderView) : undefined));
     pending = pending.filter((id) => views.get(id)?.status !== 'confirmed' && views.get(id)?.status !== 'rejected');
     if (pending.length === 0 || Date.now() > deadline) break;

@@ -1,8 +1,17 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { AppError, createOrderAcceptor, getOrder, idempotencyKeySchema, orderRequestSchema } from '@flashline/core';
+import {
+  AppError,
+  createOrderAcceptor,
+  getOrder,
+  idempotencyKeySchema,
+  orderRequestSchema,
+  tokenOrderRequestSchema,
+  type OrderRequest,
+} from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
+import { createCallers, orderSeenBy } from '../http/caller.ts';
 import { sendError } from '../http/errors.ts';
 import { jsonBody, parse } from '../http/validate.ts';
 
@@ -11,11 +20,28 @@ const orderIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'is not an ord
 export function orderRoutes(deps: ApiDeps): Router {
   const router = Router();
   const requestSchema = orderRequestSchema(deps.config.maxQuantity);
+  const tokenRequestSchema = tokenOrderRequestSchema(deps.config.maxQuantity);
   const acceptor = createOrderAcceptor(deps, deps.config);
+  const callers = createCallers(deps);
+
+  /**
+   * The order a request asks for, for whom. Without buyer tokens the body's userId is the buyer (the
+   * shop's gateway vouches for it), and the header is not even read. With them the buyer is the token's
+   * `sub`, checked before the body: a body naming anyone else is `403 forbidden`.
+   */
+  async function orderRequestOf(req: Request): Promise<OrderRequest> {
+    if (!callers.buyerTokens) return parse(requestSchema, jsonBody(req), 'body');
+    const caller = await callers.of(req);
+    if (caller.kind !== 'buyer') throw new AppError('unauthorized', 'send Authorization: Bearer <buyer token>');
+    const body = parse(tokenRequestSchema, jsonBody(req), 'body');
+    if (body.userId !== undefined && body.userId !== caller.userId)
+      throw new AppError('forbidden', "body.userId is not the buyer token's sub: leave it out or send the same");
+    return { ...body, userId: caller.userId };
+  }
 
   // What happens to a valid order is the acceptor's to decide (core's acceptOrder.ts); this parses and answers.
   router.post('/orders', async (req, res) => {
-    const request = parse(requestSchema, jsonBody(req), 'body');
+    const request = await orderRequestOf(req);
     const keyHeader = req.get('idempotency-key');
     const idempotencyKey =
       keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
@@ -40,10 +66,13 @@ export function orderRoutes(deps: ApiDeps): Router {
   });
 
   router.get('/orders/:orderId', async (req, res) => {
+    const caller = await callers.of(req);
     const orderId = parse(orderIdSchema, req.params.orderId, 'orderId');
     const order = await getOrder(deps.redis, deps.keys, orderId);
-    if (!order) throw new AppError('not_found', `order ${orderId} does not exist`);
-    res.json(order);
+    // Another buyer's order is answered as if it did not exist: a 403 would confirm that it does.
+    const seen = order ? orderSeenBy(caller, order) : undefined;
+    if (!seen) throw new AppError('not_found', `order ${orderId} does not exist`);
+    res.json(seen);
   });
 
   return router;

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { queuePrefixOf } from '../keys/keys.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
+import { buyerTokenPublicKey, buyerTokensOf } from './buyerTokens.ts';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -68,6 +69,14 @@ const schema = z
     DASHBOARD_VIEWER_USER: z.string().min(1).default('viewer'),
     DASHBOARD_VIEWER_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     SALE_PANEL_INTERVAL_MS: int(100, 250),
+    SALE_PANEL_STREAMS_PER_USER: int(1, 5),
+    SALE_PANEL_MAX_BUFFER_BYTES: int(16_384, 1_048_576),
+    LOGIN_FAILURES_PER_IP: int(0, 10),
+    LOGIN_FAILURES_PER_USER: int(0, 20),
+    LOGIN_FAILURE_WINDOW_S: int(1, 900),
+    AUDIT_RETENTION_DAYS: int(1, 90),
+    AUDIT_REFUSED_MAX: int(100, 10_000),
+    AUDIT_REFUSED_EVERY_S: int(1, 60),
     MAX_QUANTITY: int(1, 10),
     SOLD_OUT_MEMORY_MS: int(0, 500),
     WORKERS: int(1, availableParallelism()),
@@ -100,6 +109,11 @@ const schema = z
     RATE_LIMIT_PER_USER: int(0, 5),
     TRUST_PROXY: trustProxy,
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    // Signed buyer tokens (JWT) on the order routes: an HS256 secret or an RS256/ES256 public key (PEM).
+    BUYER_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    BUYER_TOKEN_PUBLIC_KEY: buyerTokenPublicKey.optional(),
+    BUYER_TOKEN_ISSUER: z.string().min(1).optional(),
+    BUYER_TOKEN_AUDIENCE: z.string().min(1).optional(),
     HTTP_HEADERS_TIMEOUT_MS: int(100, 10_000),
     HTTP_REQUEST_TIMEOUT_MS: int(100, 30_000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
@@ -122,6 +136,22 @@ const schema = z
     path: ['DASHBOARD_VIEWER_USER'],
     message: 'must differ from DASHBOARD_USER (the admin)',
   })
+  // One way to check a buyer token: with both, which one signs is a guess, and a guess about keys is a hole.
+  .refine((env) => env.BUYER_TOKEN_SECRET === undefined || env.BUYER_TOKEN_PUBLIC_KEY === undefined, {
+    path: ['BUYER_TOKEN_PUBLIC_KEY'],
+    message: 'set BUYER_TOKEN_SECRET (HS256) or BUYER_TOKEN_PUBLIC_KEY (RS256, ES256), not both',
+  })
+  // An issuer or audience without a key would read as "tokens are checked" while nothing is.
+  .refine(
+    (env) =>
+      (env.BUYER_TOKEN_ISSUER === undefined && env.BUYER_TOKEN_AUDIENCE === undefined) ||
+      env.BUYER_TOKEN_SECRET !== undefined ||
+      env.BUYER_TOKEN_PUBLIC_KEY !== undefined,
+    {
+      path: ['BUYER_TOKEN_ISSUER'],
+      message: 'BUYER_TOKEN_ISSUER and BUYER_TOKEN_AUDIENCE need BUYER_TOKEN_SECRET or BUYER_TOKEN_PUBLIC_KEY',
+    },
+  )
   .transform((env) => ({
     env: env.NODE_ENV,
     // The least severe level written; at debug the API also logs every HTTP request.
@@ -142,6 +172,25 @@ const schema = z
     dashboardViewerPassword: env.DASHBOARD_VIEWER_PASSWORD,
     // How often the sale panel reads the counters and pushes a snapshot (so its worst staleness).
     salePanelIntervalMs: env.SALE_PANEL_INTERVAL_MS,
+    // What one operator may hold of the dashboard through the panel's event streams: a number of streams
+    // at once (past it 429), and the bytes a stream may have waiting for a client that does not read
+    // (past it the stream is dropped), so slow or stuck panels cannot pile up the dashboard's memory.
+    salePanelStreams: { perUser: env.SALE_PANEL_STREAMS_PER_USER, maxBufferBytes: env.SALE_PANEL_MAX_BUFFER_BYTES },
+    // Failed dashboard logins counted per client address and per user name in a fixed window; past either
+    // limit every login of that address or name is refused (429) until the window ends; 0 turns a limit off.
+    dashboardLogin: {
+      failuresPerIp: env.LOGIN_FAILURES_PER_IP,
+      failuresPerUser: env.LOGIN_FAILURES_PER_USER,
+      windowMs: env.LOGIN_FAILURE_WINDOW_S * 1000,
+    },
+    // The dashboard's audit log: admin actions are kept for the retention, refused viewer attempts (the noise
+    // an unprivileged user can make) in their own stream of at most about refusedMax entries, one per viewer
+    // and action per refusedEveryMs (with a count), so they can never push an admin action out.
+    audit: {
+      retentionMs: env.AUDIT_RETENTION_DAYS * 24 * 3600 * 1000,
+      refusedMax: env.AUDIT_REFUSED_MAX,
+      refusedEveryMs: env.AUDIT_REFUSED_EVERY_S * 1000,
+    },
     maxQuantity: env.MAX_QUANTITY,
     // How long an API process answers a sold-out product from memory (so how soon it sees a restock); 0 = never.
     // Half the second a restock must be seen within, so that the memory's last moments plus the request
@@ -174,6 +223,9 @@ const schema = z
     trustProxy: env.TRUST_PROXY,
     // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; open when not.
     metricsToken: env.METRICS_TOKEN,
+    // With a key, POST /orders and GET /orders/:id need a buyer token and the buyer is its `sub`;
+    // undefined: the body's userId is the buyer, which the shop's authenticating gateway must set.
+    buyerTokens: buyerTokensOf(env),
     // What one HTTP client may hold of a server (API, dashboard): a client that sends its headers or its
     // body too slowly is cut off, an idle keep-alive connection is closed, and past the connection cap a
     // new connection is refused, so slow or idle clients cannot pile up sockets and memory.

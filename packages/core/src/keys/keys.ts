@@ -55,8 +55,22 @@ export function createKeys(prefix: string) {
      * hash tag, so in the same script); the reconciler and the sale panel walk every group's.
      */
     productsOfGroup: (group: number) => `${prefix}:{g:${group}}:products`,
-    /** Stream: the dashboard's append-only audit log (who did what to which job, when); never trimmed. */
+    /**
+     * Stream: the dashboard's audit log of admin actions (who did what to which job, when, how it ended);
+     * entries older than AUDIT_RETENTION_DAYS are trimmed as new ones are written, never otherwise.
+     */
     audit: () => `${prefix}:audit`,
+    /** Stream: the refused attempts of the dashboard's viewer, capped (AUDIT_REFUSED_MAX), apart from the admin's. */
+    auditRefused: () => `${prefix}:{audit}:refused`,
+    /**
+     * String (expires): set while one viewer's refused attempts of one kind are written once per window;
+     * `kind` is digested, so no part of a request path reaches the key.
+     */
+    auditRefusedGate: (kind: string) => `${prefix}:{audit}:gate:${digest(kind)}`,
+    /** Counter: that kind's attempts refused since its last entry, carried into the next one. */
+    auditRefusedSkipped: (kind: string) => `${prefix}:{audit}:skipped:${digest(kind)}`,
+    /** Counter (expires with its window): failed dashboard logins from one address or for one user name. */
+    loginFailures: (scope: 'ip' | 'user', id: string) => `${prefix}:{login}:${scope}:${digest(id)}`,
     /** String: the lease of the one reconciler that runs at a time. */
     reconciler: () => `${prefix}:reconciler`,
     /** Hash: one order and its decision. */

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.ts';
 import { sha256Url } from '../crypto/digest.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
-import { rateLimitedError, takeRateLimit, type RateLimit } from '../limits/rateLimiter.ts';
+import { rateLimitedError, refundRateLimit, takeRateLimit, type RateLimit } from '../limits/rateLimiter.ts';
 import { SoldOutMemory } from '../products/soldOutMemory.ts';
 import { decodeDeleteIfEquals } from '../redis/replies.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
@@ -41,7 +41,10 @@ export interface OrderAcceptor {
  *  3. with an Idempotency-Key (the buyer's own), `SET NX GET` binds it to one order id and body fingerprint;
  *  4. `acceptOrders` records the order (or finds it) after checking the product and its stock,
  *     with the other orders this process received meanwhile (AcceptBatcher), and the batch's job is
- *     added; a product Redis finds sold out is remembered, and a refused request frees the key it bound.
+ *     added; a product Redis finds sold out is remembered, and a refused request frees the key it bound
+ *     and gives back the request it counted.
+ * So only accepted requests spend the per-user limit: nobody locks a buyer out with requests that are
+ * refused (an unknown product, a sold-out one), and an accepted request still pays a single count.
  * Every step is idempotent, so a retried request, or a command ioredis re-sends after a lost reply,
  * never makes a second order; `accepted` only comes once the order is recorded and its job added.
  */
@@ -65,6 +68,9 @@ export function createOrderAcceptor(
     (await redis.exists(keyOf(request, idempotencyKey))) === 1;
 
   async function accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome> {
+    // Counted only once it may write: a product this process knows is sold out is refused first, so the
+    // sold-out storm spends nobody's limit; a refusal found later gives its count back (refund).
+    let counted = false;
     if (soldOut?.refuses(request.productId, request.quantity)) {
       if (idempotencyKey === undefined || !(await isBound(request, idempotencyKey)))
         return refused(soldOutError(request));
@@ -72,6 +78,7 @@ export function createOrderAcceptor(
       const limit = await takeRateLimit(redis, keys, perUser, request.userId);
       switch (limit.kind) {
         case 'allowed':
+          counted = true;
           break;
         case 'refused': {
           const retryAfterS = Math.ceil(limit.retryInMs / 1000);
@@ -81,6 +88,7 @@ export function createOrderAcceptor(
     }
     const claim = idempotencyKey === undefined ? undefined : await claimIdempotencyKey(request, idempotencyKey);
     if (claim?.kind === 'reused') {
+      if (counted) await refund(request);
       return refused(
         new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body'),
       );
@@ -92,13 +100,20 @@ export function createOrderAcceptor(
         return { kind: 'accepted', orderId, status: recorded.status };
       case 'sold_out':
         soldOut?.remember(request.productId, request.quantity);
-        await release(claim);
+        await Promise.all([release(claim), counted ? refund(request) : undefined]);
         return refused(soldOutError(request));
       case 'unknown_product':
-        await release(claim);
+        await Promise.all([release(claim), counted ? refund(request) : undefined]);
         return refused(new AppError('unknown_product', `product ${request.productId} does not exist`));
     }
   }
+
+  /**
+   * Gives back the count of a request refused after it was counted. Best effort: the refusal stands
+   * if Redis fails here (the count then lapses with its window), rather than turning a 404 or 409 into a 503.
+   */
+  const refund = (request: OrderRequest) =>
+    refundRateLimit(redis, keys, perUser, request.userId).catch(() => undefined);
 
   /**
    * Binds the key to a new order id and the body's fingerprint (`SET NX GET`), or finds what it is

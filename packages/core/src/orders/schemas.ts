@@ -18,6 +18,14 @@ export function orderRequestSchema(maxQuantity: number) {
 }
 export type OrderRequest = z.output<ReturnType<typeof orderRequestSchema>>;
 
+/**
+ * The body of `POST /orders` when a buyer token names the buyer (BUYER_TOKEN_*): `userId` may be left
+ * out, and when given the API checks it is the token's. Without tokens, `orderRequestSchema` (userId required).
+ */
+export function tokenOrderRequestSchema(maxQuantity: number) {
+  return orderRequestSchema(maxQuantity).extend({ userId: idSchema.optional() });
+}
+
 export const productUpdateSchema = z.strictObject({
   stock: z
     .number('must be an integer')

@@ -43,5 +43,6 @@ declare module 'ioredis' {
     failOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
     reopenOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
     rateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
+    refundRateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
   }
 }
