@@ -1,6 +1,7 @@
 import { connectRedis, createKeys, createOrdersQueue, listen, runMain, withSecrets } from '@flashline/core';
 import { BOARD_PATH, SALE_PATH, createDashboardApp } from './app.ts';
 import { AuditLog } from './audit/auditLog.ts';
+import { LoginThrottle } from './auth/loginThrottle.ts';
 import { SaleFeed } from './sale/saleFeed.ts';
 import { dashboardMetrics } from './metrics.ts';
 
@@ -18,12 +19,17 @@ await runMain('dashboard', async (baseConfig, log) => {
       viewer: { user: config.dashboardViewerUser, password: config.dashboardViewerPassword },
     },
     queues: [orders],
-    audit: new AuditLog(redis, keys),
+    audit: new AuditLog(redis, keys, config.audit),
     sale,
+    streams: config.salePanelStreams,
+    login: new LoginThrottle(redis, keys, config.dashboardLogin),
+    trustProxy: config.trustProxy,
     log,
     metrics: dashboardMetrics(config, redis, orders),
   });
 
+  if (config.env === 'production' && config.metricsToken === undefined)
+    log('warn', 'METRICS_TOKEN is not set: /metrics answers 401 with NODE_ENV=production');
   const http = await listen(app, config.dashboardPort, config.host, config.http);
   const url = `http://${config.host}:${http.port}`;
   log('info', 'dashboard listening', {

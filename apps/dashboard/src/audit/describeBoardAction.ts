@@ -28,3 +28,36 @@ export function describeBoardAction(path: string): BoardAction {
   // job-schedulers/:id/..., rate-limit/release and whatever a later version adds
   return { action: parts.slice(1).join('/'), queue: first };
 }
+
+// Bull Board 9's mutating actions, as describeBoardAction names them.
+const knownActions = new Set([
+  'retry',
+  'clean',
+  'promote',
+  'add',
+  'pause',
+  'resume',
+  'empty',
+  'obliterate',
+  'concurrency',
+  'rate-limit',
+  'rate-limit/release',
+  'update-data',
+  'delay',
+  'priority',
+  'remove-unprocessed-children',
+  'pause-all',
+  'resume-all',
+  'retry-all',
+  'clean-all',
+  'job-schedulers',
+]);
+
+/**
+ * The kind of an action, from a small closed set: the path's free parts (a state, a scheduler id,
+ * an invented action) fold into `other`, so a client varying them cannot make a new kind each time.
+ */
+export function actionKind(action: string): string {
+  const head = /^(retry-all|clean-all|job-schedulers)[:/]/.exec(action)?.[1] ?? action;
+  return knownActions.has(head) ? head : 'other';
+}

@@ -1,22 +1,45 @@
 import type { RequestHandler } from 'express';
-import { AppError, secretMatcher } from '@flashline/core';
+import { AppError, secretMatcher, type Logger } from '@flashline/core';
 import type { DashboardUsers, Principal, Role } from './principal.ts';
+import type { LoginThrottle } from './loginThrottle.ts';
+
+/** A user name as logged and counted: whatever a client sends, cut to this. */
+const MAX_USER_CHARS = 64;
 
 /**
  * HTTP basic auth against the two configured users; the user name picks the role. Every user is
  * compared, each in constant time (digests of equal length), so the time taken tells nothing
- * about which part of which user matched. Basic auth, no cookies: nothing a forged cross-site
- * request could ride on, so no CSRF token is needed.
+ * about which part of which user matched. Failed logins are logged and throttled per client
+ * address and per user name (`throttle`): past a limit, 429 with Retry-After. A request without
+ * credentials is not a failure: a browser sends one before it asks the operator for a password.
  */
-export function basicAuth(users: DashboardUsers): RequestHandler {
+export function basicAuth(users: DashboardUsers, throttle: LoginThrottle, log: Logger): RequestHandler {
   const expected = (Object.keys(users) as Role[]).map((role) => ({
     role,
     user: users[role].user,
     matches: secretMatcher(`${users[role].user}:${users[role].password}`),
   }));
-  return (req, res, next) => {
-    const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.get('authorization') ?? '');
+  const challenge = (res: Parameters<RequestHandler>[1]) =>
+    res.set('WWW-Authenticate', 'Basic realm="Flashline dashboard", charset="UTF-8"');
+  const refused = () =>
+    new AppError('unauthorized', 'log in as the viewer (DASHBOARD_VIEWER_USER) or the admin (DASHBOARD_USER)');
+
+  return async (req, res, next) => {
+    const header = req.get('authorization');
+    if (header === undefined) {
+      challenge(res);
+      return next(refused());
+    }
+    const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header);
     const given = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
+    const user = given.split(':', 1)[0]!.slice(0, MAX_USER_CHARS);
+    const ip = req.ip ?? '';
+    const waitMs = await throttle.blockedFor(ip, user);
+    if (waitMs > 0) {
+      const retryAfterS = Math.ceil(waitMs / 1000);
+      res.set('Retry-After', String(retryAfterS));
+      return next(new AppError('rate_limited', `too many failed logins: retry in ${retryAfterS} s`));
+    }
     let principal: Principal | undefined;
     for (const candidate of expected) {
       if (candidate.matches(given) && match) principal = { user: candidate.user, role: candidate.role };
@@ -25,8 +48,13 @@ export function basicAuth(users: DashboardUsers): RequestHandler {
       res.locals.principal = principal;
       return next();
     }
-    res.set('WWW-Authenticate', 'Basic realm="Flashline dashboard", charset="UTF-8"');
-    next(new AppError('unauthorized', 'log in as the viewer (DASHBOARD_VIEWER_USER) or the admin (DASHBOARD_USER)'));
+    const failures = await throttle.recordFailure(ip, user);
+    const { failuresPerIp, failuresPerUser } = throttle.rules;
+    log('warn', 'dashboard login failed', { ip, user, failuresFromIp: failures.ip, failuresForUser: failures.user });
+    if (failures.ip === failuresPerIp || failures.user === failuresPerUser)
+      log('warn', 'dashboard logins throttled', { ip, user, windowMs: throttle.rules.windowMs });
+    challenge(res);
+    next(refused());
   };
 }
 

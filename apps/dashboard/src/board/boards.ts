@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type Express, type RequestHandler } from 'express';
 import type { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -37,10 +37,18 @@ export function createBoards(queues: Queue[]): RequestHandler {
       }),
       serverAdapter: adapter,
       options: {
-        uiConfig: { boardTitle: role === 'admin' ? 'Flashline (admin)' : 'Flashline (viewer)', miscLinks: links[role] },
+        uiConfig: {
+          boardTitle: role === 'admin' ? 'Flashline (admin)' : 'Flashline (viewer)',
+          miscLinks: links[role],
+          // The viewer's page then asks no Redis INFO (which the viewer guard refuses anyway).
+          hideRedisDetails: role === 'viewer',
+        },
       },
     });
-    return adapter.getRouter() as RequestHandler;
+    const boardApp = adapter.getRouter() as Express;
+    // The adapter is an Express app of its own, which would announce itself on every board response.
+    boardApp.disable('x-powered-by');
+    return boardApp as RequestHandler;
   };
   const boards: Record<Role, RequestHandler> = { viewer: build('viewer'), admin: build('admin') };
   const router = Router();
