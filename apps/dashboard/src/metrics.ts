@@ -2,7 +2,6 @@ import type { RequestHandler } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  AppError,
   createKeys,
   createReadErrors,
   createRegistry,
@@ -17,25 +16,20 @@ import {
  * The dashboard's GET /metrics: the cluster-wide view. Its own process metrics, the orders queue's
  * depth, and the metrics every live worker published to Redis (each with its `worker` label).
  * The API serves only its own process's metrics, so scraping every process counts nothing twice.
- * With NODE_ENV=production it needs METRICS_TOKEN: without one set it answers 401 to everyone
- * (the cluster-wide view names every worker host and the sale's volume), never the metrics.
+ * With NODE_ENV=production it needs METRICS_TOKEN (metricsHandler): the cluster-wide view names every
+ * worker host and the sale's volume.
  */
 export function dashboardMetrics(
   config: Pick<Config, 'env' | 'keyPrefix' | 'metricsToken'>,
   redis: Redis,
   orders: Queue,
 ): RequestHandler {
-  if (config.env === 'production' && config.metricsToken === undefined)
-    return (_req, res, next) => {
-      res.set('WWW-Authenticate', 'Bearer realm="metrics"');
-      next(new AppError('unauthorized', 'set METRICS_TOKEN: with NODE_ENV=production /metrics needs a bearer token'));
-    };
   const registry = createRegistry();
   const readErrors = createReadErrors(registry);
   registerQueueDepth(registry, orders, readErrors);
   const keys = createKeys(config.keyPrefix);
   return metricsHandler(
     mergedMetrics(registry, () => readPublishedMetrics(redis, keys), readErrors),
-    config.metricsToken,
+    config,
   );
 }

@@ -140,13 +140,17 @@ describe('metrics', () => {
     assert.equal(sumOf(exposition, 'flashline_metrics_read_errors_total', { source: 'workers' }), 1);
   });
 
-  it('serves the text format, behind METRICS_TOKEN when one is set', async () => {
+  it('serves the text format, behind METRICS_TOKEN when one is set, and never openly in production', async () => {
     const registry = createRegistry();
     const serve = (handler: ReturnType<typeof metricsHandler>) => createServer((req, res) => void handler(req, res));
-    const open = serve(metricsHandler(ownMetrics(registry)));
-    const guarded = serve(metricsHandler(ownMetrics(registry), 'metrics-token-0123456789'));
+    const open = serve(metricsHandler(ownMetrics(registry), { env: 'development', metricsToken: undefined }));
+    const guarded = serve(
+      metricsHandler(ownMetrics(registry), { env: 'development', metricsToken: 'metrics-token-0123456789' }),
+    );
+    // In production metrics are never open: without a token they answer 401 to everyone.
+    const closed = serve(metricsHandler(ownMetrics(registry), { env: 'production', metricsToken: undefined }));
     const urls: string[] = [];
-    for (const s of [open, guarded]) {
+    for (const s of [open, guarded, closed]) {
       await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
       urls.push(`http://127.0.0.1:${(s.address() as AddressInfo).port}/metrics`);
     }
@@ -166,9 +170,13 @@ describe('metrics', () => {
       const allowed = await fetch(urls[1]!, { headers: { authorization: 'Bearer metrics-token-0123456789' } });
       assert.equal(allowed.status, 200);
       await allowed.text();
+      const inProduction = await fetch(urls[2]!, { headers: { authorization: 'Bearer anything-0123456789' } });
+      assert.equal(inProduction.status, 401);
+      assert.equal(inProduction.headers.get('www-authenticate'), 'Bearer realm="metrics"');
     } finally {
       open.close();
       guarded.close();
+      closed.close();
     }
   });
 });

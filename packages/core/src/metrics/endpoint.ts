@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AggregatorRegistry, type Counter, type Registry } from 'prom-client';
 import { bearerToken, secretMatcher } from '../crypto/digest.ts';
+import type { Config } from '../config/config.ts';
 import { AppError } from '../errors/appError.ts';
 import type { MetricsJson } from './registry.ts';
 import { withTimeout } from './registry.ts';
@@ -52,21 +53,24 @@ function sendError(res: ServerResponse, error: AppError, headers: Record<string,
 }
 
 /**
- * GET /metrics. Open when `token` is undefined (reach limited by the network, the Prometheus
- * custom); with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`.
+ * GET /metrics. Without METRICS_TOKEN open (reach limited by the network, the Prometheus custom),
+ * except with NODE_ENV=production, where it then answers 401 to everyone; with METRICS_TOKEN set it
+ * needs `Authorization: Bearer <METRICS_TOKEN>`.
  * A plain Node handler, so any HTTP framework can mount it.
  */
-export function metricsHandler(render: () => Promise<Exposition>, token?: string) {
+export function metricsHandler(render: () => Promise<Exposition>, access: Pick<Config, 'env' | 'metricsToken'>) {
+  const token = access.metricsToken;
   const isToken = token === undefined ? undefined : secretMatcher(token);
+  // In production the metrics (order volumes, worker hosts) are never open: without a token, nobody reads them.
+  const closed = access.env === 'production' && token === undefined;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (isToken) {
-      const given = bearerToken(req.headers.authorization);
-      if (given === undefined || !isToken(given)) {
-        sendError(res, new AppError('unauthorized', 'send Authorization: Bearer <METRICS_TOKEN>'), {
-          'www-authenticate': 'Bearer realm="metrics"',
-        });
-        return;
-      }
+    const given = bearerToken(req.headers.authorization);
+    if (closed || (isToken && (given === undefined || !isToken(given)))) {
+      const hint = closed
+        ? 'set METRICS_TOKEN: with NODE_ENV=production /metrics needs a bearer token'
+        : 'send Authorization: Bearer <METRICS_TOKEN>';
+      sendError(res, new AppError('unauthorized', hint), { 'www-authenticate': 'Bearer realm="metrics"' });
+      return;
     }
     try {
       const { contentType, text } = await render();
