@@ -84,6 +84,8 @@ describe('Bull Board actions as the admin: no minted order, none applied twice',
     await untilQueueIdle();
 
     assert.equal((await requestJson(`${system.apiUrl}/orders/${minted}`)).status, 404, 'a minted order was decided');
+    const mintedJob = await fixture.queue.getJob(String((add.body as { job: { id: string } }).job.id));
+    assert.deepEqual(mintedJob?.returnvalue, { unknown: 1 }, 'the minted job did not say its order was unknown');
     assert.deepEqual(await ledger(), { alice: '1' });
     const afterActions = await product();
     assert.equal(afterActions.stock, 9, 'stock moved for an order applied twice or a minted one');

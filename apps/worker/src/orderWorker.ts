@@ -41,10 +41,11 @@ function jobFailure(reasons: unknown[], orderCount: number): unknown {
 
 /**
  * What a job returns: a lone order's decision, or how many orders of a batch ended each way
- * (`confirmed`, `sold_out`, `limit_exceeded`, `processing_failed`). Each order's own decision is in
+ * (`confirmed`, `sold_out`, `limit_exceeded`, `processing_failed`, and `unknown` for an order with no
+ * record, which was never accepted or has expired, and is left alone). Each order's own decision is in
  * its order record; BullMQ keeps a job's result with it, so a batch's stays a few bytes.
  */
-export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason, number>>;
+export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason | 'unknown', number>>;
 
 /** What a worker process is built from, once: main.ts and createOrderWorker share these. */
 export interface WorkerParts {
@@ -140,8 +141,8 @@ export function createOrderWorker(
           retryable.map((s): unknown => s.reason),
           orders.length,
         );
-      const counts: Partial<Record<'confirmed' | RejectReason, number>> = {};
-      const count = (outcome: 'confirmed' | RejectReason) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
+      const counts: Partial<Record<'confirmed' | RejectReason | 'unknown', number>> = {};
+      const count = (outcome: keyof typeof counts) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
       const failedForGood: OrderJob[] = [];
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
@@ -149,6 +150,11 @@ export function createOrderWorker(
           return;
         }
         const order = orders[i]!;
+        if (s.reason instanceof AppError && s.reason.code === 'not_found') {
+          log('warn', 'job names an order with no record: nothing decided', { orderId: order.orderId, jobId: job.id });
+          count('unknown');
+          return;
+        }
         log('warn', 'order failed for good', { orderId: order.orderId, jobId: job.id, ...errorFields(s.reason) });
         failedForGood.push(order);
         count('processing_failed');
