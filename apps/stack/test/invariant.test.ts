@@ -91,6 +91,7 @@ describe('the invariant, end to end through the real API and worker processes', 
       apiUrl,
       accepted.map((s) => s.orderId!),
       60_000,
+      ADMIN_TOKEN,
     );
 
     // Every request got an honest answer: accepted, or refused as sold out. No 5xx, no timeout.

@@ -35,21 +35,22 @@ export async function submitOrders(apiUrl: string, orders: OrderSpec[], concurre
   });
 }
 
-const asAdmin = { headers: { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` } };
-
 /** An order as GET /orders/:id shows it (to the admin). */
 export type OrderView = Order;
 
 /**
  * Reads every order through `GET /orders/:id` until none is queued or `timeoutMs` passes.
  * Returns the last view of each (undefined when it could not be read). Read as the admin, the
- * only caller shown an order's userId when there are no buyer tokens (the checks compare buyers).
+ * only caller shown an order's userId when there are no buyer tokens (the checks compare buyers):
+ * `adminToken` is the system's ADMIN_TOKEN.
  */
 export async function waitUntilDecided(
   apiUrl: string,
   orderIds: string[],
   timeoutMs: number,
+  adminToken = SYSTEM_ADMIN_TOKEN,
 ): Promise<Map<string, OrderView | undefined>> {
+  const asAdmin = { headers: { authorization: `Bearer ${adminToken}` } };
   const views = new Map<string, OrderView | undefined>();
   let pending = orderIds;
   const deadline = Date.now() + timeoutMs;
