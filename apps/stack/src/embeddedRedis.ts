@@ -20,6 +20,8 @@ export interface EnsureRedisOptions {
   /** REDIS_URL was set: use it as is, never start a server in its place. */
   urlGiven: boolean;
   dataDir: string;
+  /** REDIS_MAXMEMORY, in bytes: what the embedded server may hold before it refuses writes. */
+  maxmemoryBytes: number;
   /** The PATH to look for `redis-server` on. */
   path: string | undefined;
   log: Logger;
@@ -27,8 +29,9 @@ export interface EnsureRedisOptions {
 
 /**
  * The Redis the stack runs on: REDIS_URL when given; else whatever answers at the default URL;
- * else an embedded `redis-server` from PATH, durable (AOF, fsync every second) and never
- * evicting (an evicted stock key would be an oversell), with its data under `dataDir`.
+ * else an embedded `redis-server` from PATH, durable (AOF, fsync every second), bounded
+ * (`maxmemory`: without it Redis grows until the kernel kills it) and never evicting (an evicted
+ * stock key would be an oversell: a full Redis refuses writes instead), with its data under `dataDir`.
  */
 export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisForStack> {
   if (options.urlGiven || (await answers(options.url))) return { url: options.url };
@@ -54,6 +57,8 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisFor
     'yes',
     '--appendfsync',
     'everysec',
+    '--maxmemory',
+    String(options.maxmemoryBytes),
     '--maxmemory-policy',
     'noeviction',
     '--save',

@@ -20,6 +20,7 @@ try {
     url: config.redisUrl,
     urlGiven: !!process.env.REDIS_URL,
     dataDir: repo('.data/redis'),
+    maxmemoryBytes: config.redisMaxmemoryBytes,
     path: process.env.PATH,
     log,
   });

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import {
@@ -10,6 +10,7 @@ import {
   OrderBatcher,
   errorFields,
   failOrders,
+  isRedisFull,
   reopenOrder,
   type Config,
   type Decision,
@@ -26,6 +27,9 @@ import {
 // A job whose arguments are wrong stays wrong, and an order with no record (never accepted, or
 // expired) never gets one: retrying cannot help.
 const permanent = new Set(['invalid_request', 'unknown_product', 'not_found']);
+
+/** The longest a job waits between tries while Redis is full: orders resume within this of memory being freed. */
+const FULL_BACKOFF_MAX_MS = 5000;
 
 /**
  * What a batch job fails with: the one reason its orders failed for, or every distinct reason when
@@ -80,6 +84,8 @@ export function createWorkerParts(config: Config, redis: Redis, metrics?: Worker
  * (sold_out, limit_exceeded) are results, not failures: the job completes. Infrastructure errors
  * throw, and BullMQ retries the job with backoff (orders it already decided replay their decision);
  * when the last attempt fails, its undecided orders end rejected / processing_failed, never stuck queued.
+ * A job whose commits a full Redis refused (OOM) is retried with backoff without spending an attempt:
+ * a Redis full for a while must not end orders processing_failed (deferWhileRedisFull).
  */
 export function createOrderWorker(
   config: Config,
@@ -111,9 +117,34 @@ export function createOrderWorker(
     return decision;
   };
 
+  /**
+   * Redis refused the job's commits because it is full (they wrote nothing): the job waits in `delayed`
+   * and runs again, its attempts unspent (DelayedError), the delay doubling from JOB_BACKOFF_MS up to
+   * FULL_BACKOFF_MAX_MS. BullMQ's move starts by deleting the job's lock, a command Redis allows when full,
+   * and a script that has written may go on writing: the move goes through while Redis is still full.
+   * Should it fail all the same, the original error goes to BullMQ, as for any other failure.
+   */
+  const deferWhileRedisFull = async (job: Job<OrdersJobData>, token: string | undefined, error: unknown) => {
+    // Runs of this job that did not end in a counted attempt: its deferrals so far (and any stall).
+    const deferrals = Math.max(0, job.attemptsStarted - job.attemptsMade - 1);
+    const delayMs = Math.min(config.jobBackoffMs * 2 ** deferrals, FULL_BACKOFF_MAX_MS);
+    try {
+      await job.moveToDelayed(Date.now() + delayMs, token);
+    } catch {
+      throw error;
+    }
+    log(deferrals === 0 ? 'warn' : 'debug', 'Redis is full: order job deferred, attempts unspent', {
+      jobId: job.id,
+      deferrals: deferrals + 1,
+      delayMs,
+      ...errorFields(error),
+    });
+    throw new DelayedError();
+  };
+
   const worker = new Worker<OrdersJobData, JobResult>(
     ORDERS_QUEUE,
-    async (job) => {
+    async (job, token) => {
       // A job that ran before (an attempt failed, or it stalled) may be an operator's retry of a job
       // that failed for good: attempts exhausted, an error no retry could help, or the stall limit
       // (BullMQ keeps attemptsMade and the stall count on retry). Its orders ended processing_failed,
@@ -125,6 +156,7 @@ export function createOrderWorker(
           return await decideOne(job.data, reopen, job.timestamp);
         } catch (error) {
           if (error instanceof AppError && permanent.has(error.code)) throw new UnrecoverableError(error.message);
+          if (isRedisFull(error)) return await deferWhileRedisFull(job, token, error);
           throw error;
         }
       }
@@ -136,11 +168,13 @@ export function createOrderWorker(
         (s): s is PromiseRejectedResult =>
           s.status === 'rejected' && !(s.reason instanceof AppError && permanent.has(s.reason.code)),
       );
-      if (retryable.length > 0)
-        throw jobFailure(
-          retryable.map((s): unknown => s.reason),
-          orders.length,
-        );
+      if (retryable.length > 0) {
+        const reasons = retryable.map((s): unknown => s.reason);
+        const failure = jobFailure(reasons, orders.length);
+        // Only when Redis being full is all that failed: another failure spends its attempt as always.
+        if (reasons.every(isRedisFull)) return await deferWhileRedisFull(job, token, failure);
+        throw failure;
+      }
       const counts: Partial<Record<'confirmed' | RejectReason | 'unknown', number>> = {};
       const count = (outcome: keyof typeof counts) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
       const failedForGood: OrderJob[] = [];

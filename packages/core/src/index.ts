@@ -1,6 +1,13 @@
 export { loadConfig, ConfigError, type Config, type LockSettings } from './config/config.ts';
 export type { BuyerTokenAlgorithm, BuyerTokens } from './config/buyerTokens.ts';
-export { AppError, httpStatusByCode, isRedisUnavailable, toAppError, type ErrorCode } from './errors/appError.ts';
+export {
+  AppError,
+  httpStatusByCode,
+  isRedisFull,
+  isRedisUnavailable,
+  toAppError,
+  type ErrorCode,
+} from './errors/appError.ts';
 export { bullmqKey, createKeys, PRODUCT_GROUPS, queuePrefixOf, type Keys } from './keys/keys.ts';
 export {
   createLogger,
@@ -12,6 +19,7 @@ export {
   type LogStreams,
 } from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
+export { createReadiness, type Readiness } from './redis/readiness.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
 export { adjustStock, getProduct, listProducts, productETag, setProduct, type Product } from './products/products.ts';
 export {

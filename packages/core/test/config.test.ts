@@ -15,6 +15,19 @@ describe('configuration', () => {
     assert.equal(loadConfig({ ORDER_RETENTION_S: '120', IDEMPOTENCY_TTL_S: '120' }).orderRetentionMs, 120_000);
     assert.equal(loadConfig({}).idempotencyTtlS, 24 * 3600, 'the defaults go together');
   });
+
+  it("reads REDIS_MAXMEMORY in Redis's units, 1gb by default, and refuses what Redis would not take", () => {
+    assert.equal(loadConfig({}).redisMaxmemoryBytes, 1024 ** 3);
+    assert.equal(loadConfig({ REDIS_MAXMEMORY: '512MB' }).redisMaxmemoryBytes, 512 * 1024 ** 2);
+    assert.equal(loadConfig({ REDIS_MAXMEMORY: '2g' }).redisMaxmemoryBytes, 2e9);
+    assert.equal(loadConfig({ REDIS_MAXMEMORY: '100000000' }).redisMaxmemoryBytes, 1e8);
+    for (const bad of ['0', '1mb', '1 gb', '1tb', 'lots', '-1gb'])
+      assert.throws(
+        () => loadConfig({ REDIS_MAXMEMORY: bad }),
+        (error: unknown) => error instanceof ConfigError && error.message.includes('REDIS_MAXMEMORY'),
+        bad,
+      );
+  });
 });
 
 describe('buyer token settings', () => {

@@ -22,3 +22,4 @@ export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';
 export { productsOfOneGroup } from './groups.ts';
 export { acceptOrThrow, testAcceptor } from './accept.ts';
 export { bodyOf, type ApiBody } from './wire.ts';
+export { emptyRedisFiller, fillRedisPastMaxmemory } from './redisFull.ts';

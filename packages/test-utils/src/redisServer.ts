@@ -25,6 +25,8 @@ export async function startRedis(
   options: {
     appendonly?: boolean;
     /** False: never rewrite the AOF on its own (a rewrite forks Redis and takes a core for a while). */ aofRewrites?: boolean;
+    /** Redis's `maxmemory` (`8mb`): past it, with noeviction, Redis refuses writes. None by default. */
+    maxmemory?: string;
   } = {},
 ): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'flashline-redis-'));
@@ -46,6 +48,7 @@ export async function startRedis(
     options.aofRewrites === false ? '0' : '100',
     '--maxmemory-policy',
     'noeviction',
+    ...(options.maxmemory ? ['--maxmemory', options.maxmemory] : []),
     '--loglevel',
     'warning',
   ];

@@ -1,11 +1,15 @@
 import type { RequestHandler } from 'express';
-import { rateLimitedError, takeRateLimit, type RateLimit } from '@flashline/core';
+import { isRedisFull, rateLimitedError, takeRateLimit, type RateLimit } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
+
+const UNCOUNTED = Object.freeze({ kind: 'allowed' as const });
 
 /**
  * The per-client-address limit, keyed on `req.ip` (what `trust proxy` makes of X-Forwarded-For).
  * Over the limit: Retry-After (whole seconds) and 429 rate_limited. Redis down rejects with
- * ioredis's error: the error handler makes it a 503.
+ * ioredis's error: the error handler makes it a 503. A full Redis (past maxmemory) refuses the count,
+ * a write, yet still answers reads: the request goes on uncounted, so the shop still shows products and
+ * orders, and whatever it would write Redis refuses by itself (503).
  */
 export function limitByIp(deps: ApiDeps): RequestHandler {
   const { windowMs, perIp } = deps.config.rateLimit;
@@ -13,7 +17,11 @@ export function limitByIp(deps: ApiDeps): RequestHandler {
   // Off (0): not even a promise per request.
   if (perIp === 0) return (_req, _res, next) => next();
   return async (req, res, next) => {
-    const limit = await takeRateLimit(deps.redis, deps.keys, rule, req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    const id = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const limit = await takeRateLimit(deps.redis, deps.keys, rule, id).catch((error: unknown) => {
+      if (isRedisFull(error)) return UNCOUNTED;
+      throw error;
+    });
     switch (limit.kind) {
       case 'allowed':
         return next();

@@ -1,21 +1,19 @@
 import { Router } from 'express';
-import { AppError } from '@flashline/core';
+import { createReadiness } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
 
-export function healthRoutes({ redis }: ApiDeps): Router {
+export function healthRoutes(deps: ApiDeps): Router {
   const router = Router();
+  const readiness = createReadiness(deps);
   // Liveness: the process answers. Never touches Redis, so an orchestrator does not restart
   // every API process because Redis blinked.
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  // Readiness: Redis answers, so orders can be accepted.
+  // Readiness: orders can be accepted, so Redis answers and takes writes (a full Redis answers PING).
   router.get('/readyz', async (_req, res) => {
-    try {
-      await redis.ping();
-    } catch (error) {
-      throw new AppError('unavailable', 'Redis does not answer', { cause: error });
-    }
+    const now = await readiness.check();
+    if (!now.ready) throw now.error;
     res.json({ status: 'ready' });
   });
   return router;

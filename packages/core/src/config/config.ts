@@ -30,6 +30,33 @@ function parseTrustProxy(value: string): TrustProxy | undefined {
   return entries.every(isProxyAddress) ? entries : undefined;
 }
 
+// Redis's own units (redis.conf): k = 1000 bytes, kb = 1024, and so on.
+const memoryUnits: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1024,
+  m: 1e6,
+  mb: 1024 ** 2,
+  g: 1e9,
+  gb: 1024 ** 3,
+};
+const MIN_MAXMEMORY = 8 * 1024 ** 2;
+
+/** A Redis memory size (`1gb`, `512mb`, `1073741824`) in bytes, at least 8 MiB (BullMQ and the API need headroom). */
+const redisMemory = z
+  .string()
+  .transform((value, ctx) => {
+    const [, digits = '', unit = ''] = /^(\d{1,15})([a-z]*)$/i.exec(value) ?? [];
+    const bytes = Number(digits) * (memoryUnits[unit.toLowerCase()] ?? NaN);
+    if (!(bytes >= MIN_MAXMEMORY)) {
+      ctx.addIssue('a memory size of at least 8mb: bytes, or a number with b, k, kb, m, mb, g or gb (1gb)');
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .default(1024 ** 3);
+
 const trustProxy = z
   .string()
   .transform((value, ctx) => {
@@ -56,6 +83,8 @@ const schema = z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .default('redis://127.0.0.1:6379'),
+    // The embedded redis-server's maxmemory (npm start); docker-compose.yml reads the same variable.
+    REDIS_MAXMEMORY: redisMemory,
     // A CA bundle (PEM) to trust for rediss:// URLs, e.g. a private CA; without it the system CAs are trusted.
     REDIS_TLS_CA_FILE: z.string().min(1).optional(),
     KEY_PREFIX: z.string().regex(namePattern, 'letters, digits, _ and - only (1 to 32)').default('fl'),
@@ -158,6 +187,9 @@ const schema = z
     logLevel: env.LOG_LEVEL,
     redisUrl: env.REDIS_URL,
     redisTlsCaFile: env.REDIS_TLS_CA_FILE,
+    // Bytes the Redis that `npm start` embeds may hold: past it, with noeviction, Redis refuses writes
+    // (POST /orders answers 503, /readyz 503) instead of growing until the kernel kills it.
+    redisMaxmemoryBytes: env.REDIS_MAXMEMORY,
     keyPrefix: env.KEY_PREFIX,
     // BullMQ's prefix: one hash tag so every key of the queue stays in one Cluster slot.
     queuePrefix: env.QUEUE_PREFIX ?? queuePrefixOf(env.KEY_PREFIX),

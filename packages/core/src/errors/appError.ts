@@ -67,17 +67,33 @@ export class AppError extends Error {
 
 // ioredis reports an unreachable or stalled server with these messages (no error codes).
 const connectionFailure =
-  /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|READONLY|MISCONF|OOM command/;
+  /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|READONLY|MISCONF/;
 
-/** True when the error means "Redis is not answering (well)", so callers answer 503, not 500. */
+// Redis's reply to a command that may add memory once used memory is past maxmemory (noeviction), and to
+// a script at its first such command (a script is refused before it has written anything).
+const full = /OOM command not allowed/;
+
+/**
+ * True when Redis refused a write because it is full (used memory past `maxmemory`, noeviction): it
+ * still answers, reads included, and it wrote nothing of the refused command or script.
+ */
+export function isRedisFull(error: unknown): boolean {
+  return error instanceof Error && full.test(error.message);
+}
+
+/** True when the error means "Redis is not answering (well)", full included, so callers answer 503, not 500. */
 export function isRedisUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return connectionFailure.test(error.message) || error.name === 'MaxRetriesPerRequestError';
+  return connectionFailure.test(error.message) || isRedisFull(error) || error.name === 'MaxRetriesPerRequestError';
 }
 
 /** Operational errors become AppErrors; anything else is a programmer error (500). */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  if (isRedisFull(error))
+    return new AppError('unavailable', 'the order store is full and refuses writes, retry later', {
+      cause: error,
+    });
   if (isRedisUnavailable(error))
     return new AppError('unavailable', 'the order store is unavailable, retry shortly', { cause: error });
   return new AppError('internal', 'internal error', { cause: error });

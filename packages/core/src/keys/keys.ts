@@ -71,6 +71,11 @@ export function createKeys(prefix: string) {
     auditRefusedSkipped: (kind: string) => `${prefix}:{audit}:skipped:${digest(kind)}`,
     /** Counter (expires with its window): failed dashboard logins from one address or for one user name. */
     loginFailures: (scope: 'ip' | 'user', id: string) => `${prefix}:{login}:${scope}:${digest(id)}`,
+    /**
+     * String (expires within a second): written by the API's readiness check, which thereby asks Redis
+     * whether it takes writes (a full Redis answers PING but refuses every order). One key for every process.
+     */
+    readinessProbe: () => `${prefix}:readyz`,
     /** String: the lease of the one reconciler that runs at a time. */
     reconciler: () => `${prefix}:reconciler`,
     /** Hash: one order and its decision. */

@@ -4,6 +4,9 @@
   gathers the orders that arrive together and records them with one call instead of one each.
   Idempotent per order: an order that already exists (a retried request, a re-sent command) is
   left as it is and its current status returned.
+  Over maxmemory (noeviction) Redis refuses this script with OOM at its first HSET, a command that may
+  add memory (a script is only checked before its first write): every check comes before that write,
+  so a refused call has recorded nothing (tested through the API in apps/api/test/redisFull.test.ts).
 
   Input (a variable number of keys: the caller passes numkeys = 2 + number of orders):
     KEYS[1]    product hash
