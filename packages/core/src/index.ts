@@ -40,7 +40,7 @@ export {
   type AcceptSettings,
   type OrderAcceptor,
 } from './orders/acceptOrder.ts';
-export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
+export { AcceptBatcher, type AcceptBatcherDeps, type AcceptEntry, type Accepted } from './orders/acceptBatcher.ts';
 export { commitSections, type CommitResult, type CommitRules, type CommitSection } from './orders/commitOrder.ts';
 export * from './redis/replies.ts';
 export { bearerToken, secretMatcher, sha256, sha256Url } from './crypto/digest.ts';
