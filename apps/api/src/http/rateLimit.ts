@@ -1,9 +1,10 @@
 import type { RequestHandler } from 'express';
-import { rateLimitedError, takeRateLimit, type RateLimit } from '@flashline/core';
+import { RateLimitBatcher, rateLimitedError, type RateLimit } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
 
 /**
- * The per-client-address limit, keyed on `req.ip` (what `trust proxy` makes of X-Forwarded-For).
+ * The per-client-address limit, keyed on `req.ip` (what `trust proxy` makes of X-Forwarded-For), counted
+ * in batches (the requests that arrive together, one Redis call: RateLimitBatcher).
  * Over the limit: Retry-After (whole seconds) and 429 rate_limited. Redis down rejects with
  * ioredis's error: the error handler makes it a 503.
  */
@@ -12,8 +13,9 @@ export function limitByIp(deps: ApiDeps): RequestHandler {
   const rule: RateLimit = { scope: 'ip', limit: perIp, windowMs };
   // Off (0): not even a promise per request.
   if (perIp === 0) return (_req, _res, next) => next();
+  const batcher = new RateLimitBatcher({ redis: deps.redis, keys: deps.keys, rule, maxBatch: deps.config.acceptBatch });
   return async (req, res, next) => {
-    const limit = await takeRateLimit(deps.redis, deps.keys, rule, req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    const limit = await batcher.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
     switch (limit.kind) {
       case 'allowed':
         return next();

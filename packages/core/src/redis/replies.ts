@@ -248,3 +248,16 @@ export function decodeRateLimit(reply: unknown): RateLimitReply {
   if (typeof reply === 'number' && reply > 0) return { kind: 'refused', retryInMs: reply };
   throw unexpected('rateLimit', reply);
 }
+
+/** lua/rateLimits-n.lua: for each counter, its count after the call and the milliseconds left in its window. */
+export function decodeRateLimits(reply: unknown, counters: number): { count: number; ttlMs: number }[] {
+  if (!Array.isArray(reply) || reply.length !== 2 * counters) throw unexpected('rateLimits', reply);
+  const flat = reply as unknown[];
+  return Array.from({ length: counters }, (_, i) => {
+    const count = flat[2 * i];
+    const ttlMs = flat[2 * i + 1];
+    if (typeof count !== 'number' || typeof ttlMs !== 'number' || count < 1 || ttlMs < 1)
+      throw unexpected('rateLimits', reply);
+    return { count, ttlMs };
+  });
+}
