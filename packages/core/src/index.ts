@@ -48,7 +48,7 @@ export {
   type AcceptSettings,
   type OrderAcceptor,
 } from './orders/acceptOrder.ts';
-export { AcceptBatcher, type AcceptBatcherDeps, type Recorded } from './orders/acceptBatcher.ts';
+export { AcceptBatcher, type AcceptBatcherDeps, type AcceptEntry, type Accepted } from './orders/acceptBatcher.ts';
 export { commitSections, type CommitResult, type CommitRules, type CommitSection } from './orders/commitOrder.ts';
 export * from './redis/replies.ts';
 export { bearerToken, secretMatcher, sha256, sha256Url } from './crypto/digest.ts';
@@ -70,6 +70,7 @@ export { redactUrl } from './redis/redactUrl.ts';
 export { listen, type HttpLimits, type Listening } from './run/httpServer.ts';
 export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './orders/reconcile.ts';
 export { rateLimitedError, takeRateLimit, type RateLimit, type RateLimitScope } from './limits/rateLimiter.ts';
+export { RateLimitBatcher } from './limits/rateLimitBatcher.ts';
 export { SoldOutMemory } from './products/soldOutMemory.ts';
 export { getProductStats, type ProductStats } from './products/productStats.ts';
 export { createRegistry, type MetricsJson } from './metrics/registry.ts';

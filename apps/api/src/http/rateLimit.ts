@@ -1,11 +1,12 @@
 import type { RequestHandler } from 'express';
-import { isRedisFull, rateLimitedError, takeRateLimit, type RateLimit } from '@flashline/core';
+import { RateLimitBatcher, isRedisFull, rateLimitedError, type RateLimit } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
 
 const UNCOUNTED = Object.freeze({ kind: 'allowed' as const });
 
 /**
- * The per-client-address limit, keyed on `req.ip` (what `trust proxy` makes of X-Forwarded-For).
+ * The per-client-address limit, keyed on `req.ip` (what `trust proxy` makes of X-Forwarded-For), counted
+ * in batches (the requests that arrive together, one Redis call: RateLimitBatcher).
  * Over the limit: Retry-After (whole seconds) and 429 rate_limited. Redis down rejects with
  * ioredis's error: the error handler makes it a 503. A full Redis (past maxmemory) refuses the count,
  * a write, yet still answers reads: the request goes on uncounted, so the shop still shows products and
@@ -16,9 +17,9 @@ export function limitByIp(deps: ApiDeps): RequestHandler {
   const rule: RateLimit = { scope: 'ip', limit: perIp, windowMs };
   // Off (0): not even a promise per request.
   if (perIp === 0) return (_req, _res, next) => next();
+  const batcher = new RateLimitBatcher({ redis: deps.redis, keys: deps.keys, rule, maxBatch: deps.config.acceptBatch });
   return async (req, res, next) => {
-    const id = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const limit = await takeRateLimit(deps.redis, deps.keys, rule, id).catch((error: unknown) => {
+    const limit = await batcher.take(req.ip ?? req.socket.remoteAddress ?? 'unknown').catch((error: unknown) => {
       if (isRedisFull(error)) return UNCOUNTED;
       throw error;
     });

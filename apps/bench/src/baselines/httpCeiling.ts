@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { cpuMsSince } from '../measure.ts';
 import { loadTest, type LoadTestResult } from '../load/loadTest.ts';
 import { loadTestInChild } from '../load/loadTestInChild.ts';
+import { wrkLoad } from '../load/wrk.ts';
 import { startOrderServer, type BaselineOrder, type OrderServer } from './orderServer.ts';
 
 export interface HttpCeilingOptions {
@@ -16,8 +17,14 @@ export interface HttpCeilingOptions {
   requests?: number;
   /** K, requests in flight. Default 64. */
   concurrency?: number;
-  /** Default `child`: the generator runs in a forked process, so `serverCpuMs` is the servers' alone. */
-  generator?: 'child' | 'inProcess';
+  /**
+   * `wrk` (a C generator in its own process, what the bench uses: `serverCpuMs` is the servers' alone,
+   * and the generator costs a small part of it); default `child`: the Node generator in a forked
+   * process, which sends exactly `requests` (wrk stops after that many answers, a few more in flight).
+   */
+  generator?: Generator;
+  /** With `wrk`: an Idempotency-Key on every request, as the Flashline scenarios it is compared with send. */
+  idempotencyKeys?: boolean;
   /** Body of request `i`. Default: one product, 1,000 users, quantity 1 or 2. */
   body?: (i: number) => BaselineOrder;
 }
@@ -29,8 +36,10 @@ export interface HttpVariantResult extends LoadTestResult {
   generatorCpuMs?: number;
 }
 
+type Generator = 'wrk' | 'child' | 'inProcess';
+
 export interface HttpCeilingResult {
-  generator: 'child' | 'inProcess';
+  generator: Generator;
   /** (a) validation and a 202, no Redis at all. */
   validateOnly: HttpVariantResult;
   /** (b) validation, `Queue.add`, then the 202. */
@@ -85,7 +94,7 @@ export async function httpCeiling(options: HttpCeilingOptions): Promise<HttpCeil
 async function measure(
   server: OrderServer,
   options: HttpCeilingOptions,
-  generator: 'child' | 'inProcess',
+  generator: Generator,
 ): Promise<HttpVariantResult> {
   const load = {
     url: `${server.url}/orders`,
@@ -93,6 +102,16 @@ async function measure(
     total: options.requests ?? 20_000,
     body: options.body ?? defaultBody,
   };
+  if (generator === 'wrk') {
+    // Warmed up (JIT, connections) as the Flashline scenarios' API is before its burst.
+    await wrkLoad({ ...load, total: Math.min(2000, load.total) });
+    const cpuBefore = process.cpuUsage();
+    const result = await wrkLoad({
+      ...load,
+      ...(options.idempotencyKeys ? { idempotencyKeyPrefix: 'cart-' } : {}),
+    });
+    return { ...result, serverCpuMs: cpuMsSince(cpuBefore) };
+  }
   if (generator === 'child') {
     const { callerCpuMs, ...result } = await loadTestInChild(load);
     return { ...result, serverCpuMs: callerCpuMs };

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct } from '@flashline/core';
 import { freePort, startApp, type AppProcess } from '@flashline/test-utils';
-import { loadTestInChild } from '../load/loadTestInChild.ts';
+import { wrkLoad } from '../load/wrk.ts';
 import { round } from '../measure.ts';
 import { cpuSeconds, redisCpuSeconds } from './cpu.ts';
 import { checkInvariant, type Invariant } from './invariant.ts';
@@ -19,6 +19,8 @@ export interface EndToEndOptions {
   env?: Record<string, string>;
   /** Start the workers only after the burst: the burst then measures the accept path alone, as the HTTP ceiling does. */
   workersAfterBurst?: boolean;
+  /** Send an Idempotency-Key on every request (a careful client's), a fresh one each. */
+  idempotencyKeys?: boolean;
   /** After the burst: set this product's stock and time how long until the API accepts an order for it again. */
   restock?: { productId: string; stock: number };
 }
@@ -31,15 +33,18 @@ export interface EndToEndResult {
   drainMs: number;
   /** Share of one core each process used during the burst. */
   cpu: Record<string, number>;
+  /** CPU the API process spent per request answered during the burst, in microseconds. */
+  apiCpuMicrosPerRequest: number;
   invariant: Invariant;
   /** Time from the restock until the first 202 for the product (the API's sold-out memory expiring). */
   restockSeenMs?: number;
 }
 
 /**
- * The whole pipeline through HTTP: the real API process and worker processes, a load generator in
- * its own process sending `requests` POST /orders, `concurrency` at a time, over keep-alive.
- * Rate limits are off (the generator is one client IP). Ends with the invariant check.
+ * The whole pipeline through HTTP: the real API process and worker processes, wrk sending `requests`
+ * POST /orders, `concurrency` at a time, over keep-alive. Rate limits are off unless `env` turns them
+ * on (the generator is one client address: a per-address limit needs a ceiling above the load). Ends
+ * with the invariant check.
  */
 export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEndResult> {
   const port = await freePort();
@@ -72,11 +77,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
 
     // Warm the API up (JIT, script cache, connections) as the ceiling's long-running server is: orders
     // for a product that does not exist run the whole accept path to the Lua script, and write nothing.
-    await loadTestInChild({
+    await wrkLoad({
       url: `${url}/orders`,
       concurrency: options.concurrency,
       total: 2000,
       body: (i) => ({ productId: 'no-such-product', userId: `warm-${i}`, quantity: 1 }),
+      ...(options.idempotencyKeys ? { idempotencyKeyPrefix: 'warm-' } : {}),
     });
 
     const pids: Record<string, number> = {
@@ -85,7 +91,7 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
     };
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
     const redisBefore = await redisCpuSeconds(redis);
-    const load = await loadTestInChild({
+    const load = await wrkLoad({
       url: `${url}/orders`,
       concurrency: options.concurrency,
       total: options.requests,
@@ -94,7 +100,9 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
         userId: `buyer-${i}`,
         quantity: 1,
       }),
+      ...(options.idempotencyKeys ? { idempotencyKeyPrefix: 'cart-' } : {}),
     });
+    const apiCpuMicros = (cpuSeconds(pids.api!) - cpuBefore.api!) * 1e6;
     const seconds = load.elapsedMs / 1000;
     const cpu: Record<string, number> = Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [
@@ -126,6 +134,7 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       statusCounts: load.statusCounts,
       drainMs,
       cpu,
+      apiCpuMicrosPerRequest: round(apiCpuMicros / load.total),
       invariant,
       ...(restockSeenMs === undefined ? {} : { restockSeenMs }),
     };

@@ -25,16 +25,6 @@ export async function takeRateLimit(redis: Redis, keys: Keys, rule: RateLimit, i
   return decodeRateLimit(await redis.rateLimit([keys.rateLimit(rule.scope, id), rule.limit, rule.windowMs]));
 }
 
-/**
- * Gives back a request `takeRateLimit` counted, for one refused after it was counted (see
- * lua/refundRateLimit-1.lua): a refusal must not spend the allowance. Only the refused pay this
- * round trip; an accepted request keeps its count.
- */
-export async function refundRateLimit(redis: Redis, keys: Keys, rule: RateLimit, id: string): Promise<void> {
-  if (rule.limit === 0) return;
-  await redis.refundRateLimit([keys.rateLimit(rule.scope, id)]);
-}
-
 const whose = { ip: 'this client address', user: 'this user' } as const;
 
 /** `429 rate_limited` for a request over `rule`, saying when to retry (the caller sends it as Retry-After). */

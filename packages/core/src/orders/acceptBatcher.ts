@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
 import type { OrderJob, OrdersJobData } from '../queue/ordersQueue.ts';
-import { decodeAcceptOrders, type AcceptedOrder } from '../redis/replies.ts';
+import { decodeAcceptBatch, type AcceptBatchOrder } from '../redis/replies.ts';
 import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
 
@@ -10,32 +10,53 @@ export interface AcceptBatcherDeps {
   redis: Redis;
   keys: Keys;
   queue: Queue<OrdersJobData>;
-  /** Most orders one record call and one job carry (`ACCEPT_BATCH`); 1 = one job per order. */
+  /** Most orders one accept call and one job carry (`ACCEPT_BATCH`); 1 = one job per order. */
   maxBatch: number;
+  /** The per-user limit the counted orders are held to (its counters are the entries' `counter`). */
+  perUser: { limit: number; windowMs: number };
+  /** How long a bound Idempotency-Key lasts (`IDEMPOTENCY_TTL_S`). */
+  idempotencyTtlS: number;
 }
 
-/** What recording an order said: its status (queued, or whatever it already was), or why it was refused. */
-export type Recorded = { kind: 'recorded'; status: OrderStatus } | { kind: 'unknown_product' } | { kind: 'sold_out' };
+/** One request for the batch: its order (with a fresh id) and what else the accept call checks and writes for it. */
+export interface AcceptEntry {
+  order: OrderJob;
+  /** The buyer's Idempotency-Key (its Redis key) and the body's fingerprint, when the request sent one. */
+  idempotency?: { key: string; fingerprint: string };
+  /** The buyer's request counter, when the per-user limit is on. */
+  counter?: string;
+  /** The product is known sold out (this process's memory): only the key is looked up; nothing is written. */
+  lookupOnly?: boolean;
+}
 
-/** One order's outcome inside a write: what the script said of it, or the error that stopped it. */
-type Outcome = AcceptedOrder | { kind: 'unknown_product' } | { kind: 'failed'; error: unknown };
+/** What the batch did with a request: recorded (now, or found), or refused with nothing written or spent. */
+export type Accepted =
+  | { kind: 'recorded'; orderId: string; status: OrderStatus }
+  | { kind: 'unknown_product' }
+  | { kind: 'sold_out' }
+  | { kind: 'reused' }
+  | { kind: 'rate_limited'; retryInMs: number };
 
-const QUEUED: Recorded = Object.freeze({ kind: 'recorded', status: 'queued' });
-const UNKNOWN_PRODUCT: Outcome = Object.freeze({ kind: 'unknown_product' });
+/** One entry's outcome inside a write: what the script said of it, or the error that stopped it. */
+type Outcome = AcceptBatchOrder | { kind: 'failed'; error: unknown };
 
 interface Waiting {
-  order: OrderJob;
-  resolve: (recorded: Recorded) => void;
-  reject: (error: unknown) => void;
+  entry: AcceptEntry;
+  /** `orderId`: the order the call asked about (a copy of a request gets the first copy's). */
+  resolve: (answer: { outcome: Outcome; orderId: string }) => void;
 }
 
+/** A key asked for again under the order id it names: a key rebound meanwhile (expired) may move it on, not forever. */
+const MAX_FOLLOW_UPS = 3;
+
 /**
- * Group commit for the accept path of one API process. Orders that arrive while a batch is being
- * written wait here and go together in the next: one `acceptOrders` call per product and one
- * `Queue.add` for the whole batch, instead of two round trips and one job per order. Nothing
- * waits on a timer: a lone order goes at once (the next turn of the event loop), so batches only
- * grow when requests overlap, which is exactly when round trips are worth saving.
- * Each order resolves only once it is recorded and its job added: never a 202 before the enqueue.
+ * Group commit for the accept path of one API process. Requests that arrive while a batch is being
+ * written wait here and go together in the next: one `acceptBatch` call for the whole batch (keys,
+ * per-user counts and order records together, whatever the products) and one `Queue.add`, instead
+ * of several round trips and one job per order. Nothing waits on a timer: a lone order goes at once
+ * (the next turn of the event loop), so batches only grow when requests overlap, which is exactly
+ * when round trips are worth saving.
+ * Each request resolves only once its order is recorded and its job added: never a 202 before the enqueue.
  */
 export class AcceptBatcher {
   private waiting: Waiting[] = [];
@@ -46,9 +67,34 @@ export class AcceptBatcher {
 
   constructor(private readonly deps: AcceptBatcherDeps) {}
 
-  record(order: OrderJob): Promise<Recorded> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ order, resolve, reject });
+  async record(entry: AcceptEntry): Promise<Accepted> {
+    let asked = entry;
+    for (let followUps = 0; ; followUps++) {
+      const { outcome, orderId } = await this.submit(asked);
+      switch (outcome.kind) {
+        case 'new':
+          return { kind: 'recorded', orderId, status: 'queued' };
+        case 'existing':
+          return { kind: 'recorded', orderId, status: outcome.status };
+        case 'bound':
+          // The key names an order this call could not read (its key was not in the call): ask for it.
+          if (followUps === MAX_FOLLOW_UPS) throw new Error(`Idempotency-Key ${entry.idempotency?.key} keeps moving`);
+          asked = { ...asked, order: { ...asked.order, orderId: outcome.orderId }, lookupOnly: false };
+          break;
+        case 'failed':
+          throw outcome.error;
+        case 'rate_limited':
+        case 'reused':
+        case 'unknown_product':
+        case 'sold_out':
+          return outcome;
+      }
+    }
+  }
+
+  private submit(entry: AcceptEntry): Promise<{ outcome: Outcome; orderId: string }> {
+    return new Promise((resolve) => {
+      this.waiting.push({ entry, resolve });
       this.schedule();
     });
   }
@@ -73,24 +119,32 @@ export class AcceptBatcher {
   }
 
   private async write(batch: Waiting[]): Promise<void> {
-    // The same order twice in a batch (a client retrying at once with its Idempotency-Key) is one entry.
-    const byOrder = new Map<string, Waiting[]>();
-    for (const waiting of batch)
-      byOrder.set(waiting.order.orderId, [...(byOrder.get(waiting.order.orderId) ?? []), waiting]);
-    const orders = [...byOrder.values()].map((same) => same[0]!.order);
-    const jobId = orders.length === 1 ? orders[0]!.orderId : newBatchId();
-    const outcomes = await this.recordAll(orders, jobId);
-    const fresh = orders.filter((order) => outcomes.get(order.orderId)?.kind === 'new');
+    // The same request twice in a batch (a client retrying at once with its Idempotency-Key) is one
+    // entry, and every copy gets its answer (and its order id).
+    const byRequest = new Map<string, Waiting[]>();
+    for (const waiting of batch) {
+      const id = identity(waiting.entry);
+      const same = byRequest.get(id);
+      if (same) same.push(waiting);
+      else byRequest.set(id, [waiting]);
+    }
+    const entries = [...byRequest.values()].map((same) => same[0]!.entry);
+    const jobId = entries.length === 1 ? entries[0]!.order.orderId : newBatchId();
+    const outcomes = await this.acceptAll(entries, jobId);
+    const fresh: OrderJob[] = [];
     // An order that was already queued (a retry) may have lost its job: it is enqueued again alone,
     // under its own id, which BullMQ ignores when that job exists. The commit decides it once.
-    const retried = orders.filter((order) => {
-      const outcome = outcomes.get(order.orderId);
-      return outcome?.kind === 'existing' && outcome.status === 'queued';
+    const retried: OrderJob[] = [];
+    entries.forEach((entry, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.kind === 'new') fresh.push(entry.order);
+      else if (outcome.kind === 'existing' && outcome.status === 'queued') retried.push(entry.order);
     });
     const enqueues = [
       ...(fresh.length > 0 ? [{ jobId, orders: fresh }] : []),
       ...retried.map((order) => ({ jobId: order.orderId, orders: [order] })),
     ];
+    const failed = new Map<string, Outcome>();
     await Promise.all(
       enqueues.map(async (job) => {
         try {
@@ -98,59 +152,63 @@ export class AcceptBatcher {
         } catch (error) {
           // Recorded but not enqueued: no 202. A retry with the same Idempotency-Key enqueues it,
           // and the reconciler re-drives whatever nobody retries.
-          for (const order of job.orders) outcomes.set(order.orderId, { kind: 'failed', error });
+          for (const order of job.orders) failed.set(order.orderId, { kind: 'failed', error });
         }
       }),
     );
-    for (const [orderId, same] of byOrder) {
-      const outcome = outcomes.get(orderId)!;
-      for (const waiting of same) settle(waiting, outcome);
+    [...byRequest.values()].forEach((same, i) => {
+      const { orderId } = entries[i]!.order;
+      const outcome = failed.get(orderId) ?? outcomes[i]!;
+      for (const waiting of same) waiting.resolve({ outcome, orderId });
+    });
+  }
+
+  /**
+   * The whole batch in one script call, its orders in sections by product. On a single Redis one call
+   * may touch any keys; on Redis Cluster it would be split by slot (see docs/design.md, "Keys").
+   */
+  private async acceptAll(entries: AcceptEntry[], jobId: string): Promise<Outcome[]> {
+    const { redis, keys, perUser, idempotencyTtlS } = this.deps;
+    const byProduct = new Map<string, number[]>();
+    entries.forEach((entry, i) => {
+      const same = byProduct.get(entry.order.productId);
+      if (same) same.push(i);
+      else byProduct.set(entry.order.productId, [i]);
+    });
+    const keyList: string[] = [];
+    const args: (string | number)[] = [
+      Date.now(),
+      jobId,
+      Math.max(1, perUser.limit),
+      perUser.windowMs,
+      idempotencyTtlS,
+      byProduct.size,
+    ];
+    const inCallOrder: number[] = [];
+    for (const [productId, indexes] of byProduct) {
+      keyList.push(keys.product(productId), keys.pending(productId));
+      args.push(productId, indexes.length);
+      for (const i of indexes) {
+        const { order, idempotency, counter, lookupOnly } = entries[i]!;
+        keyList.push(keys.order(productId, order.orderId));
+        if (idempotency) keyList.push(idempotency.key);
+        if (counter) keyList.push(counter);
+        const mode = (idempotency ? 1 : 0) + (counter ? 2 : 0) + (lookupOnly ? 4 : 0);
+        args.push(order.orderId, order.userId, order.quantity, mode, idempotency?.fingerprint ?? '-');
+        inCallOrder.push(i);
+      }
     }
-  }
-
-  /** Records the orders, one call per product (each stays in its product's Cluster slot), all sent together. */
-  private async recordAll(orders: OrderJob[], jobId: string): Promise<Map<string, Outcome>> {
-    const byProduct = new Map<string, OrderJob[]>();
-    for (const order of orders) byProduct.set(order.productId, [...(byProduct.get(order.productId) ?? []), order]);
-    const now = Date.now();
-    const outcomes = new Map<string, Outcome>();
-    await Promise.all(
-      [...byProduct].map(async ([productId, group]) => {
-        try {
-          const replies = await this.recordGroup(productId, group, jobId, now);
-          group.forEach((order, i) => outcomes.set(order.orderId, replies[i]!));
-        } catch (error) {
-          for (const order of group) outcomes.set(order.orderId, { kind: 'failed', error });
-        }
-      }),
-    );
-    return outcomes;
-  }
-
-  private async recordGroup(productId: string, group: OrderJob[], jobId: string, now: number): Promise<Outcome[]> {
-    const { redis, keys } = this.deps;
-    const reply = decodeAcceptOrders(
-      await redis.acceptOrders([
-        2 + group.length,
-        keys.product(productId),
-        keys.pending(productId),
-        ...group.map((order) => keys.order(productId, order.orderId)),
-        productId,
-        now,
-        jobId,
-        ...group.flatMap((order) => [order.orderId, order.userId, order.quantity]),
-      ]),
-      group.length,
-    );
-    switch (reply.kind) {
-      case 'recorded':
-        return reply.orders;
-      case 'unknown_product':
-        return group.map(() => UNKNOWN_PRODUCT);
-      case 'invalid_arguments':
+    const outcomes = new Array<Outcome>(entries.length);
+    try {
+      const reply = decodeAcceptBatch(await redis.acceptBatch([keyList.length, ...keyList, ...args]), entries.length);
+      if (reply.kind === 'invalid_arguments')
         // The API validates every order before it gets here: a refusal is a bug, answered 500.
-        throw new Error(`acceptOrders refused the arguments of ${group.length} orders of product ${productId}`);
+        throw new Error(`acceptBatch refused the arguments of ${entries.length} orders`);
+      inCallOrder.forEach((i, at) => (outcomes[i] = reply.orders[at]!));
+    } catch (error) {
+      outcomes.fill({ kind: 'failed', error });
     }
+    return outcomes;
   }
 
   private async enqueue(jobId: string, orders: OrderJob[]): Promise<void> {
@@ -162,16 +220,9 @@ export class AcceptBatcher {
   }
 }
 
-function settle(waiting: Waiting, outcome: Outcome): void {
-  switch (outcome.kind) {
-    case 'new':
-      return waiting.resolve(QUEUED);
-    case 'existing':
-      return waiting.resolve({ kind: 'recorded', status: outcome.status });
-    case 'sold_out':
-    case 'unknown_product':
-      return waiting.resolve(outcome);
-    case 'failed':
-      return waiting.reject(outcome.error);
-  }
+/** Two entries are the same request when they carry the same key and body, or (without a key) the same order. */
+function identity(entry: AcceptEntry): string {
+  const { idempotency } = entry;
+  if (!idempotency) return `o ${entry.order.orderId}`;
+  return `k ${idempotency.key} ${idempotency.fingerprint} ${entry.lookupOnly ? 'l' : ''}`;
 }

@@ -4,11 +4,10 @@ import type { Config } from '../config/config.ts';
 import { sha256Url } from '../crypto/digest.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
-import { rateLimitedError, refundRateLimit, takeRateLimit, type RateLimit } from '../limits/rateLimiter.ts';
+import { rateLimitedError, type RateLimit } from '../limits/rateLimiter.ts';
 import { SoldOutMemory } from '../products/soldOutMemory.ts';
-import { decodeDeleteIfEquals } from '../redis/replies.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
-import { AcceptBatcher } from './acceptBatcher.ts';
+import { AcceptBatcher, type AcceptEntry } from './acceptBatcher.ts';
 import type { OrderStatus } from './order.ts';
 import { newOrderId } from './orderId.ts';
 import type { OrderRequest } from './schemas.ts';
@@ -36,113 +35,75 @@ export interface OrderAcceptor {
 /**
  * The whole policy of accepting an order, in one pass, each check made once:
  *  1. a product known sold out (this process's memory) is refused with no Redis call, unless the
- *     request carries an Idempotency-Key already bound: a retry must find its order, sold out or not;
- *  2. otherwise the buyer's per-user limit is counted (only for a request that may write);
- *  3. with an Idempotency-Key (the buyer's own), `SET NX GET` binds it to one order id and body fingerprint;
- *  4. `acceptOrders` records the order (or finds it) after checking the product and its stock,
- *     with the other orders this process received meanwhile (AcceptBatcher), and the batch's job is
- *     added; a product Redis finds sold out is remembered, and a refused request frees the key it bound
- *     and gives back the request it counted.
- * So only accepted requests spend the per-user limit: nobody locks a buyer out with requests that are
- * refused (an unknown product, a sold-out one), and an accepted request still pays a single count.
- * Every step is idempotent, so a retried request, or a command ioredis re-sends after a lost reply,
- * never makes a second order; `accepted` only comes once the order is recorded and its job added.
+ *     request carries an Idempotency-Key: then only the key is looked up (a retry must find its
+ *     order, sold out or not), in the batch, and nothing is counted or written;
+ *  2. otherwise the request joins this process's accept batch (AcceptBatcher), whose one script call
+ *     (lua/acceptBatch-n.lua) checks and writes together, for each request: the Idempotency-Key (the
+ *     buyer's own: a retry gets its order, another body `idempotency_key_reused`), the buyer's
+ *     per-user limit, the product and its stock; then records the order, binds the key and counts the
+ *     request; the batch's job is added; a product Redis finds sold out is remembered.
+ * So only accepted requests spend the per-user limit, and a refused one binds no key: nobody locks a
+ * buyer out with requests that are refused (an unknown product, a sold-out one), and fresh keys for
+ * refused requests leave nothing behind. Every step is idempotent, so a retried request, or a command
+ * ioredis re-sends after a lost reply, never makes a second order nor counts one twice; `accepted`
+ * only comes once the order is recorded and its job added.
  */
 export function createOrderAcceptor(
   deps: { redis: Redis; keys: Keys; queue: Queue<OrdersJobData> },
   settings: AcceptSettings,
 ): OrderAcceptor {
-  const { redis, keys } = deps;
-  const batcher = new AcceptBatcher({ ...deps, maxBatch: settings.acceptBatch });
-  const soldOut = settings.soldOutMemoryMs > 0 ? new SoldOutMemory(settings.soldOutMemoryMs) : undefined;
+  const { keys } = deps;
   const perUser: RateLimit = {
     scope: 'user',
     limit: settings.rateLimit.perUser,
     windowMs: settings.rateLimit.windowMs,
   };
+  const batcher = new AcceptBatcher({
+    ...deps,
+    maxBatch: settings.acceptBatch,
+    perUser,
+    idempotencyTtlS: settings.idempotencyTtlS,
+  });
+  const soldOut = settings.soldOutMemoryMs > 0 ? new SoldOutMemory(settings.soldOutMemoryMs) : undefined;
 
   // An Idempotency-Key is the buyer's own: another buyer's `cart-42` is another key.
-  const keyOf = (request: OrderRequest, idempotencyKey: string) =>
-    keys.idempotency(sha256Url(`${request.userId}\n${idempotencyKey}`));
-  const isBound = async (request: OrderRequest, idempotencyKey: string) =>
-    (await redis.exists(keyOf(request, idempotencyKey))) === 1;
+  const idempotencyOf = (request: OrderRequest, idempotencyKey: string) => ({
+    key: keys.idempotency(sha256Url(`${request.userId}\n${idempotencyKey}`)),
+    fingerprint: sha256Url(JSON.stringify([request.productId, request.userId, request.quantity])),
+  });
 
   async function accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome> {
-    // Counted only once it may write: a product this process knows is sold out is refused first, so the
-    // sold-out storm spends nobody's limit; a refusal found later gives its count back (refund).
-    let counted = false;
-    if (soldOut?.refuses(request.productId, request.quantity)) {
-      if (idempotencyKey === undefined || !(await isBound(request, idempotencyKey)))
-        return refused(soldOutError(request));
-    } else {
-      const limit = await takeRateLimit(redis, keys, perUser, request.userId);
-      switch (limit.kind) {
-        case 'allowed':
-          counted = true;
-          break;
-        case 'refused': {
-          const retryAfterS = Math.ceil(limit.retryInMs / 1000);
-          return { kind: 'refused', error: rateLimitedError(perUser, retryAfterS), retryAfterS };
-        }
-      }
-    }
-    const claim = idempotencyKey === undefined ? undefined : await claimIdempotencyKey(request, idempotencyKey);
-    if (claim?.kind === 'reused') {
-      if (counted) await refund(request);
-      return refused(
-        new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body'),
-      );
-    }
-    const orderId = claim?.orderId ?? newOrderId(request.productId);
-    const recorded = await batcher.record({ orderId, ...request });
-    switch (recorded.kind) {
+    const knownSoldOut = soldOut?.refuses(request.productId, request.quantity) ?? false;
+    if (knownSoldOut && idempotencyKey === undefined) return refused(soldOutError(request));
+    const entry: AcceptEntry = {
+      order: { orderId: newOrderId(request.productId), ...request },
+      ...(idempotencyKey === undefined ? {} : { idempotency: idempotencyOf(request, idempotencyKey) }),
+      // Not counted when the memory refuses it: the sold-out storm spends nobody's limit.
+      ...(perUser.limit === 0 || knownSoldOut ? {} : { counter: keys.rateLimit('user', request.userId) }),
+      ...(knownSoldOut ? { lookupOnly: true } : {}),
+    };
+    const accepted = await batcher.record(entry);
+    switch (accepted.kind) {
       case 'recorded':
-        return { kind: 'accepted', orderId, status: recorded.status };
+        return { kind: 'accepted', orderId: accepted.orderId, status: accepted.status };
       case 'sold_out':
-        soldOut?.remember(request.productId, request.quantity);
-        await Promise.all([release(claim), counted ? refund(request) : undefined]);
+        if (!knownSoldOut) soldOut?.remember(request.productId, request.quantity);
         return refused(soldOutError(request));
       case 'unknown_product':
-        await Promise.all([release(claim), counted ? refund(request) : undefined]);
         return refused(new AppError('unknown_product', `product ${request.productId} does not exist`));
+      case 'reused':
+        return refused(
+          new AppError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body'),
+        );
+      case 'rate_limited': {
+        const retryAfterS = Math.ceil(accepted.retryInMs / 1000);
+        return { kind: 'refused', error: rateLimitedError(perUser, retryAfterS), retryAfterS };
+      }
     }
-  }
-
-  /**
-   * Gives back the count of a request refused after it was counted. Best effort: the refusal stands
-   * if Redis fails here (the count then lapses with its window), rather than turning a 404 or 409 into a 503.
-   */
-  const refund = (request: OrderRequest) =>
-    refundRateLimit(redis, keys, perUser, request.userId).catch(() => undefined);
-
-  /**
-   * Binds the key to a new order id and the body's fingerprint (`SET NX GET`), or finds what it is
-   * bound to: the same body's order id, or `reused` for another body.
-   */
-  async function claimIdempotencyKey(request: OrderRequest, idempotencyKey: string): Promise<Claim> {
-    const fingerprint = sha256Url(JSON.stringify([request.productId, request.userId, request.quantity]));
-    const key = keyOf(request, idempotencyKey);
-    const value = `${newOrderId(request.productId)} ${fingerprint}`;
-    const previous = await redis.set(key, value, 'EX', settings.idempotencyTtlS, 'NX', 'GET');
-    const [orderId = '', storedFingerprint] = (previous ?? value).split(' ');
-    if (storedFingerprint !== fingerprint) return { kind: 'reused' };
-    return { kind: 'bound', orderId, key, value, now: previous === null };
-  }
-
-  /**
-   * A refused request leaves nothing behind: the key this request bound is freed (compare-and-delete:
-   * never a key that another request bound). A key bound earlier stays: it names a recorded order.
-   */
-  async function release(claim: Claim | undefined): Promise<void> {
-    if (claim?.kind !== 'bound' || !claim.now) return;
-    decodeDeleteIfEquals(await redis.deleteIfEquals([claim.key, claim.value]));
   }
 
   return { accept, batcher };
 }
-
-/** What claiming an Idempotency-Key found: bound (`now`: by this request) to an order id, or used for another body. */
-type Claim = { kind: 'bound'; orderId: string; key: string; value: string; now: boolean } | { kind: 'reused' };
 
 const refused = (error: AppError): AcceptOutcome => ({ kind: 'refused', error });
 

@@ -9,6 +9,8 @@ import type { Decision, OrderStatus, RejectReason } from '../orders/status.ts';
 
 /** lua/acceptOrders-n.lua */
 export const AcceptOrdersCode = { unknownProduct: -1, soldOut: -2, invalidArguments: -3 } as const;
+/** lua/acceptBatch-n.lua: the whole call's code; otherwise each order's outcome is named by a string. */
+export const AcceptBatchCode = { invalidArguments: -3 } as const;
 /** lua/commitOrders-n.lua: the whole call's code, or a section's. */
 export const CommitOrdersCode = {
   decided: 0,
@@ -72,6 +74,47 @@ export function decodeAcceptOrders(reply: unknown, orderCount: number): AcceptOr
       throw unexpected('acceptOrders', reply);
     }),
   };
+}
+
+// ---- acceptBatch
+
+/** One order of an accept batch: what the script did with it (lua/acceptBatch-n.lua). */
+export type AcceptBatchOrder =
+  | { kind: 'new' }
+  | { kind: 'existing'; status: OrderStatus }
+  | { kind: 'bound'; orderId: string }
+  | { kind: 'rate_limited'; retryInMs: number }
+  | { kind: 'reused' }
+  | { kind: 'unknown_product' }
+  | { kind: 'sold_out' };
+export type AcceptBatchReply = { kind: 'invalid_arguments' } | { kind: 'answered'; orders: AcceptBatchOrder[] };
+
+const BATCH_SIMPLE: Record<string, AcceptBatchOrder> = {
+  new: Object.freeze({ kind: 'new' }),
+  reused: Object.freeze({ kind: 'reused' }),
+  unknown_product: Object.freeze({ kind: 'unknown_product' }),
+  sold_out: Object.freeze({ kind: 'sold_out' }),
+};
+
+/** `orderCount`: how many orders the call carried, over all its sections, in order. */
+export function decodeAcceptBatch(reply: unknown, orderCount: number): AcceptBatchReply {
+  if (reply === AcceptBatchCode.invalidArguments) return { kind: 'invalid_arguments' };
+  if (!Array.isArray(reply) || reply.length !== 2 * orderCount) throw unexpected('acceptBatch', reply);
+  const flat = reply as unknown[];
+  const orders = new Array<AcceptBatchOrder>(orderCount);
+  for (let i = 0; i < orderCount; i++) {
+    const code = flat[2 * i];
+    const detail = flat[2 * i + 1];
+    const simple = typeof code === 'string' && Object.hasOwn(BATCH_SIMPLE, code) ? BATCH_SIMPLE[code] : undefined;
+    if (simple) orders[i] = simple;
+    else if (code === 'existing' && isOrderStatus(detail)) orders[i] = { kind: 'existing', status: detail };
+    else if (code === 'bound' && typeof detail === 'string' && detail.length > 0)
+      orders[i] = { kind: 'bound', orderId: detail };
+    else if (code === 'rate_limited' && typeof detail === 'string' && Number(detail) > 0)
+      orders[i] = { kind: 'rate_limited', retryInMs: Number(detail) };
+    else throw unexpected('acceptBatch', [code, detail]);
+  }
+  return { kind: 'answered', orders };
 }
 
 // ---- commitOrders
@@ -204,4 +247,17 @@ export function decodeRateLimit(reply: unknown): RateLimitReply {
   if (reply === RateLimitCode.allowed) return ALLOWED;
   if (typeof reply === 'number' && reply > 0) return { kind: 'refused', retryInMs: reply };
   throw unexpected('rateLimit', reply);
+}
+
+/** lua/rateLimits-n.lua: for each counter, its count after the call and the milliseconds left in its window. */
+export function decodeRateLimits(reply: unknown, counters: number): { count: number; ttlMs: number }[] {
+  if (!Array.isArray(reply) || reply.length !== 2 * counters) throw unexpected('rateLimits', reply);
+  const flat = reply as unknown[];
+  return Array.from({ length: counters }, (_, i) => {
+    const count = flat[2 * i];
+    const ttlMs = flat[2 * i + 1];
+    if (typeof count !== 'number' || typeof ttlMs !== 'number' || count < 1 || ttlMs < 1)
+      throw unexpected('rateLimits', reply);
+    return { count, ttlMs };
+  });
 }

@@ -39,10 +39,11 @@ declare module 'ioredis' {
     setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
     adjustStock(keysThenArgs: Arg[]): Result<unknown, Context>;
     acceptOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    acceptBatch(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    rateLimits(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     failOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
     reopenOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
     rateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
-    refundRateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
   }
 }
