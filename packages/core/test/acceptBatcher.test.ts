@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   createOrdersQueue,
-  decodeAcceptOrders,
+  decodeAcceptBatch,
   getOrder,
   loadConfig,
   ordersOf,
@@ -162,17 +162,23 @@ describe('accept batches (group commit of the accept path)', () => {
       { orderId: 'p:{g:1}', userId: 'bob', quantity: '1' },
     ]) {
       const orders = [good, bad];
-      const reply = await ctx.redis.acceptOrders([
-        2 + orders.length,
+      // Counted orders (mode 2), each with its buyer's counter: not even the counters may move.
+      const reply = await ctx.redis.acceptBatch([
+        2 + 2 * orders.length,
         keys.product('p'),
         keys.pending('p'),
-        ...orders.map((o) => keys.order('p', o.orderId)),
-        'p',
+        ...orders.flatMap((o) => [keys.order('p', o.orderId), keys.rateLimit('user', o.userId)]),
         Date.now(),
         'batch~test',
-        ...orders.flatMap((o) => [o.orderId, o.userId, o.quantity]),
+        5,
+        1000,
+        60,
+        1,
+        'p',
+        orders.length,
+        ...orders.flatMap((o) => [o.orderId, o.userId, o.quantity, 2, '-']),
       ]);
-      assert.deepEqual(decodeAcceptOrders(reply, orders.length), { kind: 'invalid_arguments' }, JSON.stringify(bad));
+      assert.deepEqual(decodeAcceptBatch(reply, orders.length), { kind: 'invalid_arguments' }, JSON.stringify(bad));
     }
     assert.deepEqual(await snapshot(ctx.redis, keys), before, 'a refused call wrote something');
   });

@@ -5,7 +5,7 @@ import {
   AppError,
   commitSections,
   connectRedis,
-  decodeAcceptOrders,
+  decodeAcceptBatch,
   createKeys,
   type CommitResult,
   type CommitRules,
@@ -81,22 +81,30 @@ export async function recordOrder(
   userId: string,
   quantity: number,
 ): Promise<void> {
-  const reply = decodeAcceptOrders(
-    await redis.acceptOrders([
+  // One section, one order: no key, not counted (mode 0), enqueued under its own id.
+  const reply = decodeAcceptBatch(
+    await redis.acceptBatch([
       3,
       keys.product(productId),
       keys.pending(productId),
       keys.order(productId, orderId),
-      productId,
       Date.now(),
       orderId,
+      1,
+      1000,
+      1,
+      1,
+      productId,
+      1,
       orderId,
       userId,
       quantity,
+      0,
+      '-',
     ]),
     1,
   );
-  if (reply.kind !== 'recorded' || reply.orders[0]?.kind !== 'new')
+  if (reply.kind !== 'answered' || reply.orders[0]?.kind !== 'new')
     throw new Error(`not recorded: ${JSON.stringify(reply)}`);
 }
 

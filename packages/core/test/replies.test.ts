@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   CommitOrdersCode,
-  decodeAcceptOrders,
+  decodeAcceptBatch,
   decodeAcquireLock,
   decodeCommitOrders,
   decodeFailOrder,
@@ -13,11 +13,19 @@ import {
 // does not know is refused loudly instead of read as some outcome.
 describe('script replies', () => {
   it('decodes each documented reply to its outcome', () => {
-    assert.deepEqual(decodeAcceptOrders(-1, 2), { kind: 'unknown_product' });
-    assert.deepEqual(decodeAcceptOrders(['new', -2, 'confirmed'], 3), {
-      kind: 'recorded',
-      orders: [{ kind: 'new' }, { kind: 'sold_out' }, { kind: 'existing', status: 'confirmed' }],
-    });
+    assert.deepEqual(decodeAcceptBatch(-3, 2), { kind: 'invalid_arguments' });
+    assert.deepEqual(
+      decodeAcceptBatch(['new', '', 'sold_out', '', 'existing', 'confirmed', 'rate_limited', '250'], 4),
+      {
+        kind: 'answered',
+        orders: [
+          { kind: 'new' },
+          { kind: 'sold_out' },
+          { kind: 'existing', status: 'confirmed' },
+          { kind: 'rate_limited', retryInMs: 250 },
+        ],
+      },
+    );
     assert.deepEqual(decodeCommitOrders([0, 'rejected', 'sold_out', 1, -4, '', '', 0], [1, 1]), {
       kind: 'sections',
       sections: [
@@ -35,8 +43,8 @@ describe('script replies', () => {
   });
 
   it('refuses a reply no script documents', () => {
-    assert.throws(() => decodeAcceptOrders(['new'], 2), /acceptOrders: unexpected reply/);
-    assert.throws(() => decodeAcceptOrders(['maybe'], 1), /acceptOrders: unexpected reply/);
+    assert.throws(() => decodeAcceptBatch(['new', ''], 2), /acceptBatch: unexpected reply/);
+    assert.throws(() => decodeAcceptBatch(['maybe', ''], 1), /acceptBatch: unexpected reply/);
     assert.throws(() => decodeCommitOrders([0, 'confirmed', '', 1], [2]), /commitOrders: unexpected reply/);
     assert.throws(() => decodeCommitOrders([-9, '', '', 0], [1]), /commitOrders: unexpected reply/);
     assert.throws(() => decodeCommitOrders([0, 'rejected', 'bored', 1], [1]), /commitOrders: unexpected reply/);

@@ -7,8 +7,6 @@ import type { Decision, OrderStatus, RejectReason } from '../orders/status.ts';
  * A reply that matches no documented shape throws: the script and this module disagree, a bug.
  */
 
-/** lua/acceptOrders-n.lua */
-export const AcceptOrdersCode = { unknownProduct: -1, soldOut: -2, invalidArguments: -3 } as const;
 /** lua/acceptBatch-n.lua: the whole call's code; otherwise each order's outcome is named by a string. */
 export const AcceptBatchCode = { invalidArguments: -3 } as const;
 /** lua/commitOrders-n.lua: the whole call's code, or a section's. */
@@ -50,31 +48,6 @@ const isOrderStatus = (value: unknown): value is OrderStatus =>
   value === 'queued' || value === 'confirmed' || value === 'rejected';
 const isRejectReason = (value: unknown): value is RejectReason =>
   value === 'sold_out' || value === 'limit_exceeded' || value === 'processing_failed';
-
-// ---- acceptOrders
-
-/** One order of an accept call: recorded by this call, found as it was, or refused for stock. */
-export type AcceptedOrder = { kind: 'new' } | { kind: 'existing'; status: OrderStatus } | { kind: 'sold_out' };
-export type AcceptOrdersReply =
-  { kind: 'unknown_product' } | { kind: 'invalid_arguments' } | { kind: 'recorded'; orders: AcceptedOrder[] };
-
-const NEW: AcceptedOrder = Object.freeze({ kind: 'new' });
-const SOLD_OUT: AcceptedOrder = Object.freeze({ kind: 'sold_out' });
-
-export function decodeAcceptOrders(reply: unknown, orderCount: number): AcceptOrdersReply {
-  if (reply === AcceptOrdersCode.unknownProduct) return { kind: 'unknown_product' };
-  if (reply === AcceptOrdersCode.invalidArguments) return { kind: 'invalid_arguments' };
-  if (!Array.isArray(reply) || reply.length !== orderCount) throw unexpected('acceptOrders', reply);
-  return {
-    kind: 'recorded',
-    orders: reply.map((entry: unknown): AcceptedOrder => {
-      if (entry === 'new') return NEW;
-      if (entry === AcceptOrdersCode.soldOut) return SOLD_OUT;
-      if (isOrderStatus(entry)) return { kind: 'existing', status: entry };
-      throw unexpected('acceptOrders', reply);
-    }),
-  };
-}
 
 // ---- acceptBatch
 

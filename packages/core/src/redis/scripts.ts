@@ -38,7 +38,6 @@ declare module 'ioredis' {
     deleteIfEquals(keysThenArgs: Arg[]): Result<unknown, Context>;
     setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
     adjustStock(keysThenArgs: Arg[]): Result<unknown, Context>;
-    acceptOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     acceptBatch(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     rateLimits(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
