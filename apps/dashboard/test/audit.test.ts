@@ -25,7 +25,7 @@ describe('audit log: bounded under a flood, every admin action on record', () =>
 
   before(async () => {
     server = await startRedis();
-    fixture = dashboardOn(server, 'audit', { env: { AUDIT_REFUSED_MAX: '100', AUDIT_REFUSED_EVERY_S: '1' } });
+    fixture = dashboardOn(server, 'audit', { env: { AUDIT_REFUSED_MAX: '100', AUDIT_REFUSED_EVERY_S: '2' } });
   });
   after(async () => {
     await fixture.close();
@@ -43,6 +43,7 @@ describe('audit log: bounded under a flood, every admin action on record', () =>
       (i: number) => api(`/retry/${long}${i}`),
       (i: number) => api(`/${i}/${long}`),
     ];
+    const floodStartedAt = Date.now();
     for (let i = 0; i < 600; i += 20)
       await Promise.all(
         Array.from({ length: 20 }, (_, k) =>
@@ -52,29 +53,34 @@ describe('audit log: bounded under a flood, every admin action on record', () =>
             .expect(403),
         ),
       );
+    const floodMs = Date.now() - floodStartedAt;
     await sleep(200);
 
     const refusedKey = fixture.keys.auditRefused();
     const bytes = Number(await fixture.redis.memory('USAGE', refusedKey));
     const length = await fixture.redis.xlen(refusedKey);
-    // Before the fix: 600 entries and about 5 MB. Now one entry per kind and window, every field cut short.
-    assert.ok(length <= 10, `${length} entries for 600 refusals of 3 kinds`);
-    assert.ok(bytes < 16_384, `${bytes} bytes in the refused attempts' stream`);
+    // Before the fix: 600 entries and about 5 MB. Now one entry per kind and 2 s window (a slow machine's
+    // flood may span more than one), every field cut short.
+    const windows = Math.floor(floodMs / 2000) + 1;
+    assert.ok(length <= 3 * windows + 1, `${length} entries for 600 refusals of 3 kinds in ${floodMs} ms`);
+    assert.ok(bytes < 1_700 * Math.max(10, length), `${bytes} bytes in the refused attempts' stream`);
     const refused = await auditUntil(fixture, () => true);
     for (const entry of refused) {
       assert.ok(entry.path.length <= 200 && (entry.jobId ?? '').length <= 200 && entry.action.length <= 200);
     }
 
     // The window over, the next attempt of a kind carries the count of those collapsed into it.
-    await sleep(1100);
+    await sleep(2100);
     await request(fixture.app).put(api('/tv.AAAAAAAAAAAAAAAA/retry')).auth(VIEWER.user, VIEWER.password).expect(403);
     const entries = await auditUntil(fixture, (all) => all.some((e) => e.jobId === 'tv.AAAAAAAAAAAAAAAA'));
     const carried = entries.find((e) => e.jobId === 'tv.AAAAAAAAAAAAAAAA');
     const retries = entries.filter((e) => e.phase === 'refused' && e.action === 'retry');
-    assert.equal(carried?.count, 200, 'the 199 retries collapsed into the first entry are counted in the next');
+    assert.ok((carried?.count ?? 0) >= 1, 'the entry after the window counts no attempt');
+    // Every attempt is counted once over the entries, those collapsed included: 200 in the flood and one after.
     assert.equal(
       retries.reduce((sum, e) => sum + (e.count ?? 0), 0),
       201,
+      'the retries collapsed into an entry are not all counted in the next',
     );
 
     const admin = entries.filter((e) => e.role === 'admin');
