@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../keys/keys.ts';
 import { decodeRateLimits, type RateLimitReply } from '../redis/replies.ts';
 import type { RateLimit } from './rateLimiter.ts';
+import { GroupCommit } from '../run/groupCommit.ts';
 
 interface Waiting {
   id: string;
@@ -19,33 +20,16 @@ const ALLOWED: RateLimitReply = Object.freeze({ kind: 'allowed' });
  * Rejects with ioredis's error when Redis does not answer.
  */
 export class RateLimitBatcher {
-  private waiting: Waiting[] = [];
-  private inFlight = 0;
-  private scheduled = false;
+  private readonly batches: GroupCommit<Waiting>;
 
-  constructor(private readonly deps: { redis: Redis; keys: Keys; rule: RateLimit; maxBatch: number }) {}
+  constructor(private readonly deps: { redis: Redis; keys: Keys; rule: RateLimit; maxBatch: number }) {
+    this.batches = new GroupCommit(deps.maxBatch, (batch) => this.count(batch));
+  }
 
   take(id: string): Promise<RateLimitReply> {
     if (this.deps.rule.limit === 0) return Promise.resolve(OFF);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ id, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || (this.inFlight > 0 && this.waiting.length < this.deps.maxBatch)) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.waiting.length === 0) return;
-      const batch = this.waiting.splice(0, this.deps.maxBatch);
-      this.inFlight += 1;
-      void this.count(batch).finally(() => {
-        this.inFlight -= 1;
-        if (this.waiting.length > 0) this.schedule();
-      });
-      if (this.waiting.length > 0) this.schedule();
+      this.batches.push({ id, resolve, reject });
     });
   }
 

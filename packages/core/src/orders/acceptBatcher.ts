@@ -5,6 +5,7 @@ import type { OrderJob, OrdersJobData } from '../queue/ordersQueue.ts';
 import { decodeAcceptBatch, type AcceptBatchOrder } from '../redis/replies.ts';
 import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
+import { GroupCommit } from '../run/groupCommit.ts';
 
 export interface AcceptBatcherDeps {
   redis: Redis;
@@ -50,22 +51,20 @@ interface Waiting {
 const MAX_FOLLOW_UPS = 3;
 
 /**
- * Group commit for the accept path of one API process. Requests that arrive while a batch is being
- * written wait here and go together in the next: one `acceptBatch` call for the whole batch (keys,
+ * Group commit (GroupCommit) for the accept path of one API process: the requests that arrive while
+ * a batch is being written go together in the next, one `acceptBatch` call for the whole batch (keys,
  * per-user counts and order records together, whatever the products) and one `Queue.add`, instead
- * of several round trips and one job per order. Nothing waits on a timer: a lone order goes at once
- * (the next turn of the event loop), so batches only grow when requests overlap, which is exactly
- * when round trips are worth saving.
+ * of several round trips and one job per order.
  * Each request resolves only once its order is recorded and its job added: never a 202 before the enqueue.
  */
 export class AcceptBatcher {
-  private waiting: Waiting[] = [];
-  private inFlight = 0;
-  private scheduled = false;
+  private readonly batches: GroupCommit<Waiting>;
   /** Jobs added so far and the orders they carried: for the bench and tests. */
   readonly stats = { jobs: 0, orders: 0 };
 
-  constructor(private readonly deps: AcceptBatcherDeps) {}
+  constructor(private readonly deps: AcceptBatcherDeps) {
+    this.batches = new GroupCommit(deps.maxBatch, (batch) => this.write(batch));
+  }
 
   async record(entry: AcceptEntry): Promise<Accepted> {
     let asked = entry;
@@ -94,27 +93,7 @@ export class AcceptBatcher {
 
   private submit(entry: AcceptEntry): Promise<{ outcome: Outcome; orderId: string }> {
     return new Promise((resolve) => {
-      this.waiting.push({ entry, resolve });
-      this.schedule();
-    });
-  }
-
-  // A batch goes when none is being written, or at once when it is full: under load one write is
-  // in flight while the next batch fills, and a full batch never waits for a slow one.
-  private schedule(): void {
-    if (this.scheduled || (this.inFlight > 0 && this.waiting.length < this.deps.maxBatch)) return;
-    this.scheduled = true;
-    // Let the requests parsed in the same turn of the event loop join this batch.
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.waiting.length === 0) return;
-      const batch = this.waiting.splice(0, this.deps.maxBatch);
-      this.inFlight += 1;
-      void this.write(batch).finally(() => {
-        this.inFlight -= 1;
-        if (this.waiting.length > 0) this.schedule();
-      });
-      if (this.waiting.length > 0) this.schedule();
+      this.batches.push({ entry, resolve });
     });
   }
 
