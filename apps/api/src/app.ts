@@ -1,11 +1,11 @@
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import { AppError, createApiMetrics, metricsHandler, ownMetrics } from '@flashline/core';
 import type { ApiDeps } from './deps.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { countRequests } from './http/metrics.ts';
 import { limitByIp } from './http/rateLimit.ts';
 import { requestLog } from './http/requestLog.ts';
+import { securityHeaders } from './http/securityHeaders.ts';
 import { requireUtf8 } from './http/validate.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orderRoutes } from './routes/orders.ts';
@@ -26,7 +26,7 @@ export function createApp(deps: ApiDeps): Express {
   // nothing. A test's stub logger has no pino behind it and writes nothing, requests included.
   if (deps.config.logLevel === 'debug' && deps.log.pino) app.use(requestLog(deps.log.pino));
   app.use(countRequests(metrics));
-  app.use(helmet());
+  app.use(securityHeaders());
   // Health checks and metrics come before the limits: probes and scrapes are never refused, and
   // /metrics needs no Redis (this process's own counters). METRICS_TOKEN, when set, guards it (always needed in production).
   app.use(healthRoutes(deps));

@@ -70,7 +70,7 @@ export { redactUrl } from './redis/redactUrl.ts';
 export { listen, type HttpLimits, type Listening } from './run/httpServer.ts';
 export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './orders/reconcile.ts';
 export { rateLimitedError, takeRateLimit, type RateLimit, type RateLimitScope } from './limits/rateLimiter.ts';
-export { RateLimitBatcher } from './limits/rateLimitBatcher.ts';
+export { LEASE_SHARE, MAX_WINDOWS, RateLimitBatcher } from './limits/rateLimitBatcher.ts';
 export { SoldOutMemory } from './products/soldOutMemory.ts';
 export { getProductStats, type ProductStats } from './products/productStats.ts';
 export { createRegistry, type MetricsJson } from './metrics/registry.ts';

@@ -43,7 +43,13 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
 export function sendError(res: Response, appError: AppError): void {
   res.locals.errorCode = appError.code; // for the metrics (http/metrics.ts)
   if (appError.code === 'unavailable') res.set('Retry-After', '1');
-  res.status(appError.httpStatus).json(appError.toJSON());
+  // What res.json would send, without its content-type lookup and freshness checks: an error is never
+  // fresh nor cached, and the storm answers tens of thousands a second. Node drops the body of a HEAD.
+  const body = JSON.stringify(appError.toJSON());
+  res.statusCode = appError.httpStatus;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

@@ -1,28 +1,24 @@
-import type { RequestHandler } from 'express';
-import { RateLimitBatcher, isRedisFull, rateLimitedError, type RateLimit } from '@flashline/core';
+import type { NextFunction, RequestHandler, Response } from 'express';
+import { RateLimitBatcher, isRedisFull, rateLimitedError, type RateLimit, type RateLimitReply } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
-
-const UNCOUNTED = Object.freeze({ kind: 'allowed' as const });
 
 /**
  * The per-client-address limit, keyed on `req.ip` (what `trust proxy` makes of X-Forwarded-For), counted
- * in batches (the requests that arrive together, one Redis call: RateLimitBatcher).
+ * in batches (the requests that arrive together, one Redis call), a busy address's units counted ahead
+ * and a spent window refused without a call (RateLimitBatcher).
  * Over the limit: Retry-After (whole seconds) and 429 rate_limited. Redis down rejects with
  * ioredis's error: the error handler makes it a 503. A full Redis (past maxmemory) refuses the count,
  * a write, yet still answers reads: the request goes on uncounted, so the shop still shows products and
  * orders, and whatever it would write Redis refuses by itself (503).
+ * Not an async function: an answer known here (most of a storm's) costs no promise.
  */
 export function limitByIp(deps: ApiDeps): RequestHandler {
   const { windowMs, perIp } = deps.config.rateLimit;
   const rule: RateLimit = { scope: 'ip', limit: perIp, windowMs };
-  // Off (0): not even a promise per request.
+  // Off (0): not even a lookup per request.
   if (perIp === 0) return (_req, _res, next) => next();
   const batcher = new RateLimitBatcher({ redis: deps.redis, keys: deps.keys, rule, maxBatch: deps.config.acceptBatch });
-  return async (req, res, next) => {
-    const limit = await batcher.take(req.ip ?? req.socket.remoteAddress ?? 'unknown').catch((error: unknown) => {
-      if (isRedisFull(error)) return UNCOUNTED;
-      throw error;
-    });
+  const answer = (limit: RateLimitReply, res: Response, next: NextFunction) => {
     switch (limit.kind) {
       case 'allowed':
         return next();
@@ -32,5 +28,13 @@ export function limitByIp(deps: ApiDeps): RequestHandler {
         return next(rateLimitedError(rule, retryAfterS));
       }
     }
+  };
+  return (req, res, next) => {
+    const taken = batcher.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    if (!(taken instanceof Promise)) return answer(taken, res, next);
+    taken.then(
+      (limit) => answer(limit, res, next),
+      (error: unknown) => (isRedisFull(error) ? next() : next(error)),
+    );
   };
 }

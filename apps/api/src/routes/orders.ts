@@ -55,10 +55,10 @@ export function orderRoutes(deps: ApiDeps): Router {
         return;
       case 'refused':
         // Answered, not thrown: the sold-out storm after a sale is tens of thousands of these a
-        // second, and a thrown error costs the router a walk of its error handlers. A turn of the
-        // event loop later: an answer written from inside the request's own read (a refusal from
-        // memory) costs the socket write far more CPU than one written from a later turn.
-        await nextTurn();
+        // second, and a thrown error costs the router a walk of its error handlers. A refusal from
+        // memory a turn of the event loop later: an answer written from inside the request's own
+        // read costs the socket write far more CPU than one written from a later turn.
+        if (outcome.fromMemory) await nextTurn();
         if (outcome.retryAfterS !== undefined) res.set('Retry-After', String(outcome.retryAfterS));
         sendError(res, outcome.error);
         return;

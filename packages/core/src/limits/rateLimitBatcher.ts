@@ -10,27 +10,95 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
+/**
+ * What this process knows of one id's current window, from its last count: when the window ends (at
+ * the latest), the units it counted ahead of time and has not spent (its lease), whether the window
+ * is spent (every unit of it counted: the rest of the window is refused without asking), and the
+ * lease it asked for last (the next one doubles it).
+ */
+interface Window {
+  endsAt: number;
+  lease: number;
+  spent: boolean;
+  lastLease: number;
+}
+
 const OFF: RateLimitReply = Object.freeze({ kind: 'allowed' });
 const ALLOWED: RateLimitReply = Object.freeze({ kind: 'allowed' });
 
+/** A lease is at most this share of the limit: what an id may be refused early by, per process and window. */
+export const LEASE_SHARE = 16;
+/** Ids whose windows this process remembers; past it, new ids are counted as before (no lease, no memory). */
+export const MAX_WINDOWS = 10_000;
+
 /**
- * `takeRateLimit` for a stream of requests: the requests that arrive while a batch is being counted
- * go together in the next, one `rateLimits-n.lua` call for the batch (the same counts and windows as a
- * call each, in arrival order). As the accept batch: no timer, so a lone request goes at once.
- * Rejects with ioredis's error when Redis does not answer.
+ * `takeRateLimit` for a stream of requests, as cheaply as the limit allows:
+ *  - the requests that arrive while a batch is being counted go together in the next, one
+ *    `rateLimits-n.lua` call for the batch (the same counts and windows as a call each, in arrival
+ *    order). As the accept batch: no timer, so a lone request goes at once;
+ *  - an id that asks again within its window (a busy client) has units counted ahead of time, a
+ *    lease that doubles with each count of the window up to 1/LEASE_SHARE of the limit, and spends
+ *    them here without a Redis call;
+ *  - an id whose window is spent is refused here until the window ends: a flood from one address
+ *    costs one count per window, not one per request.
+ * Every unit is counted in Redis before it is spent, so across processes no window ever lets more
+ * than `limit` through; a lease's unspent units only make a busy id refused early, by at most
+ * limit/LEASE_SHARE per API process and window. A client that sends once per window is counted as
+ * before, exactly. Answers synchronously when it can (no promise on the hot path); otherwise rejects
+ * with ioredis's error when Redis does not answer.
  */
 export class RateLimitBatcher {
   private readonly batches: GroupCommit<Waiting>;
+  private readonly windows = new Map<string, Window>();
+  private readonly maxLease: number;
+  private sweepAfter = 0;
 
   constructor(private readonly deps: { redis: Redis; keys: Keys; rule: RateLimit; maxBatch: number }) {
     this.batches = new GroupCommit(deps.maxBatch, (batch) => this.count(batch));
+    this.maxLease = Math.floor(deps.rule.limit / LEASE_SHARE);
   }
 
-  take(id: string): Promise<RateLimitReply> {
-    if (this.deps.rule.limit === 0) return Promise.resolve(OFF);
+  /** The ids whose windows this process remembers now (bounded: MAX_WINDOWS), for tests. */
+  get remembered(): number {
+    return this.windows.size;
+  }
+
+  take(id: string): RateLimitReply | Promise<RateLimitReply> {
+    if (this.deps.rule.limit === 0) return OFF;
+    const window = this.windows.get(id);
+    if (window) {
+      const now = Date.now();
+      if (now >= window.endsAt) this.windows.delete(id);
+      else if (window.lease > 0) {
+        window.lease -= 1;
+        return ALLOWED;
+      } else if (window.spent) return { kind: 'refused', retryInMs: window.endsAt - now };
+    }
     return new Promise((resolve, reject) => {
       this.batches.push({ id, resolve, reject });
     });
+  }
+
+  /** The units to count ahead for an id asking `n` now: none on its first count of a window. */
+  private leaseFor(id: string, n: number): number {
+    const window = this.windows.get(id);
+    if (!window || this.maxLease === 0 || Date.now() >= window.endsAt) return 0;
+    return Math.min(this.maxLease, Math.max(n, 2 * window.lastLease));
+  }
+
+  private remember(id: string, endsAt: number, lease: number, spent: boolean, leased: number): void {
+    const now = Date.now();
+    const window = this.windows.get(id);
+    if (window && window.endsAt > now) {
+      Object.assign(window, { endsAt, lease, spent, lastLease: leased });
+      return;
+    }
+    // Full: drop the ended windows, at most every 100 ms (a full map of live ones is not walked per request).
+    if (this.windows.size >= MAX_WINDOWS && now >= this.sweepAfter) {
+      this.sweepAfter = now + 100;
+      for (const [other, ended] of this.windows) if (now >= ended.endsAt) this.windows.delete(other);
+    }
+    if (this.windows.size < MAX_WINDOWS) this.windows.set(id, { endsAt, lease, spent, lastLease: leased });
   }
 
   private async count(batch: Waiting[]): Promise<void> {
@@ -41,25 +109,30 @@ export class RateLimitBatcher {
       if (same) same.push(waiting);
       else byId.set(waiting.id, [waiting]);
     }
-    const groups = [...byId.values()];
+    const groups = [...byId].map(([id, same]) => ({ id, same, lease: this.leaseFor(id, same.length) }));
+    // The window ends at most its time to live after the call was sent: a lease is never spent past it.
+    const sentAt = Date.now();
     try {
       const counts = decodeRateLimits(
         await redis.rateLimits([
           groups.length,
-          ...groups.map((same) => keys.rateLimit(rule.scope, same[0]!.id)),
+          ...groups.map((group) => keys.rateLimit(rule.scope, group.id)),
           rule.limit,
           rule.windowMs,
-          ...groups.map((same) => same.length),
+          ...groups.map((group) => group.same.length + group.lease),
         ]),
         groups.length,
       );
-      groups.forEach((same, i) => {
+      groups.forEach(({ id, same, lease }, i) => {
         const { count, ttlMs } = counts[i]!;
-        // The counter's requests before this batch, then these in arrival order.
-        const before = count - same.length;
+        // The counter's units before this batch, then these requests in arrival order, then the lease.
+        const before = count - same.length - lease;
         same.forEach((waiting, j) =>
           waiting.resolve(before + j + 1 <= rule.limit ? ALLOWED : { kind: 'refused', retryInMs: ttlMs }),
         );
+        const leased = Math.max(0, Math.min(lease, rule.limit - before - same.length));
+        const spent = before + same.length + leased >= rule.limit;
+        if (leased > 0 || spent || this.maxLease > 0) this.remember(id, sentAt + ttlMs, leased, spent, lease);
       });
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);

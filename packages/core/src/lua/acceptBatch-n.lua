@@ -16,8 +16,8 @@
   as a counted and given back request would (at 0 in a new window, when there was none). Stock is
   not reserved here: the commit decides. Every write of a second identical call is a no-op, so a
   call ioredis re-sends after a lost reply records, binds and counts nothing twice.
-  A 'lookup' order (its product known sold out by the caller's memory) only looks its key up:
-  'bound' or 'reused' as above, else 'sold_out'; it writes nothing.
+  (A keyed request for a product the caller knows sold out does not come here: the caller reads
+  its key's binding, `<orderId> <fingerprint>`, itself.)
 
   Input (a variable number of keys, passed first as numkeys):
     KEYS   for each product section: the product hash, the product's pending-orders sorted set;
@@ -31,7 +31,7 @@
     ARGV[6] number of product sections
     then for each section: productId, number of its orders, then 5 arguments per order:
       orderId, userId, quantity, mode, fingerprint (of the body; '-' without a key)
-      mode: the sum of 1 (has a key), 2 (counted), 4 (lookup only)
+      mode: the sum of 1 (has a key), 2 (counted)
 
   Output (codes named in redis/replies.ts, AcceptBatchCode):
     -3  invalid arguments (an id, a quantity, a mode, a setting, or the layout): nothing changed
@@ -42,7 +42,7 @@
       'rate_limited', <ms>      over the per-user limit: milliseconds until the window ends
       'reused', ''              its key was bound to another body
       'unknown_product', ''
-      'sold_out', ''            fewer units left than asked (or, for a lookup, known sold out)
+      'sold_out', ''            fewer units left than asked
 ]]
 local now, jobId = ARGV[1], ARGV[2]
 local limit, windowMs, keyTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -52,7 +52,7 @@ local function isId(s)
   return s ~= nil and #s >= 1 and #s <= 128 and string.match(s, '^[%w_.~%-]+$') ~= nil
 end
 local function flags(mode)
-  return mode % 2 == 1, math.floor(mode / 2) % 2 == 1, math.floor(mode / 4) % 2 == 1
+  return mode % 2 == 1, math.floor(mode / 2) % 2 == 1
 end
 
 -- Every argument is checked before the first write, so a call that bypasses the API's validation
@@ -73,13 +73,10 @@ do
     for _ = 1, count do
       local mode = tonumber(ARGV[a + 3])
       if not isId(ARGV[a]) or not isId(ARGV[a + 1]) or string.match(ARGV[a + 2] or '', '^[1-9]%d?%d?%d?$') == nil
-        or not mode or mode < 0 or mode > 7 or mode % 1 ~= 0 or not isId(ARGV[a + 4]) then
+        or not mode or mode < 0 or mode > 3 or mode % 1 ~= 0 or not isId(ARGV[a + 4]) then
         return -3
       end
-      local keyed, counted, lookup = flags(mode)
-      if lookup and (counted or not keyed) then
-        return -3
-      end
+      local keyed, counted = flags(mode)
       k = k + 1 + (keyed and 1 or 0) + (counted and 1 or 0)
       a = a + 5
     end
@@ -116,7 +113,7 @@ for _ = 1, sections do
   local recorded = 0
   for _ = 1, count do
     local orderId, userId, quantity, fingerprint = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 4]
-    local keyed, counted, lookup = flags(tonumber(ARGV[a + 3]))
+    local keyed, counted = flags(tonumber(ARGV[a + 3]))
     local orderKey = KEYS[k]
     local idemKey, counter
     k = k + 1
@@ -139,10 +136,8 @@ for _ = 1, sections do
         sameBody = string.sub(bound, space + 1) == fingerprint
       end
     end
-    if boundId and sameBody and (lookup or boundId ~= orderId) then
+    if boundId and sameBody and boundId ~= orderId then
       answer('bound', boundId)
-    elseif lookup then
-      answer(boundId and 'reused' or 'sold_out', '')
     else
       local status = redis.call('HGET', orderKey, 'status')
       if status then

@@ -26,8 +26,6 @@ export interface AcceptEntry {
   idempotency?: { key: string; fingerprint: string };
   /** The buyer's request counter, when the per-user limit is on. */
   counter?: string;
-  /** The product is known sold out (this process's memory): only the key is looked up; nothing is written. */
-  lookupOnly?: boolean;
 }
 
 /** What the batch did with a request: recorded (now, or found), or refused with nothing written or spent. */
@@ -78,7 +76,7 @@ export class AcceptBatcher {
         case 'bound':
           // The key names an order this call could not read (its key was not in the call): ask for it.
           if (followUps === MAX_FOLLOW_UPS) throw new Error(`Idempotency-Key ${entry.idempotency?.key} keeps moving`);
-          asked = { ...asked, order: { ...asked.order, orderId: outcome.orderId }, lookupOnly: false };
+          asked = { ...asked, order: { ...asked.order, orderId: outcome.orderId } };
           break;
         case 'failed':
           throw outcome.error;
@@ -168,11 +166,11 @@ export class AcceptBatcher {
       keyList.push(keys.product(productId), keys.pending(productId));
       args.push(productId, indexes.length);
       for (const i of indexes) {
-        const { order, idempotency, counter, lookupOnly } = entries[i]!;
+        const { order, idempotency, counter } = entries[i]!;
         keyList.push(keys.order(productId, order.orderId));
         if (idempotency) keyList.push(idempotency.key);
         if (counter) keyList.push(counter);
-        const mode = (idempotency ? 1 : 0) + (counter ? 2 : 0) + (lookupOnly ? 4 : 0);
+        const mode = (idempotency ? 1 : 0) + (counter ? 2 : 0);
         args.push(order.orderId, order.userId, order.quantity, mode, idempotency?.fingerprint ?? '-');
         inCallOrder.push(i);
       }
@@ -203,5 +201,5 @@ export class AcceptBatcher {
 function identity(entry: AcceptEntry): string {
   const { idempotency } = entry;
   if (!idempotency) return `o ${entry.order.orderId}`;
-  return `k ${idempotency.key} ${idempotency.fingerprint} ${entry.lookupOnly ? 'l' : ''}`;
+  return `k ${idempotency.key} ${idempotency.fingerprint}`;
 }

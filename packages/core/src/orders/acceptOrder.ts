@@ -7,7 +7,8 @@ import type { Keys } from '../keys/keys.ts';
 import { rateLimitedError, type RateLimit } from '../limits/rateLimiter.ts';
 import { SoldOutMemory } from '../products/soldOutMemory.ts';
 import type { OrdersJobData } from '../queue/ordersQueue.ts';
-import { AcceptBatcher, type AcceptEntry } from './acceptBatcher.ts';
+import { AcceptBatcher, type AcceptEntry, type Accepted } from './acceptBatcher.ts';
+import { KeyLookups, parseBinding } from './keyLookups.ts';
 import type { OrderStatus } from './order.ts';
 import { newOrderId } from './orderId.ts';
 import type { OrderRequest } from './schemas.ts';
@@ -24,7 +25,8 @@ export type AcceptSettings = Pick<Config, 'idempotencyTtlS' | 'acceptBatch' | 's
  */
 export type AcceptOutcome =
   | { kind: 'accepted'; orderId: string; status: OrderStatus }
-  | { kind: 'refused'; error: AppError; retryAfterS?: number };
+  /** `fromMemory`: refused in the request's own turn, without a Redis call (this process's sold-out memory). */
+  | { kind: 'refused'; error: AppError; retryAfterS?: number; fromMemory?: true };
 
 export interface OrderAcceptor {
   accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome>;
@@ -35,8 +37,8 @@ export interface OrderAcceptor {
 /**
  * The whole policy of accepting an order, in one pass, each check made once:
  *  1. a product known sold out (this process's memory) is refused with no Redis call, unless the
- *     request carries an Idempotency-Key: then only the key is looked up (a retry must find its
- *     order, sold out or not), in the batch, and nothing is counted or written;
+ *     request carries an Idempotency-Key: then only the key is read (KeyLookups: a retry must find
+ *     its order, sold out or not), and nothing is counted or written;
  *  2. otherwise the request joins this process's accept batch (AcceptBatcher), whose one script call
  *     (lua/acceptBatch-n.lua) checks and writes together, for each request: the Idempotency-Key (the
  *     buyer's own: a retry gets its order, another body `idempotency_key_reused`), the buyer's
@@ -66,23 +68,46 @@ export function createOrderAcceptor(
   });
   const soldOut = settings.soldOutMemoryMs > 0 ? new SoldOutMemory(settings.soldOutMemoryMs) : undefined;
 
+  const lookups = new KeyLookups(deps.redis, settings.acceptBatch);
+
   // An Idempotency-Key is the buyer's own: another buyer's `cart-42` is another key.
-  const idempotencyOf = (request: OrderRequest, idempotencyKey: string) => ({
-    key: keys.idempotency(sha256Url(`${request.userId}\n${idempotencyKey}`)),
-    fingerprint: sha256Url(JSON.stringify([request.productId, request.userId, request.quantity])),
-  });
+  const keyOf = (request: OrderRequest, idempotencyKey: string) =>
+    keys.idempotency(sha256Url(`${request.userId}\n${idempotencyKey}`));
+  const fingerprintOf = (request: OrderRequest) =>
+    sha256Url(JSON.stringify([request.productId, request.userId, request.quantity]));
 
   async function accept(request: OrderRequest, idempotencyKey?: string): Promise<AcceptOutcome> {
-    const knownSoldOut = soldOut?.refuses(request.productId, request.quantity) ?? false;
-    if (knownSoldOut && idempotencyKey === undefined) return refused(soldOutError(request));
+    if (soldOut?.refuses(request.productId, request.quantity)) {
+      if (idempotencyKey === undefined) return { kind: 'refused', error: soldOutError(request), fromMemory: true };
+      return retryWhenSoldOut(request, keyOf(request, idempotencyKey));
+    }
     const entry: AcceptEntry = {
       order: { orderId: newOrderId(request.productId), ...request },
-      ...(idempotencyKey === undefined ? {} : { idempotency: idempotencyOf(request, idempotencyKey) }),
-      // Not counted when the memory refuses it: the sold-out storm spends nobody's limit.
-      ...(perUser.limit === 0 || knownSoldOut ? {} : { counter: keys.rateLimit('user', request.userId) }),
-      ...(knownSoldOut ? { lookupOnly: true } : {}),
+      ...(idempotencyKey === undefined
+        ? {}
+        : { idempotency: { key: keyOf(request, idempotencyKey), fingerprint: fingerprintOf(request) } }),
+      ...(perUser.limit === 0 ? {} : { counter: keys.rateLimit('user', request.userId) }),
     };
-    const accepted = await batcher.record(entry);
+    return outcomeOf(request, await batcher.record(entry));
+  }
+
+  /**
+   * A keyed request for a product this process knows sold out: a retry of an order accepted before
+   * gets that order, anything else `409 sold_out` (or `idempotency_key_reused`), nothing counted or
+   * written. One batched read; the body's digest only when the key is bound.
+   */
+  async function retryWhenSoldOut(request: OrderRequest, key: string): Promise<AcceptOutcome> {
+    const binding = await lookups.get(key);
+    if (binding === null) return refused(soldOutError(request));
+    const fingerprint = fingerprintOf(request);
+    const bound = parseBinding(binding);
+    if (bound.fingerprint !== fingerprint) return outcomeOf(request, { kind: 'reused' });
+    // The order's status, through the accept call: it finds the order and changes nothing.
+    const order = { orderId: bound.orderId, ...request };
+    return outcomeOf(request, await batcher.record({ order, idempotency: { key, fingerprint } }), true);
+  }
+
+  function outcomeOf(request: OrderRequest, accepted: Accepted, knownSoldOut = false): AcceptOutcome {
     switch (accepted.kind) {
       case 'recorded':
         return { kind: 'accepted', orderId: accepted.orderId, status: accepted.status };
