@@ -1,13 +1,12 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { ApiMetrics, Config, Keys, Logger, OrdersJobData } from '@flashline/core';
+import type { RedisClient, ApiMetrics, Config, Keys, Logger, OrdersQueues } from '@flashline/core';
 
 /** What the API's routes and middleware are built from (its own module, so that they need not import the app). */
 export interface ApiDeps {
   config: Config & { adminToken: string };
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
-  queue: Queue<OrdersJobData>;
+  /** The orders queue's partitions (QUEUE_PARTITIONS): a product's orders go to its own. */
+  queues: OrdersQueues;
   log: Logger;
   /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
   metrics?: ApiMetrics;

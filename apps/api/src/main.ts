@@ -1,7 +1,7 @@
 import {
   connectRedis,
   createKeys,
-  createOrdersQueue,
+  createOrdersQueues,
   listen,
   redactUrl,
   runMain,
@@ -25,15 +25,15 @@ await runMain('api', async (baseConfig, log) => {
   ) {
     log('warn', 'waiting for Redis', { redisUrl: redactUrl(config.redisUrl), error: lastError });
   }
-  const queue = createOrdersQueue(config, redis);
-  const app = createApp({ config, redis, keys: createKeys(config.keyPrefix), queue, log });
+  const queues = createOrdersQueues(config, redis);
+  const app = createApp({ config, redis, keys: createKeys(config.keyPrefix), queues, log });
 
   const http = await listen(app, config.port, config.host, config.http);
   log('info', 'api listening', { url: `http://${config.host}:${http.port}`, port: http.port });
 
   return async () => {
     await http.close();
-    await queue.close();
+    await queues.close();
     await redis.quit().catch(() => redis.disconnect());
   };
 });

@@ -1,10 +1,11 @@
 import type { Express } from 'express';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
+  type RedisClient,
   connectRedis,
   createKeys,
   createOrdersQueue,
+  onePartition,
   loadConfig,
   waitUntilReady,
   type Config,
@@ -20,7 +21,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export interface ApiUnderTest {
   app: Express;
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   queue: Queue<OrdersJobData>;
   keys: Keys;
   close(): Promise<void>;
@@ -50,7 +51,7 @@ export async function apiOn(
   await waitUntilReady(redis, 5000);
   const queue = createOrdersQueue(config, redis);
   const keys = createKeys(prefix);
-  const app = createApp({ config, redis, keys, queue, log });
+  const app = createApp({ config, redis, keys, queues: onePartition(queue), log });
   return {
     app,
     config,

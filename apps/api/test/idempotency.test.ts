@@ -9,7 +9,7 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 describe('Idempotency-Keys', () => {
   const ctx = useApis();
   let api: ApiUnderTest;
-  const idempotencyKeys = () => ctx.server.client.keys(`${api.keys.prefix}:idem:*`);
+  const idempotencyKeys = () => ctx.server.client.keys(api.keys.everyIdempotencyKey());
 
   before(async () => {
     // The production defaults of the accept path: the sold-out memory on.

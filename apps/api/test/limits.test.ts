@@ -17,7 +17,7 @@ describe('rate limits and security headers', () => {
   const api = (env: Record<string, string>, prefix = nextPrefix()) => ctx.api(prefix, env);
   /** Every rate-limit counter under a prefix, with its time to live. */
   const counters = async (prefix: string) => {
-    const keys = await ctx.server.client.keys(`${prefix}:rl:*`);
+    const keys = await ctx.server.client.keys(`${prefix}:*:rl:*`);
     return Promise.all(keys.map(async (key) => ({ key, pttl: await ctx.server.client.pttl(key) })));
   };
   const assertRateLimited = (res: request.Response, windowMs: number) => {
@@ -123,7 +123,11 @@ describe('rate limits and security headers', () => {
     const found = await counters(prefix);
     assert.equal(found.length, 3, 'one counter per client address');
     for (const { key, pttl } of found) {
-      assert.match(key, new RegExp(`^${prefix}:rl:ip:[A-Za-z0-9_-]+$`), `no {, } or : from the address in ${key}`);
+      assert.match(
+        key,
+        new RegExp(`^${prefix}:\\{ip:\\d+\\}:rl:ip:[A-Za-z0-9_-]+$`),
+        `no {, } or : from the address in ${key}`,
+      );
       assert.ok(pttl > 0 && pttl <= 5000, `${key} must expire: pttl ${pttl}`);
     }
   });

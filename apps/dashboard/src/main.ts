@@ -1,4 +1,4 @@
-import { connectRedis, createKeys, createOrdersQueue, listen, runMain, withSecrets } from '@flashline/core';
+import { connectRedis, createKeys, createOrdersQueues, listen, runMain, withSecrets } from '@flashline/core';
 import { BOARD_PATH, SALE_PATH, createDashboardApp } from './app.ts';
 import { AuditLog } from './audit/auditLog.ts';
 import { LoginThrottle } from './auth/loginThrottle.ts';
@@ -11,21 +11,22 @@ await runMain('dashboard', async (baseConfig, log) => {
   const redis = connectRedis(config, 'worker');
   const keys = createKeys(config.keyPrefix);
   // Built as the API builds it: a job an admin adds on the board gets the same attempts and retention.
-  const orders = createOrdersQueue(config, redis);
-  const sale = new SaleFeed({ redis, keys, orders, intervalMs: config.salePanelIntervalMs, log });
+  // Every partition: Bull Board lists each, the panel and the metrics add them up.
+  const orders = createOrdersQueues(config, redis);
+  const sale = new SaleFeed({ redis, keys, orders: orders.all, intervalMs: config.salePanelIntervalMs, log });
   const app = createDashboardApp({
     users: {
       admin: { user: config.dashboardUser, password: config.dashboardPassword },
       viewer: { user: config.dashboardViewerUser, password: config.dashboardViewerPassword },
     },
-    queues: [orders],
+    queues: [...orders.all],
     audit: new AuditLog(redis, keys, config.audit),
     sale,
     streams: config.salePanelStreams,
     login: new LoginThrottle(redis, keys, config.dashboardLogin),
     trustProxy: config.trustProxy,
     log,
-    metrics: dashboardMetrics(config, redis, orders),
+    metrics: dashboardMetrics(config, redis, orders.all),
   });
 
   if (config.env === 'production' && config.metricsToken === undefined)

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
+  type RedisClient,
   createKeys,
   createReadErrors,
   createRegistry,
@@ -21,8 +21,8 @@ import {
  */
 export function dashboardMetrics(
   config: Pick<Config, 'env' | 'keyPrefix' | 'metricsToken'>,
-  redis: Redis,
-  orders: Queue,
+  redis: RedisClient,
+  orders: readonly Queue[],
 ): RequestHandler {
   const registry = createRegistry();
   const readErrors = createReadErrors(registry);

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Queue } from 'bullmq';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import {
+  type RedisClient,
   ORDERS_QUEUE,
   connectRedis,
   createKeys,
@@ -26,7 +27,6 @@ import {
   type AppProcess,
   type System,
 } from '@flashline/test-utils';
-import type { Redis } from 'ioredis';
 import { ADMIN, VIEWER } from './fixture.ts';
 
 /**
@@ -44,7 +44,7 @@ const STUCK = 'stuck-tv';
 // Bounded: a stuck browser step fails the file instead of holding CI.
 describe('dashboard in a browser', { timeout: 240_000 }, () => {
   let system: System;
-  let redis: Redis;
+  let redis: RedisClient;
   let keys: Keys;
   let queue: Queue;
   let dashboard: AppProcess;

@@ -1,6 +1,6 @@
 import { type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
+  type RedisClient,
   connectRedis,
   createKeys,
   createLogger,
@@ -22,7 +22,7 @@ export const VIEWER = { user: 'watcher', password: 'viewer-battery-staple' };
 
 export interface DashboardFixture {
   app: ReturnType<typeof createDashboardApp>;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queue: Queue;
   audit: AuditLog;
@@ -53,7 +53,7 @@ export function dashboardOn(server: TestRedis, prefix: string, options: FixtureO
   const queue = createOrdersQueue(config, redis);
   const audit = new AuditLog(redis, keys, config.audit);
   const log = options.log ?? createLogger('dashboard-test');
-  const sale = new SaleFeed({ redis, keys, orders: queue, intervalMs: options.intervalMs ?? 100, log });
+  const sale = new SaleFeed({ redis, keys, orders: [queue], intervalMs: options.intervalMs ?? 100, log });
   const app = createDashboardApp({
     users: { admin: ADMIN, viewer: VIEWER },
     queues: [queue],
@@ -63,7 +63,7 @@ export function dashboardOn(server: TestRedis, prefix: string, options: FixtureO
     login: new LoginThrottle(redis, keys, config.dashboardLogin),
     trustProxy: config.trustProxy,
     log,
-    ...(options.metrics ? { metrics: dashboardMetrics(config, redis, queue) } : {}),
+    ...(options.metrics ? { metrics: dashboardMetrics(config, redis, [queue]) } : {}),
   });
   return {
     app,

@@ -19,14 +19,17 @@ await runMain('worker', async (config, log) => {
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
   const parts = createWorkerParts(config, redis, metrics);
-  const { keys, queue } = parts;
-  const worker = createOrderWorker(config, redis, log, metrics, parts);
+  const { keys, queues } = parts;
+  // One BullMQ worker per partition this process consumes (WORKER_PARTITIONS, every one by default).
+  const workers = config.workerPartitions.map((partition) =>
+    createOrderWorker(config, redis, log, metrics, parts, partition),
+  );
   let publishFailures = 0;
   const stopPublishing = publishMetrics(redis, keys, metrics.registry, id, (error) => {
     if (publishFailures++ % 60 === 0) log('warn', 'could not publish metrics', errorFields(error));
   });
   let decided = 0;
-  worker.on('completed', (job) => (decided += ordersOf(job.data).length));
+  for (const worker of workers) worker.on('completed', (job) => (decided += ordersOf(job.data).length));
   const stats = setInterval(() => {
     if (decided > 0) log('info', 'orders decided', { count: decided, perSecond: decided / 5 });
     decided = 0;
@@ -37,7 +40,7 @@ await runMain('worker', async (config, log) => {
     {
       redis,
       keys,
-      queue,
+      queues,
       afterMs: config.reconcile.afterMs,
       orderRetentionMs: config.orderRetentionMs,
       intervalMs: config.reconcile.intervalMs,
@@ -49,23 +52,27 @@ await runMain('worker', async (config, log) => {
     (error) => log('warn', 'reconciler failed', errorFields(error)),
   );
 
-  void worker.run().catch(() => {});
-  await worker.waitUntilReady();
-  log('info', 'worker ready', { pid: process.pid, concurrency: config.workerConcurrency });
+  for (const worker of workers) void worker.run().catch(() => {});
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+  log('info', 'worker ready', {
+    pid: process.pid,
+    concurrency: config.workerConcurrency,
+    partitions: config.workerPartitions,
+  });
 
   return async () => {
     clearInterval(stats);
     stopReconciler();
     // Let active jobs finish (their locks are released as each `using` ends), within the deadline;
     // past it, force-close: unfinished jobs stall and another worker redoes them idempotently.
-    const finished = worker.close().then(() => true);
+    const finished = Promise.all(workers.map((worker) => worker.close())).then(() => true);
     const inTime = await Promise.race([finished, sleep(config.shutdownTimeoutMs).then(() => false)]);
     if (!inTime) {
       log('warn', 'active jobs did not finish in time; closing anyway', { deadlineMs: config.shutdownTimeoutMs });
-      await worker.close(true);
+      await Promise.all(workers.map((worker) => worker.close(true)));
     }
     stopPublishing();
-    await queue.close();
+    await queues.close();
     await redis.quit().catch(() => redis.disconnect());
   };
 });

@@ -1,12 +1,12 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
 import {
+  type RedisClient,
   AppError,
-  ORDERS_QUEUE,
   ProductLocks,
   createKeys,
-  createOrdersQueue,
+  createOrdersQueues,
+  partitionQueue,
+  type OrdersQueues,
   OrderBatcher,
   errorFields,
   failOrders,
@@ -55,11 +55,11 @@ export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason | '
 export interface WorkerParts {
   keys: Keys;
   batcher: OrderBatcher;
-  /** The orders queue's producer handle: the reconciler re-drives lost jobs through it. */
-  queue: Queue<OrdersJobData>;
+  /** The orders queue's partitions (producer handles): the reconciler re-drives lost jobs through them. */
+  queues: OrdersQueues;
 }
 
-export function createWorkerParts(config: Config, redis: Redis, metrics?: WorkerMetrics): WorkerParts {
+export function createWorkerParts(config: Config, redis: RedisClient, metrics?: WorkerMetrics): WorkerParts {
   const keys = createKeys(config.keyPrefix);
   const batcher = new OrderBatcher({
     redis,
@@ -74,11 +74,13 @@ export function createWorkerParts(config: Config, redis: Redis, metrics?: Worker
     claimInScript: config.commitClaimsLock,
   });
   metrics?.trackBatches(() => batcher.stats);
-  return { keys, batcher, queue: createOrdersQueue(config, redis) };
+  return { keys, batcher, queues: createOrdersQueues(config, redis) };
 }
 
 /**
- * One BullMQ worker deciding orders. A job carries one order or a batch (the orders an API process
+ * One BullMQ worker deciding the orders of one partition of the queue (a worker process runs one per
+ * partition it consumes, sharing its parts: one OrderBatcher, so one lock and one commit per product
+ * whichever partition a job came from). A job carries one order or a batch (the orders an API process
  * accepted together); every order goes through the per-product OrderBatcher, so the orders of one
  * product in the active jobs share one lock acquisition and one commit. Business rejections
  * (sold_out, limit_exceeded) are results, not failures: the job completes. Infrastructure errors
@@ -89,10 +91,11 @@ export function createWorkerParts(config: Config, redis: Redis, metrics?: Worker
  */
 export function createOrderWorker(
   config: Config,
-  redis: Redis,
+  redis: RedisClient,
   log: Logger,
   metrics?: WorkerMetrics,
   parts: WorkerParts = createWorkerParts(config, redis, metrics),
+  partition = 0,
 ): Worker<OrdersJobData, JobResult> {
   const { keys, batcher } = parts;
   if (config.brokenOnPurpose.length > 0)
@@ -142,8 +145,9 @@ export function createOrderWorker(
     throw new DelayedError();
   };
 
+  const queue = partitionQueue(config, partition);
   const worker = new Worker<OrdersJobData, JobResult>(
-    ORDERS_QUEUE,
+    queue.name,
     async (job, token) => {
       // A job that ran before (an attempt failed, or it stalled) may be an operator's retry of a job
       // that failed for good: attempts exhausted, an error no retry could help, or the stall limit
@@ -198,10 +202,11 @@ export function createOrderWorker(
     },
     {
       connection: redis,
-      prefix: config.queuePrefix,
+      prefix: queue.prefix,
       // `<host>:<pid>`, kept on each job it runs (processedBy): operators can tell which process has a job.
       name: workerId(),
-      concurrency: config.workerConcurrency,
+      // WORKER_CONCURRENCY is the process's, shared by the partitions it consumes.
+      concurrency: Math.max(1, Math.ceil(config.workerConcurrency / config.workerPartitions.length)),
       autorun: false,
       // A worker that dies holding a job is noticed within one lock period; the job runs again.
       lockDuration: config.jobLockMs,

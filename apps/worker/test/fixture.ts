@@ -1,7 +1,7 @@
 import { before } from 'node:test';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
+  type RedisClient,
   connectRedis,
   createKeys,
   createOrdersQueue,
@@ -18,9 +18,9 @@ export interface WorkerFixture {
   server: TestRedis;
   config: Config;
   /** The worker's connection. */
-  redis: Redis;
+  redis: RedisClient;
   /** The API's side: the queue and the acceptor use it. */
-  producer: Redis;
+  producer: RedisClient;
   queue: ReturnType<typeof createOrdersQueue>;
   worker: Worker;
   keys: Keys;

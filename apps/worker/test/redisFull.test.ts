@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
+  type RedisClient,
   connectRedis,
   createKeys,
   createOrdersQueue,
@@ -29,8 +29,8 @@ const REFUSALS = 3;
 describe('a worker whose commits Redis refuses (used memory past maxmemory)', () => {
   const keys = createKeys('wfull');
   let server: TestRedis;
-  let redis: Redis;
-  let producer: Redis;
+  let redis: RedisClient;
+  let producer: RedisClient;
   let queue: ReturnType<typeof createOrdersQueue>;
   let worker: Worker;
   /** How often each order's commit was tried. */

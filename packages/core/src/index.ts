@@ -8,7 +8,7 @@ export {
   toAppError,
   type ErrorCode,
 } from './errors/appError.ts';
-export { bullmqKey, createKeys, PRODUCT_GROUPS, queuePrefixOf, type Keys } from './keys/keys.ts';
+export { bullmqKey, createKeys, hashTagOf, PRODUCT_GROUPS, queuePrefixOf, type Keys } from './keys/keys.ts';
 export {
   createLogger,
   errorFields,
@@ -18,7 +18,7 @@ export {
   type LogLevel,
   type LogStreams,
 } from './log/logger.ts';
-export { connectRedis, waitUntilReady, type RedisRole } from './redis/connect.ts';
+export { connectRedis, waitUntilReady, type RedisClient, type RedisRole } from './redis/connect.ts';
 export { createReadiness, type Readiness } from './redis/readiness.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
 export { adjustStock, getProduct, listProducts, productETag, setProduct, type Product } from './products/products.ts';
@@ -57,7 +57,12 @@ export { OrderBatcher, type BatcherDeps } from './orders/orderBatcher.ts';
 export {
   ORDERS_QUEUE,
   createOrdersQueue,
+  createOrdersQueues,
   orderJobOptions,
+  partitionOfGroup,
+  onePartition,
+  partitionQueue,
+  type OrdersQueues,
   ordersOf,
   type OrderBatchJob,
   type OrderJob,

@@ -1,12 +1,19 @@
+import type { RedisClient } from '../src/index.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { createOrdersQueue, decodeAcceptBatch, loadConfig, setProduct } from '../src/index.ts';
+import {
+  createOrdersQueue,
+  decodeClaimBuyers,
+  decodeRecordOrders,
+  decodeReleaseBuyers,
+  loadConfig,
+  setProduct,
+} from '../src/index.ts';
 import { testAcceptor } from '@flashline/test-utils';
 import { uniqueKeys, useRedis } from './helpers.ts';
 
 /** Calls of each command the server ran so far (INFO commandstats). */
-async function commandCalls(redis: Redis): Promise<Record<string, number>> {
+async function commandCalls(redis: RedisClient): Promise<Record<string, number>> {
   const info = await redis.info('commandstats');
   return Object.fromEntries([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
@@ -31,7 +38,7 @@ describe('the accept batch script (keys and per-user limit in the batch)', () =>
     return { keys, queue, acceptor };
   }
 
-  it('accepts keyed, counted orders over several products with one script call and one job', async () => {
+  it("accepts keyed, counted orders over several products with a stock read, a buyers' and a products' script call and one job", async () => {
     const { keys, queue, acceptor } = setup({ perUser: 5 });
     for (const productId of ['a', 'b', 'c']) await setProduct(ctx.redis, keys, productId, { stock: 100 });
     await queue.waitUntilReady();
@@ -43,11 +50,11 @@ describe('the accept batch script (keys and per-user limit in the batch)', () =>
     );
     const after = await commandCalls(ctx.redis);
     assert.ok(outcomes.every((o) => o.kind === 'accepted'));
-    // One acceptBatch and one Queue.add (BullMQ's addJob script): no rate-limit script nor SET NX GET per request.
-    assert.equal(scriptCallsSince(before, after), 2);
+    // readStock, claimBuyers, recordOrders and one Queue.add (BullMQ's addJob script): nothing per request.
+    assert.equal(scriptCallsSince(before, after), 4);
     assert.equal((after.set ?? 0) - (before.set ?? 0), 30, 'the keys were bound inside the script, once each');
     assert.equal(await ctx.redis.get(keys.rateLimit('user', 'u7')), '1');
-    assert.equal((await ctx.redis.keys(`${keys.prefix}:idem:*`)).length, 30);
+    assert.equal((await ctx.redis.keys(keys.everyIdempotencyKey())).length, 30);
     await queue.close();
   });
 
@@ -65,43 +72,60 @@ describe('the accept batch script (keys and per-user limit in the batch)', () =>
     assert.equal(await ctx.redis.get(keys.rateLimit('user', 'eve')), '3');
     const limited = outcomes[5]!;
     assert.ok(limited.kind === 'refused' && limited.retryAfterS === 60);
+
+    // A flood in the buyer's name for products that refuse (unknown, sold out; keyed or not), in the
+    // same batches as the buyer's own orders: it never holds a unit of the buyer's budget.
+    await setProduct(ctx.redis, keys, 'gone', { stock: 0 });
+    const flood = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) =>
+        acceptor.accept(
+          { productId: i % 2 ? 'nope' : 'gone', userId: 'ann', quantity: 1 },
+          i % 4 < 2 ? `f-${i}` : undefined,
+        ),
+      ),
+      ...Array.from({ length: 3 }, () => acceptor.accept({ productId: 'p', userId: 'ann', quantity: 1 })),
+    ]);
+    assert.deepEqual(
+      flood.slice(20).map((o) => o.kind),
+      ['accepted', 'accepted', 'accepted'],
+    );
+    assert.equal(await ctx.redis.get(keys.rateLimit('user', 'ann')), '3');
+    assert.equal((await ctx.redis.keys(keys.everyIdempotencyKey())).length, 0, 'a refused request bound its key');
     await queue.close();
   });
 
-  it('records, binds and counts nothing twice when ioredis re-sends the same call', async () => {
+  it('records, binds and counts nothing twice when ioredis re-sends the same calls', async () => {
     const keys = uniqueKeys();
     await setProduct(ctx.redis, keys, 'p', { stock: 1 });
     const counter = keys.rateLimit('user', 'amy');
-    const key = keys.idempotency('k-amy');
-    const call = [
-      5,
-      keys.product('p'),
-      keys.pending('p'),
-      keys.order('p', 'p.AAAAAAAAAAAAAAAA'),
-      key,
-      counter,
-      Date.now(),
-      'p.AAAAAAAAAAAAAAAA',
-      3,
-      60_000,
-      60,
-      1,
-      'p',
-      1,
-      'p.AAAAAAAAAAAAAAAA',
-      'amy',
-      1,
-      3,
-      'fingerprint-1',
-    ];
-    const first = decodeAcceptBatch(await ctx.redis.acceptBatch(call), 1);
-    const again = decodeAcceptBatch(await ctx.redis.acceptBatch(call), 1);
-    assert.deepEqual(first, { kind: 'answered', orders: [{ kind: 'new' }] });
-    assert.deepEqual(again, { kind: 'answered', orders: [{ kind: 'existing', status: 'queued' }] });
+    const key = keys.idempotency('amy', 'k-amy');
+    const orderId = 'p.AAAAAAAAAAAAAAAA';
+    const claim = [2, key, counter, 3, 60_000, 60, orderId, 'fingerprint-1', 3];
+    const record = [3, keys.product('p'), keys.pending('p'), keys.order('p', orderId), Date.now(), orderId, 1, 'p', 1];
+    record.push(orderId, 'amy', 1);
+    assert.deepEqual(decodeClaimBuyers(await ctx.redis.claimBuyers(claim), 1), {
+      kind: 'answered',
+      items: [{ kind: 'claimed' }],
+    });
+    // The claim re-sent finds its own binding: the request's own order, nothing counted again.
+    assert.deepEqual(decodeClaimBuyers(await ctx.redis.claimBuyers(claim), 1), {
+      kind: 'answered',
+      items: [{ kind: 'bound', orderId }],
+    });
+    const first = decodeRecordOrders(await ctx.redis.recordOrders(record), 1);
+    const again = decodeRecordOrders(await ctx.redis.recordOrders(record), 1);
+    assert.deepEqual(first, { kind: 'answered', items: [{ kind: 'new' }] });
+    assert.deepEqual(again, { kind: 'answered', items: [{ kind: 'existing', status: 'queued' }] });
     assert.equal(await ctx.redis.get(counter), '1');
-    assert.equal(await ctx.redis.get(key), 'p.AAAAAAAAAAAAAAAA fingerprint-1');
+    assert.equal(await ctx.redis.get(key), `${orderId} fingerprint-1`);
     assert.equal(await ctx.redis.hget(keys.product('p'), 'accepted'), '1');
     assert.equal(await ctx.redis.zcard(keys.pending('p')), 1);
+    // A give-back re-sent gives back once: the key is no longer the claim's after the first.
+    const release = [2, key, counter, orderId, 'fingerprint-1', 3];
+    assert.deepEqual(decodeReleaseBuyers(await ctx.redis.releaseBuyers(release)), { kind: 'released', count: 1 });
+    assert.deepEqual(decodeReleaseBuyers(await ctx.redis.releaseBuyers(release)), { kind: 'released', count: 0 });
+    assert.equal(await ctx.redis.get(counter), '0');
+    assert.equal(await ctx.redis.get(key), null);
   });
 
   it('reads the keys of a known sold-out product in one MGET per batch, no script, and finds an order recorded before', async () => {
@@ -123,7 +147,7 @@ describe('the accept batch script (keys and per-user limit in the batch)', () =>
     assert.deepEqual(await acceptor.accept(body, 'k-a'), first);
     const reused = await acceptor.accept({ ...body, quantity: 2 }, 'k-a');
     assert.ok(reused.kind === 'refused' && reused.error.code === 'idempotency_key_reused');
-    assert.equal((await ctx.redis.keys(`${keys.prefix}:idem:*`)).length, 1, 'a refused request bound its key');
+    assert.equal((await ctx.redis.keys(keys.everyIdempotencyKey())).length, 1, 'a refused request bound its key');
     await queue.close();
   });
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   createOrdersQueue,
-  decodeAcceptBatch,
+  decodeClaimBuyers,
+  decodeRecordOrders,
   getOrder,
   loadConfig,
   ordersOf,
@@ -162,23 +163,32 @@ describe('accept batches (group commit of the accept path)', () => {
       { orderId: 'p:{g:1}', userId: 'bob', quantity: '1' },
     ]) {
       const orders = [good, bad];
-      // Counted orders (mode 2), each with its buyer's counter: not even the counters may move.
-      const reply = await ctx.redis.acceptBatch([
-        2 + 2 * orders.length,
+      // The products' step, and the buyers' step for the same orders (counted, mode 2): neither may write.
+      const record = await ctx.redis.recordOrders([
+        2 + orders.length,
         keys.product('p'),
         keys.pending('p'),
-        ...orders.flatMap((o) => [keys.order('p', o.orderId), keys.rateLimit('user', o.userId)]),
+        ...orders.map((o) => keys.order('p', o.orderId)),
         Date.now(),
         'batch~test',
-        5,
-        1000,
-        60,
         1,
         'p',
         orders.length,
-        ...orders.flatMap((o) => [o.orderId, o.userId, o.quantity, 2, '-']),
+        ...orders.flatMap((o) => [o.orderId, o.userId, o.quantity]),
       ]);
-      assert.deepEqual(decodeAcceptBatch(reply, orders.length), { kind: 'invalid_arguments' }, JSON.stringify(bad));
+      assert.deepEqual(decodeRecordOrders(record, orders.length), { kind: 'invalid_arguments' }, JSON.stringify(bad));
+      // The buyers' step checks what it is given (order ids, modes): a bad order id refuses it whole.
+      if (bad.orderId.includes('{')) {
+        const claim = await ctx.redis.claimBuyers([
+          orders.length,
+          ...orders.map((o) => keys.rateLimit('user', o.userId)),
+          5,
+          1000,
+          60,
+          ...orders.flatMap((o) => [o.orderId, '-', 2]),
+        ]);
+        assert.deepEqual(decodeClaimBuyers(claim, orders.length), { kind: 'invalid_arguments' }, JSON.stringify(bad));
+      }
     }
     assert.deepEqual(await snapshot(ctx.redis, keys), before, 'a refused call wrote something');
   });

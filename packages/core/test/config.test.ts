@@ -30,6 +30,65 @@ describe('configuration', () => {
   });
 });
 
+describe('Redis Cluster and partition settings', () => {
+  const refused = (env: Record<string, string>, setting: string) =>
+    assert.throws(
+      () => loadConfig(env),
+      (error: unknown) => error instanceof ConfigError && error.message.includes(setting),
+      JSON.stringify(env),
+    );
+
+  it('reads REDIS_CLUSTER_NODES as host:port or URLs, with one set of credentials and TLS for every node', () => {
+    assert.equal(loadConfig({}).redisCluster, undefined);
+    assert.deepEqual(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7001' }).redisCluster, {
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+      ],
+      tls: false,
+    });
+    assert.deepEqual(
+      loadConfig({ REDIS_CLUSTER_NODES: 'rediss://app:s%40cret@a.example:6380,rediss://app:s%40cret@b.example:6380' })
+        .redisCluster,
+      {
+        nodes: [
+          { host: 'a.example', port: 6380 },
+          { host: 'b.example', port: 6380 },
+        ],
+        username: 'app',
+        password: 's@cret',
+        tls: true,
+      },
+    );
+    for (const bad of [
+      '',
+      'nohost',
+      'a:0',
+      'a:70000',
+      'redis://a:1/2',
+      'redis://x:y@a:1,redis://a:2',
+      'rediss://a:1,a:2',
+    ])
+      refused({ REDIS_CLUSTER_NODES: bad || ',' }, 'REDIS_CLUSTER_NODES');
+  });
+
+  it('has one partition on a single Redis and 16 on a cluster, a power of two up to 64, and a worker takes every one', () => {
+    assert.equal(loadConfig({}).queuePartitions, 1);
+    assert.deepEqual(loadConfig({}).workerPartitions, [0]);
+    const cluster = loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000' });
+    assert.equal(cluster.queuePartitions, 16);
+    assert.equal(cluster.workerPartitions.length, 16);
+    assert.deepEqual(
+      loadConfig({ QUEUE_PARTITIONS: '8', WORKER_PARTITIONS: '0,2,5-7' }).workerPartitions,
+      [0, 2, 5, 6, 7],
+    );
+    for (const bad of ['0', '3', '128', 'x']) refused({ QUEUE_PARTITIONS: bad }, 'QUEUE_PARTITIONS');
+    refused({ QUEUE_PARTITIONS: '4', WORKER_PARTITIONS: '4' }, 'WORKER_PARTITIONS');
+    refused({ WORKER_PARTITIONS: '2-1' }, 'WORKER_PARTITIONS');
+    refused({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', QUEUE_PREFIX: 'x:{q}' }, 'QUEUE_PREFIX');
+  });
+});
+
 describe('buyer token settings', () => {
   const SECRET = 'a-buyer-token-secret-of-32-chars!';
   const pemOf = (key: KeyObject, type: 'spki' | 'pkcs8' = 'spki') => key.export({ type, format: 'pem' }).toString();

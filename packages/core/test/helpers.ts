@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/index.ts';
 import { after, before } from 'node:test';
 import { startRedis, useRedisServer, type TestRedis } from '@flashline/test-utils';
 import {
   AppError,
   commitSections,
   connectRedis,
-  decodeAcceptBatch,
+  decodeRecordOrders,
   createKeys,
   type CommitResult,
   type CommitRules,
@@ -22,12 +22,12 @@ export function uniqueKeys(): Keys {
 }
 
 /** A worker-style client with Flashline's scripts defined. */
-export function scriptedClient(redis: TestRedis): Redis {
+export function scriptedClient(redis: TestRedis): RedisClient {
   return connectRedis({ redisUrl: redis.url, redisTimeoutMs: 2000 }, 'worker');
 }
 
 /** Every key under a test's prefix, for "nothing changed" assertions. */
-export async function snapshot(redis: Redis, keys: Keys): Promise<Record<string, string>> {
+export async function snapshot(redis: RedisClient, keys: Keys): Promise<Record<string, string>> {
   const found = await redis.keys(`${keys.prefix}:*`);
   const out: Record<string, string> = {};
   for (const key of found.sort()) out[key] = JSON.stringify(await redis.dump(key));
@@ -38,8 +38,8 @@ export async function snapshot(redis: Redis, keys: Keys): Promise<Record<string,
  * A private redis-server and a scripted client for the enclosing `describe`, started in `before`
  * and stopped in `after`. Read `.server` and `.redis` inside tests.
  */
-export function useRedis(): { server: TestRedis; redis: Redis } {
-  const context = {} as { server: TestRedis; redis: Redis };
+export function useRedis(): { server: TestRedis; redis: RedisClient } {
+  const context = {} as { server: TestRedis; redis: RedisClient };
   before(async () => {
     context.server = await startRedis();
     context.redis = scriptedClient(context.server);
@@ -56,8 +56,8 @@ export function useRedis(): { server: TestRedis; redis: Redis } {
  * each call (separate connections, as separate worker processes would have), every one disconnected
  * in `after` before the server stops. Read `.server` inside tests.
  */
-export function useClients(): { server: TestRedis; client: () => Redis } {
-  const clients: Redis[] = [];
+export function useClients(): { server: TestRedis; client: () => RedisClient } {
+  const clients: RedisClient[] = [];
   const context = useRedisServer({
     beforeStop: () => {
       for (const c of clients) c.disconnect();
@@ -74,16 +74,16 @@ export function useClients(): { server: TestRedis; client: () => Redis } {
 
 /** Records one order as queued, the way the API's accept batch does for a batch of one (no job added). */
 export async function recordOrder(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   productId: string,
   orderId: string,
   userId: string,
   quantity: number,
 ): Promise<void> {
-  // One section, one order: no key, not counted (mode 0), enqueued under its own id.
-  const reply = decodeAcceptBatch(
-    await redis.acceptBatch([
+  // One section, one order (no key, not counted: the buyers' step has nothing to do), its job its own id.
+  const reply = decodeRecordOrders(
+    await redis.recordOrders([
       3,
       keys.product(productId),
       keys.pending(productId),
@@ -91,20 +91,15 @@ export async function recordOrder(
       Date.now(),
       orderId,
       1,
-      1000,
-      1,
-      1,
       productId,
       1,
       orderId,
       userId,
       quantity,
-      0,
-      '-',
     ]),
     1,
   );
-  if (reply.kind !== 'answered' || reply.orders[0]?.kind !== 'new')
+  if (reply.kind !== 'answered' || reply.items[0]?.kind !== 'new')
     throw new Error(`not recorded: ${JSON.stringify(reply)}`);
 }
 
@@ -113,7 +108,7 @@ export async function recordOrder(
  * yet: the commit decides only recorded orders. Unlike acceptOrders it checks no stock, so a test may
  * record an order its product cannot serve.
  */
-export async function recordAsAccepted(redis: Redis, keys: Keys, orders: readonly OrderJob[]): Promise<void> {
+export async function recordAsAccepted(redis: RedisClient, keys: Keys, orders: readonly OrderJob[]): Promise<void> {
   for (const { orderId, productId, userId, quantity } of orders) {
     const orderKey = keys.order(productId, orderId);
     if (!(await redis.hsetnx(orderKey, 'status', 'queued'))) continue;
@@ -130,7 +125,7 @@ export async function recordAsAccepted(redis: Redis, keys: Keys, orders: readonl
  * thrown (`lease_lost` for a stale fence, `unknown_product`). The tests' view of commitSections.
  */
 export async function commitOrders(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   productId: string,
   orders: readonly OrderJob[],
@@ -169,7 +164,7 @@ class LockHeld extends Error {}
 
 /** One order committed under a fencing token; an invalid order throws. */
 export async function commitOrder(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   order: OrderJob,
   fence: number,
@@ -182,7 +177,7 @@ export async function commitOrder(
 
 /** A commit that claims the free lock in the script; null when another holder has the lock. */
 export async function claimAndCommit(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   productId: string,
   orders: readonly OrderJob[],

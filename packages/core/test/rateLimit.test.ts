@@ -65,7 +65,7 @@ describe('rate limiter', () => {
     const keys = uniqueKeys();
     for (const id of ['2001:db8::1', '{p:tv}', 'a:b*c', '', 'x'.repeat(10_000)]) {
       const key = keys.rateLimit('ip', id);
-      assert.match(key, new RegExp(`^${keys.prefix}:rl:ip:[A-Za-z0-9_-]{22}$`), key.slice(0, 80));
+      assert.match(key, new RegExp(`^${keys.prefix}:\\{ip:\\d+\\}:rl:ip:[A-Za-z0-9_-]{22}$`), key.slice(0, 80));
     }
     assert.notEqual(keys.rateLimit('ip', 'a'), keys.rateLimit('user', 'a'));
     assert.notEqual(keys.rateLimit('ip', '::1'), keys.rateLimit('ip', '::2'));

@@ -9,6 +9,7 @@ import {
   getOrder,
   loadConfig,
   newOrderId,
+  onePartition,
   reconcileOnce,
   startReconciler,
   type ReconcileDeps,
@@ -44,24 +45,36 @@ describe('reconciler', () => {
     await setProduct(ctx.redis, keys, 'p', { stock: 3 });
     const orderId = await recordOnly('p', 'u1', 2);
     assert.deepEqual(
-      await reconcile({ redis: ctx.redis, keys, queue, afterMs: 60_000, orderRetentionMs: 60_000 }),
+      await reconcile({
+        redis: ctx.redis,
+        keys,
+        queues: onePartition(queue),
+        afterMs: 60_000,
+        orderRetentionMs: 60_000,
+      }),
       { checked: 0, redriven: 0, failed: 0 },
       'touched an order not yet overdue',
     );
     await sleep(5);
-    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
-      checked: 1,
-      redriven: 1,
-      failed: 0,
-    });
+    assert.deepEqual(
+      await reconcile({ redis: ctx.redis, keys, queues: onePartition(queue), afterMs: 1, orderRetentionMs: 60_000 }),
+      {
+        checked: 1,
+        redriven: 1,
+        failed: 0,
+      },
+    );
     const job = await queue.getJob(orderId);
     assert.deepEqual(job?.data, { orderId, productId: 'p', userId: 'u1', quantity: 2 });
     // Its job now waits: a second pass leaves it alone.
-    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
-      checked: 1,
-      redriven: 0,
-      failed: 0,
-    });
+    assert.deepEqual(
+      await reconcile({ redis: ctx.redis, keys, queues: onePartition(queue), afterMs: 1, orderRetentionMs: 60_000 }),
+      {
+        checked: 1,
+        redriven: 0,
+        failed: 0,
+      },
+    );
     await queue.close();
   });
 
@@ -79,11 +92,14 @@ describe('reconciler', () => {
     await crashing.close();
     assert.equal((await getOrder(ctx.redis, keys, orderId))?.status, 'queued');
     await sleep(5);
-    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
-      checked: 1,
-      redriven: 0,
-      failed: 1,
-    });
+    assert.deepEqual(
+      await reconcile({ redis: ctx.redis, keys, queues: onePartition(queue), afterMs: 1, orderRetentionMs: 60_000 }),
+      {
+        checked: 1,
+        redriven: 0,
+        failed: 1,
+      },
+    );
     const order = await getOrder(ctx.redis, keys, orderId);
     assert.deepEqual([order?.status, order?.reason], ['rejected', 'processing_failed']);
     assert.equal(await ctx.redis.zcard(keys.pending('p')), 0);
@@ -96,11 +112,14 @@ describe('reconciler', () => {
     const orderId = await recordOnly('p', 'u1', 1);
     await ctx.redis.hset(keys.order('p', orderId), 'status', 'confirmed'); // decided, index entry left over
     await sleep(5);
-    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
-      checked: 1,
-      redriven: 0,
-      failed: 0,
-    });
+    assert.deepEqual(
+      await reconcile({ redis: ctx.redis, keys, queues: onePartition(queue), afterMs: 1, orderRetentionMs: 60_000 }),
+      {
+        checked: 1,
+        redriven: 0,
+        failed: 0,
+      },
+    );
     assert.equal(await queue.getJob(orderId), undefined);
     assert.equal(await ctx.redis.zcard(keys.pending('p')), 0);
     await queue.close();
@@ -116,7 +135,8 @@ describe('reconciler', () => {
     const batchId = (await ctx.redis.hget(keys.order('p', accepted[0]!.orderId), 'job'))!;
     assert.match(batchId, /^batch~/);
     await sleep(5);
-    const pass = () => reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 });
+    const pass = () =>
+      reconcile({ redis: ctx.redis, keys, queues: onePartition(queue), afterMs: 1, orderRetentionMs: 60_000 });
     assert.deepEqual(
       await pass(),
       { checked: 3, redriven: 0, failed: 0 },
@@ -152,11 +172,14 @@ describe('reconciler', () => {
     while ((await queue.getJobState(batchId)) !== 'failed') await sleep(20);
     await crashing.close();
     await sleep(5);
-    assert.deepEqual(await reconcile({ redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: 60_000 }), {
-      checked: 2,
-      redriven: 0,
-      failed: 2,
-    });
+    assert.deepEqual(
+      await reconcile({ redis: ctx.redis, keys, queues: onePartition(queue), afterMs: 1, orderRetentionMs: 60_000 }),
+      {
+        checked: 2,
+        redriven: 0,
+        failed: 2,
+      },
+    );
     for (const { orderId } of accepted)
       assert.equal((await getOrder(ctx.redis, keys, orderId))?.reason, 'processing_failed');
     await queue.close();
@@ -183,7 +206,13 @@ describe('reconciler', () => {
     while ((await queue.getJobCounts('failed', 'completed')).completed !== 1) await sleep(20);
     while ((await queue.getJobState(failing.orderId)) !== 'failed') await sleep(20);
     await worker.close();
-    const deps = { redis: ctx.redis, keys, queue, afterMs: 1, orderRetentionMs: config.orderRetentionMs };
+    const deps = {
+      redis: ctx.redis,
+      keys,
+      queues: onePartition(queue),
+      afterMs: 1,
+      orderRetentionMs: config.orderRetentionMs,
+    };
     assert.equal((await reconcileOnce(deps)).removedJobs, 0, 'removed jobs younger than their orders');
     await sleep(1100);
     assert.equal((await reconcileOnce(deps)).removedJobs, 2);
@@ -208,7 +237,7 @@ describe('reconciler', () => {
     const queues = clients.map((redis) => createOrdersQueue(config, redis));
     const stops = clients.map((redis, i) =>
       startReconciler(
-        { redis, keys, queue: queues[i]!, afterMs: 1, orderRetentionMs: 60_000, intervalMs: 150 },
+        { redis, keys, queues: onePartition(queues[i]!), afterMs: 1, orderRetentionMs: 60_000, intervalMs: 150 },
         (report) => passes.push(report),
         (error) => console.error('reconciler error', error),
       ),
@@ -255,7 +284,7 @@ describe('reconciler', () => {
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: ctx.server.port });
     const redis = connectRedis({ redisUrl: proxy.url, redisTimeoutMs: 5000 }, 'worker');
     const proxiedQueue = createOrdersQueue(config, redis);
-    const deps = { redis, keys, queue: proxiedQueue, afterMs: 1000, orderRetentionMs: 60_000 };
+    const deps = { redis, keys, queues: onePartition(proxiedQueue), afterMs: 1000, orderRetentionMs: 60_000 };
     const timed = async () => {
       const startedAt = performance.now();
       const report = await reconcileOnce(deps);

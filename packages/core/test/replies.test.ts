@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   CommitOrdersCode,
-  decodeAcceptBatch,
+  decodeClaimBuyers,
+  decodeRecordOrders,
+  decodeReleaseBuyers,
   decodeAcquireLock,
   decodeCommitOrders,
   decodeFailOrder,
@@ -13,19 +15,29 @@ import {
 // does not know is refused loudly instead of read as some outcome.
 describe('script replies', () => {
   it('decodes each documented reply to its outcome', () => {
-    assert.deepEqual(decodeAcceptBatch(-3, 2), { kind: 'invalid_arguments' });
+    assert.deepEqual(decodeClaimBuyers(-3, 2), { kind: 'invalid_arguments' });
+    assert.deepEqual(decodeClaimBuyers(['claimed', '', 'bound', 'p.A', 'reused', '', 'rate_limited', '250'], 4), {
+      kind: 'answered',
+      items: [
+        { kind: 'claimed' },
+        { kind: 'bound', orderId: 'p.A' },
+        { kind: 'reused' },
+        { kind: 'rate_limited', retryInMs: 250 },
+      ],
+    });
     assert.deepEqual(
-      decodeAcceptBatch(['new', '', 'sold_out', '', 'existing', 'confirmed', 'rate_limited', '250'], 4),
+      decodeRecordOrders(['new', '', 'sold_out', '', 'existing', 'confirmed', 'unknown_product', ''], 4),
       {
         kind: 'answered',
-        orders: [
+        items: [
           { kind: 'new' },
           { kind: 'sold_out' },
           { kind: 'existing', status: 'confirmed' },
-          { kind: 'rate_limited', retryInMs: 250 },
+          { kind: 'unknown_product' },
         ],
       },
     );
+    assert.deepEqual(decodeReleaseBuyers(2), { kind: 'released', count: 2 });
     assert.deepEqual(decodeCommitOrders([0, 'rejected', 'sold_out', 1, -4, '', '', 0], [1, 1]), {
       kind: 'sections',
       sections: [
@@ -43,8 +55,10 @@ describe('script replies', () => {
   });
 
   it('refuses a reply no script documents', () => {
-    assert.throws(() => decodeAcceptBatch(['new', ''], 2), /acceptBatch: unexpected reply/);
-    assert.throws(() => decodeAcceptBatch(['maybe', ''], 1), /acceptBatch: unexpected reply/);
+    assert.throws(() => decodeRecordOrders(['new', ''], 2), /recordOrders: unexpected reply/);
+    assert.throws(() => decodeRecordOrders(['maybe', ''], 1), /recordOrders: unexpected reply/);
+    assert.throws(() => decodeClaimBuyers(['bound', ''], 1), /claimBuyers: unexpected reply/);
+    assert.throws(() => decodeReleaseBuyers('1'), /releaseBuyers: unexpected reply/);
     assert.throws(() => decodeCommitOrders([0, 'confirmed', '', 1], [2]), /commitOrders: unexpected reply/);
     assert.throws(() => decodeCommitOrders([-9, '', '', 0], [1]), /commitOrders: unexpected reply/);
     assert.throws(() => decodeCommitOrders([0, 'rejected', 'bored', 1], [1]), /commitOrders: unexpected reply/);

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { createKeys, type OrderJob } from '@flashline/core';
+import { type RedisClient, createKeys, type OrderJob } from '@flashline/core';
 import { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 import { percentile } from './burst.ts';
 import { SYSTEM_ADMIN_TOKEN, ordersQueueKey, type System } from './system.ts';
@@ -114,7 +113,7 @@ interface StoredOrder extends OrderJob {
   decidedAt?: number;
 }
 
-async function orderKeys(redis: Redis, prefix: string): Promise<string[]> {
+async function orderKeys(redis: RedisClient, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
@@ -135,7 +134,7 @@ interface Snapshot {
  * even when workers are still deciding (a drain that timed out). The API makes no new orders by
  * then: the burst is over, so the key list from SCAN is complete.
  */
-async function snapshot(redis: Redis, prefix: string, productIds: string[]): Promise<Snapshot> {
+async function snapshot(redis: RedisClient, prefix: string, productIds: string[]): Promise<Snapshot> {
   const keys = await orderKeys(redis, prefix);
   const multi = redis.multi();
   for (const key of keys) multi.hgetall(key);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@flashline/core';
 
 const FILLER = 'test:filler';
 
@@ -9,7 +9,7 @@ const FILLER = 'test:filler';
  * server drifts back under as client buffers shrink: the filler is written by a script flagged
  * `allow-oom`, a megabyte past the limit, so the refusal holds until `emptyRedisFiller`.
  */
-export async function fillRedisPastMaxmemory(client: Redis): Promise<void> {
+export async function fillRedisPastMaxmemory(client: RedisClient): Promise<void> {
   const info = await client.info('memory');
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1]);
   const maxmemory = field('maxmemory');
@@ -23,7 +23,7 @@ export async function fillRedisPastMaxmemory(client: Redis): Promise<void> {
   );
 }
 
-/** Frees what `fillRedisPastMaxmemory` filled: Redis accepts writes again at once. */
-export async function emptyRedisFiller(client: Redis): Promise<void> {
+/** Frees what `fillRedisPastMaxmemory` filled: RedisClient accepts writes again at once. */
+export async function emptyRedisFiller(client: RedisClient): Promise<void> {
   await client.del(FILLER);
 }

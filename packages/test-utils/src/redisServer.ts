@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '@flashline/core';
 import { freePort } from './ports.ts';
 
 export interface TestRedis {
   url: string;
   port: number;
   /** A plain client for assertions and set-up; closed by `stop`. */
-  client: Redis;
+  client: RedisClient;
   /** SIGKILLs the server (a crash); `start` brings it back on the same port and data dir. */
   kill(): Promise<void>;
   start(): Promise<void>;

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from '@flashline/core';
 
 const luaDir = fileURLToPath(new URL('./lua/', import.meta.url));
 
@@ -8,7 +9,7 @@ const luaDir = fileURLToPath(new URL('./lua/', import.meta.url));
  * Registers every `lua/<name>-<numberOfKeys>.lua` of the baselines as an ioredis command, the way
  * `@flashline/core` does, so the seed algorithms pay for EVALSHA exactly as Flashline does.
  */
-export function defineBaselineScripts(redis: Redis): void {
+export function defineBaselineScripts(redis: RedisClient): void {
   for (const file of luaFiles) {
     redis.defineCommand(file.name, { lua: file.source, numberOfKeys: file.numberOfKeys });
   }

@@ -1,13 +1,13 @@
+import type { RedisClient } from '@flashline/core';
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 
 /**
  * The four ways the seed posts take one unit of stock, each written as faithfully as TypeScript
  * allows: one call is one buyer's order of 1 unit, on one client's own connection. It resolves
  * true when the client believes it sold the unit, false when it saw the stock sold out.
  */
-export type SeedOrder = (client: Redis, keys: SeedKeys, tally: SeedTally) => Promise<boolean>;
+export type SeedOrder = (client: RedisClient, keys: SeedKeys, tally: SeedTally) => Promise<boolean>;
 
 export interface SeedKeys {
   stock: string;

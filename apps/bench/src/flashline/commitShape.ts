@@ -1,4 +1,5 @@
 import {
+  type RedisClient,
   commitSections,
   connectRedis,
   createKeys,
@@ -7,7 +8,6 @@ import {
   type Keys,
   type OrderJob,
 } from '@flashline/core';
-import type { Redis } from 'ioredis';
 import { productsOfOneGroup } from '@flashline/test-utils';
 
 /** How a commit's 64 orders are spread: over how many products of one group. */
@@ -28,7 +28,7 @@ export interface CommitShape {
   clientMicrosPerOrder: number;
 }
 
-async function commitScriptMicros(redis: Redis): Promise<number> {
+async function commitScriptMicros(redis: RedisClient): Promise<number> {
   const stats = await redis.info('commandstats');
   return (
     Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? NaN) +
@@ -37,7 +37,7 @@ async function commitScriptMicros(redis: Redis): Promise<number> {
 }
 
 /** The orders' records as the accept path leaves them (queued, pending): the commit decides only recorded orders. */
-async function recordOrders(redis: Redis, keys: Keys, orders: readonly OrderJob[]): Promise<void> {
+async function recordOrders(redis: RedisClient, keys: Keys, orders: readonly OrderJob[]): Promise<void> {
   const now = Date.now();
   for (let i = 0; i < orders.length; i += 1000) {
     const pipeline = redis.pipeline();
@@ -51,7 +51,7 @@ async function recordOrders(redis: Redis, keys: Keys, orders: readonly OrderJob[
 }
 
 async function measureShape(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   shape: (typeof SHAPES)[number],
   round: number,

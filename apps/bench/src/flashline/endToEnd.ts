@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct } from '@flashline/core';
+import { type RedisClient, connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct } from '@flashline/core';
 import { freePort, startApp, type AppProcess } from '@flashline/test-utils';
 import { wrkLoad } from '../load/wrk.ts';
 import { round } from '../measure.ts';
@@ -150,7 +149,7 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
  * products' pending sets, read once in a pipeline.
  */
 async function drained(
-  redis: Redis,
+  redis: RedisClient,
   keys: ReturnType<typeof createKeys>,
   products: { productId: string }[],
 ): Promise<number> {
@@ -181,7 +180,7 @@ function restockAdjusted(options: EndToEndOptions) {
 }
 
 async function timeUntilAccepted(
-  redis: Redis,
+  redis: RedisClient,
   keys: ReturnType<typeof createKeys>,
   url: string,
   restock: { productId: string; stock: number },

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { createKeys } from '@flashline/core';
+import { type RedisClient, createKeys } from '@flashline/core';
 import { percentile } from '../measure.ts';
 
 export interface Invariant {
@@ -24,7 +23,7 @@ export interface Invariant {
  * orders the scenario saw accepted (202, or accepted through the domain).
  */
 export async function checkInvariant(
-  redis: Redis,
+  redis: RedisClient,
   keyPrefix: string,
   products: { productId: string; stock: number }[],
   accepted: number,

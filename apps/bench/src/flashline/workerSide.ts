@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import {
+  type RedisClient,
   createOrderAcceptor,
   connectRedis,
   readPublishedMetrics,
   createKeys,
   createOrdersQueue,
   loadConfig,
+  onePartition,
   setProduct,
   type Keys,
 } from '@flashline/core';
@@ -41,12 +42,12 @@ export interface RssTrace {
  * through the domain, exactly as the API does), then the worker processes start and the clock runs
  * until the queue is empty.
  */
-async function usedMemory(redis: Redis): Promise<number> {
+async function usedMemory(redis: RedisClient): Promise<number> {
   return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1] ?? NaN);
 }
 
 /** Mean MEMORY USAGE of up to 200 of the product's order records: what one decided order costs, alone. */
-async function sampleOrderBytes(redis: Redis, keys: Keys, productId: string): Promise<number> {
+async function sampleOrderBytes(redis: RedisClient, keys: Keys, productId: string): Promise<number> {
   const [, found] = await redis.scan('0', 'MATCH', keys.order(productId, '*'), 'COUNT', 1000);
   const sample = found.slice(0, 200);
   const sizes = await Promise.all(sample.map((key) => redis.memory('USAGE', key)));
@@ -54,7 +55,10 @@ async function sampleOrderBytes(redis: Redis, keys: Keys, productId: string): Pr
 }
 
 /** Commits (batches) the workers ran and the orders they carried, summed over the workers' published metrics. */
-async function commitStats(redis: Redis, keys: Keys): Promise<{ batches: number; products: number; orders: number }> {
+async function commitStats(
+  redis: RedisClient,
+  keys: Keys,
+): Promise<{ batches: number; products: number; orders: number }> {
   const sum = (name: string, copies: Awaited<ReturnType<typeof readPublishedMetrics>>) =>
     copies
       .flatMap((copy) =>
@@ -81,7 +85,7 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
     // Accepted exactly as the API does, PREFILL_IN_FLIGHT at a time (the HTTP scenarios' in-flight
     // count), so the accept path forms the batches it would form under that load.
     const acceptor = createOrderAcceptor(
-      { redis, keys, queue },
+      { redis, keys, queues: onePartition(queue) },
       { ...config, soldOutMemoryMs: 0, rateLimit: { perUser: 0, windowMs: config.rateLimit.windowMs } },
     );
     let next = 0;

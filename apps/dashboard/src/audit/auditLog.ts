@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { Config, Keys } from '@flashline/core';
+import type { RedisClient, Config, Keys } from '@flashline/core';
 import { actionKind } from './describeBoardAction.ts';
 import { compareStreamIds, fromFields, toFields, type AuditEntry, type NewAuditEntry } from './auditEntry.ts';
 
@@ -20,7 +19,7 @@ const SKIPPED_TTL_S = 24 * 3600;
  */
 export class AuditLog {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly settings: AuditSettings,
   ) {}

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { Config, Keys } from '@flashline/core';
+import type { RedisClient, Config, Keys } from '@flashline/core';
 
 export type LoginRules = Config['dashboardLogin'];
 
@@ -17,7 +16,7 @@ export interface LoginFailures {
  */
 export class LoginThrottle {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     readonly rules: LoginRules,
   ) {}

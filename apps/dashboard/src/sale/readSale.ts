@@ -1,11 +1,18 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { getProductStats, listProducts, lockHolder, type Keys, type ProductStats } from '@flashline/core';
+import {
+  type RedisClient,
+  getProductStats,
+  listProducts,
+  lockHolder,
+  type Keys,
+  type ProductStats,
+} from '@flashline/core';
 
 export interface SaleSources {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
-  orders: Queue;
+  /** Every partition of the orders queue. */
+  orders: readonly Queue[];
 }
 
 export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -25,11 +32,15 @@ export async function readSale({ redis, keys, orders }: SaleSources): Promise<Sa
   const productIds = await listProducts(redis, keys);
   const [products, counts, workers] = await Promise.all([
     getProductStats(redis, keys, productIds),
-    orders.getJobCounts(...JOB_STATES),
-    orders.getWorkersCount(),
+    Promise.all(orders.map((queue) => queue.getJobCounts(...JOB_STATES))),
+    Promise.all(orders.map((queue) => queue.getWorkersCount())),
   ]);
-  const jobs = Object.fromEntries(JOB_STATES.map((state) => [state, counts[state] ?? 0])) as JobCounts;
-  return { at, products, jobs, workers };
+  const jobs = Object.fromEntries(
+    JOB_STATES.map((state) => [state, counts.reduce((sum, partition) => sum + (partition[state] ?? 0), 0)]),
+  ) as JobCounts;
+  // A worker process has a BullMQ worker on each partition it consumes: the busiest partition's count
+  // is the number of processes when every one consumes every partition (the default).
+  return { at, products, jobs, workers: Math.max(0, ...workers) };
 }
 
 export interface LockState {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { queuePrefixOf } from '../keys/keys.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
 import { buyerTokenPublicKey, buyerTokensOf } from './buyerTokens.ts';
+import { partitionList, queuePartitions, redisClusterNodes } from './redisCluster.ts';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -87,6 +88,10 @@ const schema = z
     REDIS_MAXMEMORY: redisMemory,
     // A CA bundle (PEM) to trust for rediss:// URLs, e.g. a private CA; without it the system CAs are trusted.
     REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+    // Seed nodes of a Redis Cluster: set, every process talks to the cluster instead of REDIS_URL.
+    REDIS_CLUSTER_NODES: redisClusterNodes.optional(),
+    QUEUE_PARTITIONS: queuePartitions.optional(),
+    WORKER_PARTITIONS: partitionList.optional(),
     KEY_PREFIX: z.string().regex(namePattern, 'letters, digits, _ and - only (1 to 32)').default('fl'),
     QUEUE_PREFIX: z.string().min(1).optional(),
     HOST: z.string().min(1).default('127.0.0.1'),
@@ -148,6 +153,14 @@ const schema = z
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
   })
+  .refine((env) => (env.WORKER_PARTITIONS ?? []).every((p) => p < partitionsOf(env)), {
+    path: ['WORKER_PARTITIONS'],
+    message: 'names a partition past QUEUE_PARTITIONS (partitions are numbered from 0)',
+  })
+  .refine((env) => env.REDIS_CLUSTER_NODES === undefined || env.QUEUE_PREFIX === undefined, {
+    path: ['QUEUE_PREFIX'],
+    message: "cannot be set with REDIS_CLUSTER_NODES: each partition's prefix carries its own hash tag",
+  })
   .refine((env) => env.NODE_ENV !== 'production' || env.FLASHLINE_BREAK.length === 0, {
     path: ['FLASHLINE_BREAK'],
     message: 'must be empty with NODE_ENV=production',
@@ -187,12 +200,17 @@ const schema = z
     logLevel: env.LOG_LEVEL,
     redisUrl: env.REDIS_URL,
     redisTlsCaFile: env.REDIS_TLS_CA_FILE,
+    // Set: a Redis Cluster (REDIS_URL is not used); undefined: the single Redis of REDIS_URL.
+    redisCluster: env.REDIS_CLUSTER_NODES,
     // Bytes the Redis that `npm start` embeds may hold: past it, with noeviction, Redis refuses writes
     // (POST /orders answers 503, /readyz 503) instead of growing until the kernel kills it.
     redisMaxmemoryBytes: env.REDIS_MAXMEMORY,
     keyPrefix: env.KEY_PREFIX,
-    // BullMQ's prefix: one hash tag so every key of the queue stays in one Cluster slot.
+    // BullMQ's prefix (of partition 0): one hash tag so every key of the queue stays in one Cluster slot.
     queuePrefix: env.QUEUE_PREFIX ?? queuePrefixOf(env.KEY_PREFIX),
+    // The orders queue's partitions, and those this worker consumes (all unless WORKER_PARTITIONS says).
+    queuePartitions: partitionsOf(env),
+    workerPartitions: env.WORKER_PARTITIONS ?? Array.from({ length: partitionsOf(env) }, (_, p) => p),
     host: env.HOST,
     port: env.PORT,
     dashboardPort: env.DASHBOARD_PORT,
@@ -270,6 +288,11 @@ const schema = z
   }));
 
 export type Config = z.output<typeof schema>;
+
+/** QUEUE_PARTITIONS, or its default: 1 on a single Redis, 16 on a cluster (spread over its masters). */
+function partitionsOf(env: { QUEUE_PARTITIONS?: number | undefined; REDIS_CLUSTER_NODES?: unknown }): number {
+  return env.QUEUE_PARTITIONS ?? (env.REDIS_CLUSTER_NODES === undefined ? 1 : 16);
+}
 export type LockSettings = Config['lock'];
 
 export class ConfigError extends Error {

@@ -34,8 +34,20 @@ export const queuePrefixOf = (keyPrefix: string): string => `${keyPrefix}:{queue
 export const bullmqKey = (queuePrefix: string, queue: string, name: string): string =>
   `${queuePrefix}:${queue}:${name}`;
 
+/**
+ * A key's hash tag (`{u:17}`), or the whole key when it has none: keys with the same tag are in one
+ * Redis Cluster slot, so the keys one command or script takes on a cluster are grouped by it.
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open, close + 1) : key;
+}
+
 export function createKeys(prefix: string) {
   const product = (productId: string) => `${prefix}:{g:${groupOf(productId)}}:p:${productId}`;
+  // A buyer's keys: the same 64 groups as products, under another tag (another slot than the products').
+  const buyer = (userId: string) => `${prefix}:{u:${groupOf(userId)}}:b`;
   return {
     prefix,
     /** The product's group (its keys' hash tag): products of one group can share one script call. */
@@ -84,13 +96,26 @@ export function createKeys(prefix: string) {
     orderIdOf: (orderKey: string) => orderKey.slice(orderKey.lastIndexOf(ORDER) + ORDER.length),
     /** SCAN pattern matching every order hash, of every product. */
     everyOrder: () => `${prefix}:{g:*}:p:*:order:*`,
-    /** String: `<orderId> <fingerprint>` for one Idempotency-Key (by its digest). */
-    idempotency: (keyDigest: string) => `${prefix}:idem:${keyDigest}`,
     /**
-     * Counter: one client's requests in the current rate-limit window (expires with the window).
-     * The id is digested: an IP address may hold `:` (IPv6) and, behind a proxy, anything a header says.
+     * String: `<orderId> <fingerprint>` for one buyer's Idempotency-Key (by the digest of buyer and key),
+     * under the buyer's group: a buyer's keys and request counter share a slot, another buyer's are spread.
      */
-    rateLimit: (scope: 'ip' | 'user', id: string) => `${prefix}:rl:${scope}:${digest(id)}`,
+    idempotency: (userId: string, keyDigest: string) => `${buyer(userId)}:idem:${keyDigest}`,
+    /** SCAN pattern matching every Idempotency-Key, of every buyer. */
+    everyIdempotencyKey: () => `${prefix}:{u:*}:b:idem:*`,
+    /**
+     * Counter: one client's requests in the current rate-limit window (expires with the window): a
+     * buyer's under the buyer's group, an address's under a group of addresses, so that a batch of
+     * counts goes in one call per group on a cluster. The id is digested: an IP address may hold `:`
+     * (IPv6) and, behind a proxy, anything a header says.
+     */
+    rateLimit: (scope: 'ip' | 'user', id: string) =>
+      scope === 'user'
+        ? `${buyer(id)}:rl:user:${digest(id)}`
+        : `${prefix}:{ip:${groupOf(digest(id))}}:rl:ip:${digest(id)}`,
+    /** SCAN pattern matching every rate-limit counter of a scope. */
+    everyRateLimit: (scope: 'ip' | 'user') =>
+      scope === 'user' ? `${prefix}:{u:*}:b:rl:user:*` : `${prefix}:{ip:*}:rl:ip:*`,
     /** Sorted set: ids (`<host>:<pid>`) of the workers publishing metrics, scored by their last write (epoch ms). */
     metricsWorkers: () => `${prefix}:{metrics}:workers`,
     /** String: one worker's metrics (prom-client JSON), expiring a few seconds after its last write. */

@@ -1,8 +1,16 @@
-import type { Redis } from 'ioredis';
-import type { Keys } from '../keys/keys.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { hashTagOf, type Keys } from '../keys/keys.ts';
 import { decodeRateLimits, type RateLimitReply } from '../redis/replies.ts';
 import type { RateLimit } from './rateLimiter.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
+
+/** One id's requests in a batch: its counter, and the lease asked for with them. */
+interface Group {
+  id: string;
+  key: string;
+  same: Waiting[];
+  lease: number;
+}
 
 interface Waiting {
   id: string;
@@ -53,7 +61,7 @@ export class RateLimitBatcher {
   private readonly maxLease: number;
   private sweepAfter = 0;
 
-  constructor(private readonly deps: { redis: Redis; keys: Keys; rule: RateLimit; maxBatch: number }) {
+  constructor(private readonly deps: { redis: RedisClient; keys: Keys; rule: RateLimit; maxBatch: number }) {
     this.batches = new GroupCommit(deps.maxBatch, (batch) => this.count(batch));
     this.maxLease = Math.floor(deps.rule.limit / LEASE_SHARE);
   }
@@ -102,21 +110,39 @@ export class RateLimitBatcher {
   }
 
   private async count(batch: Waiting[]): Promise<void> {
-    const { redis, keys, rule } = this.deps;
     const byId = new Map<string, Waiting[]>();
     for (const waiting of batch) {
       const same = byId.get(waiting.id);
       if (same) same.push(waiting);
       else byId.set(waiting.id, [waiting]);
     }
-    const groups = [...byId].map(([id, same]) => ({ id, same, lease: this.leaseFor(id, same.length) }));
+    const { keys, rule } = this.deps;
+    const groups = [...byId].map(([id, same]) => ({
+      id,
+      key: keys.rateLimit(rule.scope, id),
+      same,
+      lease: this.leaseFor(id, same.length),
+    }));
+    // One call for the batch; on a cluster one per hash tag (a group of ids shares a slot), in parallel.
+    const calls = new Map<string, Group[]>();
+    for (const group of groups) {
+      const tag = this.deps.redis.isCluster ? hashTagOf(group.key) : '';
+      const same = calls.get(tag);
+      if (same) same.push(group);
+      else calls.set(tag, [group]);
+    }
+    await Promise.all([...calls.values()].map((call) => this.countGroups(call)));
+  }
+
+  private async countGroups(groups: Group[]): Promise<void> {
+    const { redis, rule } = this.deps;
     // The window ends at most its time to live after the call was sent: a lease is never spent past it.
     const sentAt = Date.now();
     try {
       const counts = decodeRateLimits(
         await redis.rateLimits([
           groups.length,
-          ...groups.map((group) => keys.rateLimit(rule.scope, group.id)),
+          ...groups.map((group) => group.key),
           rule.limit,
           rule.windowMs,
           ...groups.map((group) => group.same.length + group.lease),
@@ -135,7 +161,7 @@ export class RateLimitBatcher {
         if (leased > 0 || spent || this.maxLease > 0) this.remember(id, sentAt + ttlMs, leased, spent, lease);
       });
     } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
+      for (const group of groups) for (const waiting of group.same) waiting.reject(error);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import { decodeRateLimit, type RateLimitReply } from '../redis/replies.ts';
@@ -20,7 +20,12 @@ const OFF: RateLimitReply = Object.freeze({ kind: 'allowed' });
  * count: allowed, or refused with the milliseconds until `id` may send again. A limit of 0 never
  * touches Redis. Rejects with ioredis's error when Redis does not answer.
  */
-export async function takeRateLimit(redis: Redis, keys: Keys, rule: RateLimit, id: string): Promise<RateLimitReply> {
+export async function takeRateLimit(
+  redis: RedisClient,
+  keys: Keys,
+  rule: RateLimit,
+  id: string,
+): Promise<RateLimitReply> {
   if (rule.limit === 0) return OFF;
   return decodeRateLimit(await redis.rateLimit([keys.rateLimit(rule.scope, id), rule.limit, rule.windowMs]));
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { LockSettings } from '../config/config.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
@@ -46,7 +46,7 @@ export function lockHolder(token: string): string {
  */
 export class ProductLocks {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly settings: LockSettings,
     private readonly observer?: LockObserver,

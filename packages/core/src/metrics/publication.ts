@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Registry } from 'prom-client';
 import type { Keys } from '../keys/keys.ts';
 import { processName } from '../run/processName.ts';
@@ -20,7 +20,7 @@ export interface PublishOptions {
  * finds the live workers without SCAN. Returns `stop`, which stops and removes this worker's copy.
  */
 export function publishMetrics(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   registry: Registry,
   id: string,
@@ -64,7 +64,7 @@ export function publishMetrics(
  * for `maxAgeMs` are dropped from the set (their key has expired by then too).
  */
 export async function readPublishedMetrics(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   maxAgeMs = 5000,
   now = Date.now(),

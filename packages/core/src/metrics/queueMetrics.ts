@@ -6,27 +6,58 @@ import { withTimeout } from './registry.ts';
 const STATES = ['wait', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
 
 /**
- * `flashline_queue_jobs{state}`, read from BullMQ at each scrape. When Redis does not answer
- * within `timeoutMs` the gauge is left out of that scrape (never a stale number) and
+ * `flashline_queue_jobs{state}` (every partition together) and `flashline_queue_partition_jobs{queue,state}`
+ * (each partition, by its BullMQ name), read from BullMQ at each scrape. When Redis does not answer
+ * within `timeoutMs` the gauges are left out of that scrape (never a stale number) and
  * `flashline_metrics_read_errors_total{source="queue"}` counts it.
  */
 export function registerQueueDepth(
   registry: Registry,
-  queue: Queue,
+  queues: readonly Queue[],
   readErrors: Counter<'source'>,
   timeoutMs = 1000,
 ): void {
+  let reading: Promise<Record<string, number>[]> | undefined;
+  // Both gauges are collected in one scrape: one read of every partition serves them.
+  const read = () =>
+    (reading ??= withTimeout(
+      Promise.all(queues.map((queue) => queue.getJobCounts(...STATES))),
+      timeoutMs,
+      'reading the queue counts',
+    ).finally(() => setImmediate(() => (reading = undefined))));
+  const perPartition = new Gauge({
+    name: 'flashline_queue_partition_jobs',
+    help: 'Jobs in one partition of the orders queue, by BullMQ state (completed and failed: those still retained)',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        const counts = await read();
+        queues.forEach((queue, p) => {
+          for (const state of STATES) this.set({ queue: queue.name, state }, counts[p]![state] ?? 0);
+        });
+      } catch {
+        // Counted once, by the total's collect.
+      }
+    },
+  });
   new Gauge({
     name: 'flashline_queue_jobs',
-    help: 'Jobs in the orders queue, by BullMQ state (completed and failed: those still retained)',
+    help: 'Jobs in the orders queue (every partition), by BullMQ state (completed and failed: those still retained)',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
       this.reset();
       try {
-        const counts = await withTimeout(queue.getJobCounts(...STATES), timeoutMs, 'reading the queue counts');
-        for (const state of STATES) this.set({ state }, counts[state] ?? 0);
+        const counts = await read();
+        for (const state of STATES)
+          this.set(
+            { state },
+            counts.reduce((sum, c) => sum + (c[state] ?? 0), 0),
+          );
       } catch {
+        perPartition.reset();
         readErrors.inc({ source: 'queue' });
       }
     },

@@ -1,16 +1,24 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
-import type { OrderJob, OrdersJobData } from '../queue/ordersQueue.ts';
-import { decodeAcceptBatch, type AcceptBatchOrder } from '../redis/replies.ts';
+import type { OrderJob, OrdersQueues } from '../queue/ordersQueue.ts';
+import { partitionOfGroup } from '../queue/ordersQueue.ts';
+import { parseBinding } from './keyLookups.ts';
+import {
+  decodeClaimBuyers,
+  decodeReadStock,
+  decodeRecordOrders,
+  decodeReleaseBuyers,
+  type ClaimedBuyer,
+  type RecordedOrder,
+} from '../redis/replies.ts';
 import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
 
 export interface AcceptBatcherDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
-  queue: Queue<OrdersJobData>;
+  queues: OrdersQueues;
   /** Most orders one accept call and one job carry (`ACCEPT_BATCH`); 1 = one job per order. */
   maxBatch: number;
   /** The per-user limit the counted orders are held to (its counters are the entries' `counter`). */
@@ -19,7 +27,7 @@ export interface AcceptBatcherDeps {
   idempotencyTtlS: number;
 }
 
-/** One request for the batch: its order (with a fresh id) and what else the accept call checks and writes for it. */
+/** One request for the batch: its order (with a fresh id) and what else the accept calls check and write for it. */
 export interface AcceptEntry {
   order: OrderJob;
   /** The buyer's Idempotency-Key (its Redis key) and the body's fingerprint, when the request sent one. */
@@ -36,48 +44,55 @@ export type Accepted =
   | { kind: 'reused' }
   | { kind: 'rate_limited'; retryInMs: number };
 
-/** One entry's outcome inside a write: what the script said of it, or the error that stopped it. */
-type Outcome = AcceptBatchOrder | { kind: 'failed'; error: unknown };
+/** One entry's outcome inside a write: what the steps said of it, or the error that stopped it. */
+type Outcome =
+  Exclude<ClaimedBuyer, { kind: 'claimed' | 'bound' }> | RecordedOrder | { kind: 'failed'; error: unknown };
 
 interface Waiting {
   entry: AcceptEntry;
-  /** `orderId`: the order the call asked about (a copy of a request gets the first copy's). */
+  /** `orderId`: the order the request got (a retry's key names an earlier one; a copy gets the first copy's). */
   resolve: (answer: { outcome: Outcome; orderId: string }) => void;
 }
 
-/** A key asked for again under the order id it names: a key rebound meanwhile (expired) may move it on, not forever. */
-const MAX_FOLLOW_UPS = 3;
+/** An entry as the products' step sees it: the order it records (a retry's is the one its key names). */
+interface ToRecord {
+  index: number;
+  order: OrderJob;
+  /** Claimed by this write: given back if its product refuses it. */
+  claimed: boolean;
+}
 
 /**
  * Group commit (GroupCommit) for the accept path of one API process: the requests that arrive while
- * a batch is being written go together in the next, one `acceptBatch` call for the whole batch (keys,
- * per-user counts and order records together, whatever the products) and one `Queue.add`, instead
- * of several round trips and one job per order.
- * Each request resolves only once its order is recorded and its job added: never a 202 before the enqueue.
+ * a batch is being written go together in the next, in three steps whatever the products:
+ *  1. the buyers' step (lua/claimBuyers-n.lua): Idempotency-Keys and per-user limits, claimed;
+ *  2. the products' step (lua/recordOrders-n.lua): stock checks and order records;
+ *  3. one `Queue.add` per partition for the new orders; and for the claims whose product refused
+ *     them, the give-back (lua/releaseBuyers-n.lua), so a refused request spends and binds nothing.
+ * Each step is one script call on a single Redis; on Redis Cluster one call per slot it touches (a
+ * buyer group's for step 1, a product group's for step 2), in parallel. A request without a key or
+ * a counter skips step 1. Each request resolves only once its order is recorded and its job added:
+ * never a 202 before the enqueue. Every step is idempotent, so a call ioredis re-sends after a lost
+ * reply records and binds nothing twice (see the scripts for the one count that can be spent twice).
  */
 export class AcceptBatcher {
   private readonly batches: GroupCommit<Waiting>;
+  private readonly cluster: boolean;
   /** Jobs added so far and the orders they carried: for the bench and tests. */
   readonly stats = { jobs: 0, orders: 0 };
 
   constructor(private readonly deps: AcceptBatcherDeps) {
     this.batches = new GroupCommit(deps.maxBatch, (batch) => this.write(batch));
+    this.cluster = deps.redis.isCluster;
   }
 
-  async record(entry: AcceptEntry): Promise<Accepted> {
-    let asked = entry;
-    for (let followUps = 0; ; followUps++) {
-      const { outcome, orderId } = await this.submit(asked);
+  record(entry: AcceptEntry): Promise<Accepted> {
+    return this.submit(entry).then(({ outcome, orderId }) => {
       switch (outcome.kind) {
         case 'new':
           return { kind: 'recorded', orderId, status: 'queued' };
         case 'existing':
           return { kind: 'recorded', orderId, status: outcome.status };
-        case 'bound':
-          // The key names an order this call could not read (its key was not in the call): ask for it.
-          if (followUps === MAX_FOLLOW_UPS) throw new Error(`Idempotency-Key ${entry.idempotency?.key} keeps moving`);
-          asked = { ...asked, order: { ...asked.order, orderId: outcome.orderId } };
-          break;
         case 'failed':
           throw outcome.error;
         case 'rate_limited':
@@ -86,7 +101,7 @@ export class AcceptBatcher {
         case 'sold_out':
           return outcome;
       }
-    }
+    });
   }
 
   private submit(entry: AcceptEntry): Promise<{ outcome: Outcome; orderId: string }> {
@@ -106,95 +121,298 @@ export class AcceptBatcher {
       else byRequest.set(id, [waiting]);
     }
     const entries = [...byRequest.values()].map((same) => same[0]!.entry);
-    const jobId = entries.length === 1 ? entries[0]!.order.orderId : newBatchId();
-    const outcomes = await this.acceptAll(entries, jobId);
-    const fresh: OrderJob[] = [];
-    // An order that was already queued (a retry) may have lost its job: it is enqueued again alone,
-    // under its own id, which BullMQ ignores when that job exists. The commit decides it once.
-    const retried: OrderJob[] = [];
-    entries.forEach((entry, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.kind === 'new') fresh.push(entry.order);
-      else if (outcome.kind === 'existing' && outcome.status === 'queued') retried.push(entry.order);
-    });
-    const enqueues = [
-      ...(fresh.length > 0 ? [{ jobId, orders: fresh }] : []),
-      ...retried.map((order) => ({ jobId: order.orderId, orders: [order] })),
-    ];
-    const failed = new Map<string, Outcome>();
-    await Promise.all(
-      enqueues.map(async (job) => {
-        try {
-          await this.enqueue(job.jobId, job.orders);
-        } catch (error) {
-          // Recorded but not enqueued: no 202. A retry with the same Idempotency-Key enqueues it,
-          // and the reconciler re-drives whatever nobody retries.
-          for (const order of job.orders) failed.set(order.orderId, { kind: 'failed', error });
-        }
-      }),
-    );
+    const outcomes = new Array<Outcome>(entries.length);
+    const orders = entries.map((entry) => entry.order);
+    try {
+      const refusals = await this.checkProducts(entries);
+      const passing = entries.flatMap((_, i) => (refusals.has(i) ? [] : [i]));
+      const [claimed, retries] = await Promise.all([
+        this.claimBuyers(entries, passing, outcomes),
+        this.retriesOfRefused(entries, refusals, outcomes),
+      ]);
+      const toRecord = [...claimed, ...retries];
+      for (const item of toRecord) orders[item.index] = item.order;
+      await this.recordOrders(toRecord, outcomes);
+      await this.releaseRefused(entries, toRecord, outcomes);
+    } catch (error) {
+      for (let i = 0; i < entries.length; i++) outcomes[i] ??= { kind: 'failed', error };
+    }
     [...byRequest.values()].forEach((same, i) => {
-      const { orderId } = entries[i]!.order;
-      const outcome = failed.get(orderId) ?? outcomes[i]!;
-      for (const waiting of same) waiting.resolve({ outcome, orderId });
+      for (const waiting of same) waiting.resolve({ outcome: outcomes[i]!, orderId: orders[i]!.orderId });
     });
   }
 
   /**
-   * The whole batch in one script call, its orders in sections by product. On a single Redis one call
-   * may touch any keys; on Redis Cluster it would be split by slot (see docs/design.md, "Keys").
+   * Before anything is written: the entries whose product does not exist or has fewer units left
+   * than they ask, with that refusal. They claim nothing (retriesOfRefused), so requests that are
+   * refused never hold a unit of a buyer's limit, not even while a batch is written; the products'
+   * step checks again, for the stock that runs out meanwhile.
    */
-  private async acceptAll(entries: AcceptEntry[], jobId: string): Promise<Outcome[]> {
-    const { redis, keys, perUser, idempotencyTtlS } = this.deps;
-    const byProduct = new Map<string, number[]>();
-    entries.forEach((entry, i) => {
-      const same = byProduct.get(entry.order.productId);
-      if (same) same.push(i);
-      else byProduct.set(entry.order.productId, [i]);
+  private async checkProducts(entries: AcceptEntry[]): Promise<Map<number, Outcome>> {
+    const { redis, keys } = this.deps;
+    const productIds = [...new Set(entries.map((entry) => entry.order.productId))];
+    const stock = new Map<string, number | undefined>();
+    await Promise.all(
+      this.bySlot(productIds, (productId) => keys.group(productId)).map(async (ids) => {
+        const found = decodeReadStock(await redis.readStock([ids.length, ...ids.map(keys.product)]), ids.length);
+        ids.forEach((productId, i) => stock.set(productId, found[i]));
+      }),
+    );
+    const refusals = new Map<number, Outcome>();
+    entries.forEach(({ order }, index) => {
+      const left = stock.get(order.productId);
+      if (left === undefined) refusals.set(index, UNKNOWN_PRODUCT);
+      else if (left < order.quantity) refusals.set(index, SOLD_OUT);
     });
-    const keyList: string[] = [];
-    const args: (string | number)[] = [
-      Date.now(),
-      jobId,
-      Math.max(1, perUser.limit),
-      perUser.windowMs,
-      idempotencyTtlS,
-      byProduct.size,
-    ];
-    const inCallOrder: number[] = [];
-    for (const [productId, indexes] of byProduct) {
-      keyList.push(keys.product(productId), keys.pending(productId));
-      args.push(productId, indexes.length);
-      for (const i of indexes) {
-        const { order, idempotency, counter } = entries[i]!;
-        keyList.push(keys.order(productId, order.orderId));
-        if (idempotency) keyList.push(idempotency.key);
-        if (counter) keyList.push(counter);
-        const mode = (idempotency ? 1 : 0) + (counter ? 2 : 0);
-        args.push(order.orderId, order.userId, order.quantity, mode, idempotency?.fingerprint ?? '-');
-        inCallOrder.push(i);
-      }
-    }
-    const outcomes = new Array<Outcome>(entries.length);
-    try {
-      const reply = decodeAcceptBatch(await redis.acceptBatch([keyList.length, ...keyList, ...args]), entries.length);
-      if (reply.kind === 'invalid_arguments')
-        // The API validates every order before it gets here: a refusal is a bug, answered 500.
-        throw new Error(`acceptBatch refused the arguments of ${entries.length} orders`);
-      inCallOrder.forEach((i, at) => (outcomes[i] = reply.orders[at]!));
-    } catch (error) {
-      outcomes.fill({ kind: 'failed', error });
-    }
-    return outcomes;
+    return refusals;
   }
 
-  private async enqueue(jobId: string, orders: OrderJob[]): Promise<void> {
+  /**
+   * The entries the products refused: only a retry can still get an order (its key bound to one of
+   * the same body), so their keys are read, nothing claimed; the others keep their refusal.
+   */
+  private async retriesOfRefused(
+    entries: AcceptEntry[],
+    refusals: Map<number, Outcome>,
+    outcomes: Outcome[],
+  ): Promise<ToRecord[]> {
+    const keyed: number[] = [];
+    for (const [index, refusal] of refusals) {
+      if (entries[index]!.idempotency) keyed.push(index);
+      else outcomes[index] = refusal;
+    }
+    const { keys } = this.deps;
+    const toRecord: ToRecord[] = [];
+    await Promise.all(
+      this.bySlot(keyed, (i) => keys.group(entries[i]!.order.userId)).map(async (indexes) => {
+        const values = await this.deps.redis.mget(indexes.map((i) => entries[i]!.idempotency!.key));
+        indexes.forEach((index, at) => {
+          const value = values[at];
+          const entry = entries[index]!;
+          const bound = value ? parseBinding(value) : undefined;
+          if (!bound) outcomes[index] = refusals.get(index)!;
+          else if (bound.fingerprint !== entry.idempotency!.fingerprint) outcomes[index] = REUSED;
+          else toRecord.push({ index, order: { ...entry.order, orderId: bound.orderId }, claimed: false });
+        });
+      }),
+    );
+    return toRecord;
+  }
+
+  /**
+   * Step 1, for the entries with a key or a counter: what passes goes on to step 2 (claimed now, or
+   * bound to an order of the same body: that order's id); a refusal is its entry's outcome.
+   */
+  private async claimBuyers(entries: AcceptEntry[], indexes: number[], outcomes: Outcome[]): Promise<ToRecord[]> {
+    const { redis, keys, perUser, idempotencyTtlS } = this.deps;
+    const toRecord: ToRecord[] = [];
+    const claims: number[] = [];
+    for (const index of indexes) {
+      const entry = entries[index]!;
+      if (entry.idempotency || entry.counter) claims.push(index);
+      else toRecord.push({ index, order: entry.order, claimed: false });
+    }
+    const calls = this.bySlot(claims, (i) => keys.group(entries[i]!.order.userId));
+    await Promise.all(
+      calls.map(async (indexes) => {
+        const reply = decodeClaimBuyers(
+          await redis.claimBuyers(
+            buyerArgs(
+              indexes.map((i) => entries[i]!),
+              [Math.max(1, perUser.limit), perUser.windowMs, idempotencyTtlS],
+            ),
+          ),
+          indexes.length,
+        );
+        if (reply.kind === 'invalid_arguments') throw invalid('claimBuyers', indexes.length);
+        indexes.forEach((index, at) => {
+          const claim = reply.items[at]!;
+          const { order } = entries[index]!;
+          switch (claim.kind) {
+            case 'claimed':
+              toRecord.push({ index, order, claimed: true });
+              return;
+            case 'bound':
+              // A retry: its order is the one its key names (this request's own, after a re-sent call).
+              toRecord.push({
+                index,
+                order: { ...order, orderId: claim.orderId },
+                claimed: claim.orderId === order.orderId,
+              });
+              return;
+            case 'reused':
+            case 'rate_limited':
+              outcomes[index] = claim;
+              return;
+          }
+        });
+      }),
+    );
+    return toRecord;
+  }
+
+  /**
+   * Step 2, then the jobs: one script call per product group on a cluster (per partition on a single
+   * Redis), each naming its partition's job; one `Queue.add` per partition for the orders recorded now.
+   * An order already queued (a retry) may have lost its job: it is enqueued again alone, under its own
+   * id, which BullMQ ignores when that job exists. The commit decides it once.
+   */
+  private async recordOrders(toRecord: ToRecord[], outcomes: Outcome[]): Promise<void> {
+    const { redis, keys, queues } = this.deps;
+    const partitions = queues.all.length;
+    const partitionOf = (item: ToRecord) => partitionOfGroup(keys.group(item.order.productId), partitions);
+    const byPartition = new Map<number, ToRecord[]>();
+    for (const item of toRecord) {
+      const partition = partitionOf(item);
+      const same = byPartition.get(partition);
+      if (same) same.push(item);
+      else byPartition.set(partition, [item]);
+    }
+    const jobIds = new Map(
+      [...byPartition].map(([partition, items]) => [
+        partition,
+        items.length === 1 ? items[0]!.order.orderId : newBatchId(),
+      ]),
+    );
+    // On a single Redis one call per partition: each call names one job.
+    const calls = this.bySlot(toRecord, (item) => keys.group(item.order.productId), partitionOf);
+    await Promise.all(
+      calls.map(async (items) => {
+        const jobId = jobIds.get(partitionOf(items[0]!))!;
+        const reply = decodeRecordOrders(await redis.recordOrders(productArgs(keys, items, jobId)), items.length);
+        if (reply.kind === 'invalid_arguments') throw invalid('recordOrders', items.length);
+        // productArgs keeps the items' order within each product section: map back in that order.
+        sectionOrder(items).forEach((item, at) => (outcomes[item.index] = reply.items[at]!));
+      }),
+    );
+    const enqueues: { partition: number; jobId: string; orders: OrderJob[] }[] = [];
+    for (const [partition, items] of byPartition) {
+      const fresh = items.filter((item) => outcomes[item.index]!.kind === 'new').map((item) => item.order);
+      if (fresh.length > 0) enqueues.push({ partition, jobId: jobIds.get(partition)!, orders: fresh });
+      for (const item of items) {
+        const outcome = outcomes[item.index]!;
+        if (outcome.kind === 'existing' && outcome.status === 'queued')
+          enqueues.push({ partition, jobId: item.order.orderId, orders: [item.order] });
+      }
+    }
+    await Promise.all(
+      enqueues.map(async (job) => {
+        try {
+          await this.enqueue(job.partition, job.jobId, job.orders);
+        } catch (error) {
+          // Recorded but not enqueued: no 202. A retry with the same Idempotency-Key enqueues it,
+          // and the reconciler re-drives whatever nobody retries.
+          const ids = new Set(job.orders.map((order) => order.orderId));
+          for (const item of toRecord)
+            if (ids.has(item.order.orderId)) outcomes[item.index] = { kind: 'failed', error };
+        }
+      }),
+    );
+  }
+
+  /** Step 3 for the claims whose product refused them: their keys unbound, their counts given back. */
+  private async releaseRefused(entries: AcceptEntry[], toRecord: ToRecord[], outcomes: Outcome[]): Promise<void> {
+    const { redis, keys } = this.deps;
+    const refused = toRecord
+      .filter(
+        (item) =>
+          item.claimed &&
+          (outcomes[item.index]!.kind === 'unknown_product' || outcomes[item.index]!.kind === 'sold_out'),
+      )
+      .map((item) => item.index);
+    const calls = this.bySlot(refused, (i) => keys.group(entries[i]!.order.userId));
+    await Promise.all(
+      calls.map(async (indexes) => {
+        const reply = decodeReleaseBuyers(
+          await redis.releaseBuyers(
+            buyerArgs(
+              indexes.map((i) => entries[i]!),
+              [],
+            ),
+          ),
+        );
+        if (reply.kind === 'invalid_arguments') throw invalid('releaseBuyers', indexes.length);
+      }),
+    ).catch(() => {
+      // The refusal stands; what could not be given back lapses with the window and the key's time
+      // to live (a retry with the key would record the order, if units came back meanwhile).
+    });
+  }
+
+  /**
+   * The items in groups that one script call may take: by `slotOf` (the group of their hash tag) on a
+   * cluster; on a single Redis by `callOf`, all together unless the caller needs several calls.
+   */
+  private bySlot<T>(items: T[], slotOf: (item: T) => number, callOf: (item: T) => number = () => 0): T[][] {
+    if (items.length === 0) return [];
+    const groups = new Map<number, T[]>();
+    for (const item of items) {
+      const slot = this.cluster ? slotOf(item) : callOf(item);
+      const same = groups.get(slot);
+      if (same) same.push(item);
+      else groups.set(slot, [item]);
+    }
+    return [...groups.values()];
+  }
+
+  private async enqueue(partition: number, jobId: string, orders: OrderJob[]): Promise<void> {
     // A lone order keeps the plain shape under its own id; a repeated add of an existing id is a no-op.
     const lone = orders.length === 1 && orders[0]!.orderId === jobId;
-    await this.deps.queue.add(lone ? 'order' : 'orders', lone ? orders[0]! : { orders }, { jobId });
+    await this.deps.queues.all[partition]!.add(lone ? 'order' : 'orders', lone ? orders[0]! : { orders }, { jobId });
     this.stats.jobs += 1;
     this.stats.orders += orders.length;
   }
+}
+
+const UNKNOWN_PRODUCT: Outcome = Object.freeze({ kind: 'unknown_product' });
+const SOLD_OUT: Outcome = Object.freeze({ kind: 'sold_out' });
+const REUSED: Outcome = Object.freeze({ kind: 'reused' });
+
+const invalid = (script: string, count: number) =>
+  // The API validates every order before it gets here: a refusal is a bug, answered 500.
+  new Error(`${script} refused the arguments of ${count} requests`);
+
+/** The buyers' steps' call: numkeys, each entry's key and counter, `settings`, then 3 arguments per entry. */
+function buyerArgs(entries: AcceptEntry[], settings: (string | number)[]): (string | number)[] {
+  const keyList: string[] = [];
+  const args: (string | number)[] = [...settings];
+  for (const { order, idempotency, counter } of entries) {
+    if (idempotency) keyList.push(idempotency.key);
+    if (counter) keyList.push(counter);
+    args.push(order.orderId, idempotency?.fingerprint ?? '-', (idempotency ? 1 : 0) + (counter ? 2 : 0));
+  }
+  return [keyList.length, ...keyList, ...args];
+}
+
+/** The items as the products' step takes them: in sections by product, in arrival order within each. */
+function sectionOrder(items: ToRecord[]): ToRecord[] {
+  const byProduct = new Map<string, ToRecord[]>();
+  for (const item of items) {
+    const same = byProduct.get(item.order.productId);
+    if (same) same.push(item);
+    else byProduct.set(item.order.productId, [item]);
+  }
+  return [...byProduct.values()].flat();
+}
+
+function productArgs(keys: Keys, items: ToRecord[], jobId: string): (string | number)[] {
+  const sections = new Map<string, ToRecord[]>();
+  for (const item of sectionOrder(items)) {
+    const same = sections.get(item.order.productId);
+    if (same) same.push(item);
+    else sections.set(item.order.productId, [item]);
+  }
+  const keyList: string[] = [];
+  const args: (string | number)[] = [Date.now(), jobId, sections.size];
+  for (const [productId, section] of sections) {
+    keyList.push(keys.product(productId), keys.pending(productId));
+    args.push(productId, section.length);
+    for (const { order } of section) {
+      keyList.push(keys.order(productId, order.orderId));
+      args.push(order.orderId, order.userId, order.quantity);
+    }
+  }
+  return [keyList.length, ...keyList, ...args];
 }
 
 /** Two entries are the same request when they carry the same key and body, or (without a key) the same order. */

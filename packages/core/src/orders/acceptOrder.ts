@@ -1,12 +1,11 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Config } from '../config/config.ts';
 import { sha256Url } from '../crypto/digest.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import { rateLimitedError, type RateLimit } from '../limits/rateLimiter.ts';
 import { SoldOutMemory } from '../products/soldOutMemory.ts';
-import type { OrdersJobData } from '../queue/ordersQueue.ts';
+import type { OrdersQueues } from '../queue/ordersQueue.ts';
 import { AcceptBatcher, type AcceptEntry, type Accepted } from './acceptBatcher.ts';
 import { KeyLookups, parseBinding } from './keyLookups.ts';
 import type { OrderStatus } from './order.ts';
@@ -39,11 +38,11 @@ export interface OrderAcceptor {
  *  1. a product known sold out (this process's memory) is refused with no Redis call, unless the
  *     request carries an Idempotency-Key: then only the key is read (KeyLookups: a retry must find
  *     its order, sold out or not), and nothing is counted or written;
- *  2. otherwise the request joins this process's accept batch (AcceptBatcher), whose one script call
- *     (lua/acceptBatch-n.lua) checks and writes together, for each request: the Idempotency-Key (the
- *     buyer's own: a retry gets its order, another body `idempotency_key_reused`), the buyer's
- *     per-user limit, the product and its stock; then records the order, binds the key and counts the
- *     request; the batch's job is added; a product Redis finds sold out is remembered.
+ *  2. otherwise the request joins this process's accept batch (AcceptBatcher), whose steps check and
+ *     write, for each request: the Idempotency-Key (the buyer's own: a retry gets its order, another
+ *     body `idempotency_key_reused`) and the buyer's per-user limit, claimed; then the product and its
+ *     stock, and the order recorded; a refused request's claim given back; the batch's jobs added; a
+ *     product Redis finds sold out is remembered.
  * So only accepted requests spend the per-user limit, and a refused one binds no key: nobody locks a
  * buyer out with requests that are refused (an unknown product, a sold-out one), and fresh keys for
  * refused requests leave nothing behind. Every step is idempotent, so a retried request, or a command
@@ -51,7 +50,7 @@ export interface OrderAcceptor {
  * only comes once the order is recorded and its job added.
  */
 export function createOrderAcceptor(
-  deps: { redis: Redis; keys: Keys; queue: Queue<OrdersJobData> },
+  deps: { redis: RedisClient; keys: Keys; queues: OrdersQueues },
   settings: AcceptSettings,
 ): OrderAcceptor {
   const { keys } = deps;
@@ -72,7 +71,7 @@ export function createOrderAcceptor(
 
   // An Idempotency-Key is the buyer's own: another buyer's `cart-42` is another key.
   const keyOf = (request: OrderRequest, idempotencyKey: string) =>
-    keys.idempotency(sha256Url(`${request.userId}\n${idempotencyKey}`));
+    keys.idempotency(request.userId, sha256Url(`${request.userId}\n${idempotencyKey}`));
   const fingerprintOf = (request: OrderRequest) =>
     sha256Url(JSON.stringify([request.productId, request.userId, request.quantity]));
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
 import { decodeCommitOrders, type CommitOrdersReply } from '../redis/replies.ts';
@@ -34,7 +34,7 @@ export interface CommitSection {
  * refused section changed nothing; the reply says which, section by section, in order.
  */
 export async function commitSections(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   sections: readonly CommitSection[],
   rules: CommitRules,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
 import { decodeFailOrder } from '../redis/replies.ts';
@@ -11,7 +11,7 @@ import { decodeFailOrder } from '../redis/replies.ts';
  * many orders this call ended, from the script's own reply: nothing is read first.
  */
 export async function failOrders(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   orders: readonly Pick<OrderJob, 'productId' | 'orderId'>[],
   retentionMs: number,

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { hashTagOf } from '../keys/keys.ts';
+import type { RedisClient } from '../redis/connect.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
 
 interface Waiting {
@@ -7,7 +8,7 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** An Idempotency-Key's binding, as lua/acceptBatch-n.lua writes it: `<orderId> <fingerprint>`. */
+/** An Idempotency-Key's binding, as lua/claimBuyers-n.lua writes it: `<orderId> <fingerprint>`. */
 export function parseBinding(value: string): { orderId: string; fingerprint: string } {
   const space = value.indexOf(' ');
   return space === -1
@@ -17,7 +18,8 @@ export function parseBinding(value: string): { orderId: string; fingerprint: str
 
 /**
  * Reads of Idempotency-Key bindings, batched as the accept path is (GroupCommit): the keys asked
- * for together go in one `MGET`. This is the sold-out storm's one Redis call: a keyed request for a
+ * for together go in one `MGET` (on a cluster one per hash tag, in parallel: a buyer group's keys
+ * share a slot). This is the sold-out storm's one Redis call: a keyed request for a
  * product known sold out must still find the order a retry is for, and nearly all find none. A read,
  * so it answers while Redis is full too. Rejects with ioredis's error when Redis does not answer.
  */
@@ -25,7 +27,7 @@ export class KeyLookups {
   private readonly batches: GroupCommit<Waiting>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     maxBatch: number,
   ) {
     this.batches = new GroupCommit(maxBatch, (batch) => this.read(batch));
@@ -39,11 +41,24 @@ export class KeyLookups {
   }
 
   private async read(batch: Waiting[]): Promise<void> {
-    try {
-      const values = await this.redis.mget(batch.map((waiting) => waiting.key));
-      batch.forEach((waiting, i) => waiting.resolve(values[i] ?? null));
-    } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
-    }
+    const groups = new Map<string, Waiting[]>();
+    if (this.redis.isCluster) {
+      for (const waiting of batch) {
+        const tag = hashTagOf(waiting.key);
+        const same = groups.get(tag);
+        if (same) same.push(waiting);
+        else groups.set(tag, [waiting]);
+      }
+    } else groups.set('', batch);
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        try {
+          const values = await this.redis.mget(group.map((waiting) => waiting.key));
+          group.forEach((waiting, i) => waiting.resolve(values[i] ?? null));
+        } catch (error) {
+          for (const waiting of group) waiting.reject(error);
+        }
+      }),
+    );
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
 import { decodeReopenOrder } from '../redis/replies.ts';
@@ -18,7 +18,7 @@ export interface Order extends OrderJob {
 const iso = (epochMs: string) => new Date(Number(epochMs)).toISOString();
 
 /** Reads one order; null when the id is not ours or no such order exists. */
-export async function getOrder(redis: Redis, keys: Keys, orderId: string): Promise<Order | null> {
+export async function getOrder(redis: RedisClient, keys: Keys, orderId: string): Promise<Order | null> {
   const productId = productOfOrder(orderId);
   if (productId === null) return null;
   const fields = await redis.hgetall(keys.order(productId, orderId));
@@ -39,7 +39,12 @@ export async function getOrder(redis: Redis, keys: Keys, orderId: string): Promi
  * Queues again an order that ended processing_failed, for an operator's retry of its failed job;
  * true when it was reopened. Any other order is left as it was.
  */
-export async function reopenOrder(redis: Redis, keys: Keys, productId: string, orderId: string): Promise<boolean> {
+export async function reopenOrder(
+  redis: RedisClient,
+  keys: Keys,
+  productId: string,
+  orderId: string,
+): Promise<boolean> {
   const reply = decodeReopenOrder(
     await redis.reopenOrder([
       keys.order(productId, orderId),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import { AppError } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { ProductLocks } from '../locks/productLock.ts';
@@ -7,7 +7,7 @@ import type { CommittedOrder, CommittedSection, CommitOrdersReply } from '../red
 import { commitSections, type CommitResult, type CommitRules } from './commitOrder.ts';
 
 export interface BatcherDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   locks: ProductLocks;
   rules: CommitRules;

@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
-import { finishedJobAges, type OrderJob, type OrdersJobData } from '../queue/ordersQueue.ts';
+import { finishedJobAges, type OrderJob, type OrdersQueues } from '../queue/ordersQueue.ts';
 import { decodeExtendLock } from '../redis/replies.ts';
 import { listProducts } from '../products/products.ts';
 import { failOrders } from './failOrders.ts';
 
 export interface ReconcileDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
-  queue: Queue<OrdersJobData>;
+  /** Every partition: an order's jobs are in its product's. */
+  queues: OrdersQueues;
   /** An order still queued this long after acceptance is looked at. */
   afterMs: number;
   /** How long an order ended processing_failed is kept. */
@@ -91,7 +91,8 @@ async function reconcileProducts(
   now: number,
   report: ReconcileReport,
 ): Promise<void> {
-  const { redis, keys, queue } = deps;
+  const { redis, keys, queues } = deps;
+  const queueOf = (order: { productId: string }) => queues.ofGroup(keys.group(order.productId));
   const overdue = await Promise.all(
     productIds.map((productId) =>
       redis.zrangebyscore(keys.pending(productId), '-inf', now - deps.afterMs, 'LIMIT', 0, ORDERS_PER_PRODUCT),
@@ -121,18 +122,19 @@ async function reconcileProducts(
       });
   });
 
-  // The orders of one batch share its job: its state is read once, not once an order.
-  const batchIds = [...new Set(queued.flatMap((order) => (order.batchId ? [order.batchId] : [])))];
+  // The orders of one batch share its job (in their partition): its state is read once, not once an order.
+  const batches = new Map(queued.flatMap((order) => (order.batchId ? [[order.batchId, order] as const] : [])));
+  const batchIds = [...batches.keys()];
   const [, batchStates] = await Promise.all([
     Promise.all(settled.map(({ productId, orderKey }) => redis.zrem(keys.pending(productId), orderKey))),
-    Promise.all(batchIds.map((batchId) => queue.getJobState(batchId))),
+    Promise.all([...batches].map(([batchId, order]) => queueOf(order).getJobState(batchId))),
   ]);
   const batchState = new Map(batchIds.map((batchId, i) => [batchId, batchStates[i]!]));
   const stateOfBatch = (order: QueuedOrder) => (order.batchId ? batchState.get(order.batchId) : undefined) ?? 'unknown';
 
   // Behind a live batch job an order waits; the others: their own job (a lone order, or a re-drive).
   const unwatched = queued.filter((order) => !alive.has(stateOfBatch(order)));
-  const ownStates = await Promise.all(unwatched.map((order) => queue.getJobState(order.orderId)));
+  const ownStates = await Promise.all(unwatched.map((order) => queueOf(order).getJobState(order.orderId)));
   const toFail: QueuedOrder[] = [];
   const toRedrive: { order: QueuedOrder; staleJob: boolean }[] = [];
   unwatched.forEach((order, i) => {
@@ -146,16 +148,14 @@ async function reconcileProducts(
   // A stale finished job must go first, or BullMQ would take the add for a duplicate and ignore it.
   const [failed] = await Promise.all([
     failOrders(redis, keys, toFail, deps.orderRetentionMs),
-    Promise.all(toRedrive.filter((r) => r.staleJob).map(({ order }) => queue.remove(order.orderId))),
+    Promise.all(toRedrive.filter((r) => r.staleJob).map(({ order }) => queueOf(order).remove(order.orderId))),
   ]);
   report.failed += failed;
   if (toRedrive.length === 0) return;
-  await queue.addBulk(
-    toRedrive.map(({ order: { orderId, productId, userId, quantity } }) => ({
-      name: 'order',
-      data: { orderId, productId, userId, quantity },
-      opts: { jobId: orderId },
-    })),
+  await Promise.all(
+    toRedrive.map(({ order: { orderId, productId, userId, quantity } }) =>
+      queueOf({ productId }).add('order', { orderId, productId, userId, quantity }, { jobId: orderId }),
+    ),
   );
   // From now on the order's own job is the one to watch.
   await Promise.all(toRedrive.flatMap(({ order }) => (order.batchId ? [redis.hdel(order.orderKey, 'job')] : [])));
@@ -169,11 +169,13 @@ async function reconcileProducts(
  */
 async function removeJobsPastRetention(deps: ReconcileDeps): Promise<number> {
   const { failed, completed } = finishedJobAges(deps.orderRetentionMs);
-  const removed = await Promise.all([
-    deps.queue.clean(failed * 1000, JOBS_REMOVED_PER_PASS, 'failed'),
-    deps.queue.clean(completed * 1000, JOBS_REMOVED_PER_PASS, 'completed'),
-  ]);
-  return removed[0].length + removed[1].length;
+  const removed = await Promise.all(
+    deps.queues.all.flatMap((queue) => [
+      queue.clean(failed * 1000, JOBS_REMOVED_PER_PASS, 'failed'),
+      queue.clean(completed * 1000, JOBS_REMOVED_PER_PASS, 'completed'),
+    ]),
+  );
+  return removed.reduce((sum, jobs) => sum + jobs.length, 0);
 }
 
 /**

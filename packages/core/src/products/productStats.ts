@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { RejectReason } from '../orders/order.ts';
 
@@ -23,7 +23,7 @@ const FIELDS = ['stock', 'sold', 'accepted', 'confirmed', ...REASONS.map((reason
  * failOrder), in one pipeline: one round trip for any number of products. Unknown products are left out.
  */
 export async function getProductStats(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   productIds: readonly string[],
 ): Promise<ProductStats[]> {

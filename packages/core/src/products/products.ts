@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import { AppError } from '../errors/appError.ts';
 import { PRODUCT_GROUPS, type Keys } from '../keys/keys.ts';
 import type { ProductUpdate } from '../orders/schemas.ts';
@@ -60,7 +60,7 @@ const precondition = (states: string[]): (string | number)[] =>
  * state the header names, in the same atomic step, else throws `precondition_failed`.
  */
 export async function setProduct(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   productId: string,
   update: ProductUpdate,
@@ -94,7 +94,7 @@ const preconditionFailed = (productId: string) =>
  * meanwhile. Throws `not_found` for an unknown product and `insufficient_stock` when fewer units are
  * left than a negative delta takes away; either way nothing changed.
  */
-export async function adjustStock(redis: Redis, keys: Keys, productId: string, delta: number): Promise<Product> {
+export async function adjustStock(redis: RedisClient, keys: Keys, productId: string, delta: number): Promise<Product> {
   const outcome = decodeAdjustStock(await redis.adjustStock([keys.product(productId), delta]));
   switch (outcome.kind) {
     case 'adjusted':
@@ -107,7 +107,7 @@ export async function adjustStock(redis: Redis, keys: Keys, productId: string, d
 }
 
 /** Every product ever set up: the registries of all the groups, read in one round trip. */
-export async function listProducts(redis: Redis, keys: Keys): Promise<string[]> {
+export async function listProducts(redis: RedisClient, keys: Keys): Promise<string[]> {
   const pipeline = redis.pipeline();
   for (let group = 0; group < PRODUCT_GROUPS; group++) pipeline.smembers(keys.productsOfGroup(group));
   const replies = (await pipeline.exec()) ?? [];
@@ -117,6 +117,6 @@ export async function listProducts(redis: Redis, keys: Keys): Promise<string[]> 
   });
 }
 
-export async function getProduct(redis: Redis, keys: Keys, productId: string): Promise<Product | null> {
+export async function getProduct(redis: RedisClient, keys: Keys, productId: string): Promise<Product | null> {
   return toProduct(productId, await redis.hmget(keys.product(productId), 'stock', 'sold', 'perUserLimit'));
 }

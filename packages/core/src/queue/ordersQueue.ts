@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Config } from '../config/config.ts';
 
 export const ORDERS_QUEUE = 'orders';
@@ -48,15 +48,56 @@ export function orderJobOptions(
   };
 }
 
-/** The producer's handle. It does not wait for a connection: with Redis down, `add` fails at once (the API answers 503). */
-export function createOrdersQueue(
-  config: Pick<Config, 'queuePrefix' | 'jobAttempts' | 'jobBackoffMs' | 'orderRetentionMs'>,
-  connection: Redis,
-): Queue<OrdersJobData> {
-  return new Queue<OrdersJobData>(ORDERS_QUEUE, {
+type QueueSettings = Pick<
+  Config,
+  'keyPrefix' | 'queuePrefix' | 'queuePartitions' | 'jobAttempts' | 'jobBackoffMs' | 'orderRetentionMs'
+>;
+
+/**
+ * Where one partition of the orders queue lives: its BullMQ name and prefix. A BullMQ queue keeps all
+ * its keys in one hash slot, so each partition's prefix carries a hash tag of its own (`fl:{queue}` for
+ * partition 0, the layout of the single queue before partitions; `fl:{queue:3}` for partition 3).
+ */
+export function partitionQueue(config: Pick<Config, 'keyPrefix' | 'queuePrefix'>, partition: number) {
+  return partition === 0
+    ? { name: ORDERS_QUEUE, prefix: config.queuePrefix }
+    : { name: `${ORDERS_QUEUE}-${partition}`, prefix: `${config.keyPrefix}:{queue:${partition}}` };
+}
+
+/** A product's partition: its group's (keys.ts), so the products of one group, decided together, share a queue. */
+export const partitionOfGroup = (group: number, partitions: number): number => group % partitions;
+
+/** The producer's handle on one partition. It does not wait for a connection: with Redis down, `add` fails at once (the API answers 503). */
+export function createOrdersQueue(config: QueueSettings, connection: RedisClient, partition = 0): Queue<OrdersJobData> {
+  const { name, prefix } = partitionQueue(config, partition);
+  return new Queue<OrdersJobData>(name, {
     connection,
     skipWaitingForReady: true,
-    prefix: config.queuePrefix,
+    prefix,
     defaultJobOptions: orderJobOptions(config),
   });
+}
+
+/** Every partition of the orders queue, and the one a product's orders go to. */
+export interface OrdersQueues {
+  readonly all: readonly Queue<OrdersJobData>[];
+  /** The partition of a product group (keys.group). */
+  ofGroup(group: number): Queue<OrdersJobData>;
+  close(): Promise<void>;
+}
+
+export function createOrdersQueues(config: QueueSettings, connection: RedisClient): OrdersQueues {
+  const all = Array.from({ length: config.queuePartitions }, (_, p) => createOrdersQueue(config, connection, p));
+  return {
+    all,
+    ofGroup: (group) => all[partitionOfGroup(group, all.length)]!,
+    close: async () => {
+      await Promise.all(all.map((queue) => queue.close()));
+    },
+  };
+}
+
+/** One queue as the only partition (QUEUE_PARTITIONS=1): for tests and tools that hold a queue of their own. */
+export function onePartition(queue: Queue<OrdersJobData>): OrdersQueues {
+  return { all: [queue], ofGroup: () => queue, close: () => queue.close() };
 }

@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.ts';
 import { AppError, isRedisFull } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 
-/** Whether the API can accept orders now: Redis answers and takes writes. */
+/** Whether the API can accept orders now: RedisClient answers and takes writes. */
 export type Readiness = { ready: true } | { ready: false; error: AppError };
 
 /** How long one probe's answer stands: /readyz polled by every load balancer costs Redis one write a second. */
@@ -18,7 +18,7 @@ const READY: Readiness = Object.freeze({ ready: true });
  * expires at once), which also catches a replica (READONLY) and failing persistence (MISCONF). Its answer
  * is kept `ANSWER_STANDS_MS`, and callers meanwhile share the probe in flight.
  */
-export function createReadiness(deps: { redis: Redis; keys: Keys }): { check(): Promise<Readiness> } {
+export function createReadiness(deps: { redis: RedisClient; keys: Keys }): { check(): Promise<Readiness> } {
   let answer: { readiness: Promise<Readiness>; until: number } | undefined;
 
   async function probe(): Promise<Readiness> {

@@ -7,8 +7,11 @@ import type { Decision, OrderStatus, RejectReason } from '../orders/status.ts';
  * A reply that matches no documented shape throws: the script and this module disagree, a bug.
  */
 
-/** lua/acceptBatch-n.lua: the whole call's code; otherwise each order's outcome is named by a string. */
-export const AcceptBatchCode = { invalidArguments: -3 } as const;
+/**
+ * lua/claimBuyers-n.lua, lua/recordOrders-n.lua, lua/releaseBuyers-n.lua: the whole call's code;
+ * otherwise each request's outcome is named by a string (or, for the give-back, counted).
+ */
+export const BatchCode = { invalidArguments: -3 } as const;
 /** lua/commitOrders-n.lua: the whole call's code, or a section's. */
 export const CommitOrdersCode = {
   decided: 0,
@@ -49,45 +52,83 @@ const isOrderStatus = (value: unknown): value is OrderStatus =>
 const isRejectReason = (value: unknown): value is RejectReason =>
   value === 'sold_out' || value === 'limit_exceeded' || value === 'processing_failed';
 
-// ---- acceptBatch
+// ---- accepting a batch: the buyers' step, the products' step, the give-back
 
-/** One order of an accept batch: what the script did with it (lua/acceptBatch-n.lua). */
-export type AcceptBatchOrder =
-  | { kind: 'new' }
-  | { kind: 'existing'; status: OrderStatus }
+/** One request of the buyers' step (lua/claimBuyers-n.lua). */
+export type ClaimedBuyer =
+  | { kind: 'claimed' }
   | { kind: 'bound'; orderId: string }
-  | { kind: 'rate_limited'; retryInMs: number }
   | { kind: 'reused' }
-  | { kind: 'unknown_product' }
-  | { kind: 'sold_out' };
-export type AcceptBatchReply = { kind: 'invalid_arguments' } | { kind: 'answered'; orders: AcceptBatchOrder[] };
+  | { kind: 'rate_limited'; retryInMs: number };
+/** One order of the products' step (lua/recordOrders-n.lua). */
+export type RecordedOrder =
+  { kind: 'new' } | { kind: 'existing'; status: OrderStatus } | { kind: 'unknown_product' } | { kind: 'sold_out' };
+export type BatchReply<Item> = { kind: 'invalid_arguments' } | { kind: 'answered'; items: Item[] };
 
-const BATCH_SIMPLE: Record<string, AcceptBatchOrder> = {
-  new: Object.freeze({ kind: 'new' }),
-  reused: Object.freeze({ kind: 'reused' }),
-  unknown_product: Object.freeze({ kind: 'unknown_product' }),
-  sold_out: Object.freeze({ kind: 'sold_out' }),
+const frozen = <T>(value: T): T => Object.freeze(value);
+const CLAIM_SIMPLE: Record<string, ClaimedBuyer> = {
+  claimed: frozen({ kind: 'claimed' }),
+  reused: frozen({ kind: 'reused' }),
+};
+const RECORD_SIMPLE: Record<string, RecordedOrder> = {
+  new: frozen({ kind: 'new' }),
+  unknown_product: frozen({ kind: 'unknown_product' }),
+  sold_out: frozen({ kind: 'sold_out' }),
 };
 
-/** `orderCount`: how many orders the call carried, over all its sections, in order. */
-export function decodeAcceptBatch(reply: unknown, orderCount: number): AcceptBatchReply {
-  if (reply === AcceptBatchCode.invalidArguments) return { kind: 'invalid_arguments' };
-  if (!Array.isArray(reply) || reply.length !== 2 * orderCount) throw unexpected('acceptBatch', reply);
+/** A flat list of `[code, detail]` pairs, one per item, each read by `item` (undefined: not a documented pair). */
+function decodePairs<Item>(
+  script: string,
+  reply: unknown,
+  count: number,
+  simple: Record<string, Item>,
+  item: (code: unknown, detail: unknown) => Item | undefined,
+): BatchReply<Item> {
+  if (reply === BatchCode.invalidArguments) return { kind: 'invalid_arguments' };
+  if (!Array.isArray(reply) || reply.length !== 2 * count) throw unexpected(script, reply);
   const flat = reply as unknown[];
-  const orders = new Array<AcceptBatchOrder>(orderCount);
-  for (let i = 0; i < orderCount; i++) {
+  const items = new Array<Item>(count);
+  for (let i = 0; i < count; i++) {
     const code = flat[2 * i];
     const detail = flat[2 * i + 1];
-    const simple = typeof code === 'string' && Object.hasOwn(BATCH_SIMPLE, code) ? BATCH_SIMPLE[code] : undefined;
-    if (simple) orders[i] = simple;
-    else if (code === 'existing' && isOrderStatus(detail)) orders[i] = { kind: 'existing', status: detail };
-    else if (code === 'bound' && typeof detail === 'string' && detail.length > 0)
-      orders[i] = { kind: 'bound', orderId: detail };
-    else if (code === 'rate_limited' && typeof detail === 'string' && Number(detail) > 0)
-      orders[i] = { kind: 'rate_limited', retryInMs: Number(detail) };
-    else throw unexpected('acceptBatch', [code, detail]);
+    const found =
+      (typeof code === 'string' && Object.hasOwn(simple, code) ? simple[code] : undefined) ?? item(code, detail);
+    if (found === undefined) throw unexpected(script, [code, detail]);
+    items[i] = found;
   }
-  return { kind: 'answered', orders };
+  return { kind: 'answered', items };
+}
+
+/** `count`: how many requests the call carried, in order. */
+export const decodeClaimBuyers = (reply: unknown, count: number): BatchReply<ClaimedBuyer> =>
+  decodePairs('claimBuyers', reply, count, CLAIM_SIMPLE, (code, detail) => {
+    if (code === 'bound' && typeof detail === 'string' && detail.length > 0) return { kind: 'bound', orderId: detail };
+    if (code === 'rate_limited' && typeof detail === 'string' && Number(detail) > 0)
+      return { kind: 'rate_limited', retryInMs: Number(detail) };
+    return undefined;
+  });
+
+/** `count`: how many orders the call carried, over all its sections, in order. */
+export const decodeRecordOrders = (reply: unknown, count: number): BatchReply<RecordedOrder> =>
+  decodePairs('recordOrders', reply, count, RECORD_SIMPLE, (code, detail) =>
+    code === 'existing' && isOrderStatus(detail) ? { kind: 'existing', status: detail } : undefined,
+  );
+
+/** lua/readStock-n.lua: each product's units left, or undefined for a product that does not exist. */
+export function decodeReadStock(reply: unknown, count: number): (number | undefined)[] {
+  if (!Array.isArray(reply) || reply.length !== count) throw unexpected('readStock', reply);
+  return (reply as unknown[]).map((stock) => {
+    if (stock === null) return undefined;
+    if (typeof stock === 'string' && /^-?\d+$/.test(stock)) return Number(stock);
+    throw unexpected('readStock', reply);
+  });
+}
+
+/** lua/releaseBuyers-n.lua: how many requests were given back. */
+export function decodeReleaseBuyers(reply: unknown): BatchReply<never> | { kind: 'released'; count: number } {
+  if (reply === BatchCode.invalidArguments) return { kind: 'invalid_arguments' };
+  if (typeof reply === 'number' && reply >= 0) return { kind: 'released', count: reply };
+  throw unexpected('releaseBuyers', reply);
 }
 
 // ---- commitOrders

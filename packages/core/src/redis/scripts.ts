@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis, Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
 
 const luaDir = fileURLToPath(new URL('../lua/', import.meta.url));
 
@@ -8,7 +8,7 @@ const luaDir = fileURLToPath(new URL('../lua/', import.meta.url));
  * Registers every `lua/<name>-<numberOfKeys>.lua` file as an ioredis command named `<name>`.
  * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT (after a Redis restart) by itself.
  */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: Redis | Cluster): void {
   for (const file of luaFiles) {
     redis.defineCommand(file.name, { lua: file.source, numberOfKeys: file.numberOfKeys });
   }
@@ -38,7 +38,10 @@ declare module 'ioredis' {
     deleteIfEquals(keysThenArgs: Arg[]): Result<unknown, Context>;
     setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
     adjustStock(keysThenArgs: Arg[]): Result<unknown, Context>;
-    acceptBatch(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    claimBuyers(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    recordOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    releaseBuyers(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
+    readStock(numberOfKeysThenKeys: Arg[]): Result<unknown, Context>;
     rateLimits(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     commitOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     failOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
