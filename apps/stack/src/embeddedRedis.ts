@@ -29,30 +29,52 @@ export interface EnsureRedisOptions {
 
 /**
  * The Redis the stack runs on: REDIS_URL when given; else whatever answers at the default URL;
- * else an embedded `redis-server` from PATH, durable (AOF, fsync every second), bounded
- * (`maxmemory`: without it Redis grows until the kernel kills it) and never evicting (an evicted
- * stock key would be an oversell: a full Redis refuses writes instead), with its data under `dataDir`.
+ * else an embedded `redis-server` from PATH (embeddedServerArgs), with its data under `dataDir`.
  */
 export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisForStack> {
   if (options.urlGiven || (await answers(options.url))) return { url: options.url };
   const binary = findOnPath('redis-server', options.path);
   if (!binary) {
     throw new NoRedisError(
-      `nothing answers at ${options.url} and there is no redis-server on PATH.\n` +
-        '  Install Redis 7 (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis),\n' +
+      `nothing answers at ${options.url} and there is no redis-server on PATH.\n  ${INSTALL_REDIS},\n` +
         '  or point Flashline at a running one: REDIS_URL=redis://host:6379 npm start',
     );
   }
   const { hostname, port } = new URL(options.url);
   const dir = resolve(options.dataDir);
   mkdirSync(dir, { recursive: true });
-  const args = [
-    '--bind',
-    hostname,
-    '--port',
-    port || '6379',
-    '--dir',
+  const args = embeddedServerArgs({
+    host: hostname,
+    port: port || '6379',
     dir,
+    maxmemoryBytes: options.maxmemoryBytes,
+  });
+  const server = await spawnEmbeddedServer(binary, args, options.url, dir);
+  options.log('info', 'started embedded redis-server', { url: options.url, dataDir: dir, pid: server.pid });
+  return { url: options.url, stop: server.stop };
+}
+
+export const INSTALL_REDIS =
+  'Install Redis 7 (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)';
+
+/**
+ * What every redis-server the stack embeds runs with: durable (AOF, fsync every second), bounded
+ * (`maxmemory`: without it Redis grows until the kernel kills it) and never evicting (an evicted stock
+ * key would be an oversell: a full Redis refuses writes instead), its data and log under `dir`.
+ */
+export function embeddedServerArgs(options: {
+  host: string;
+  port: string;
+  dir: string;
+  maxmemoryBytes: number;
+}): string[] {
+  return [
+    '--bind',
+    options.host,
+    '--port',
+    options.port,
+    '--dir',
+    options.dir,
     '--appendonly',
     'yes',
     '--appendfsync',
@@ -66,19 +88,31 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisFor
     '--daemonize',
     'no',
     '--logfile',
-    join(dir, 'redis.log'),
+    join(options.dir, 'redis.log'),
   ];
+}
+
+export interface EmbeddedServer {
+  pid: number | undefined;
+  /** SIGTERM (Redis flushes the AOF) and the exit. */
+  stop: () => Promise<void>;
+}
+
+/** Spawns redis-server and resolves once it answers at `url`; killed, and a NoRedisError, if it never does. */
+export async function spawnEmbeddedServer(
+  binary: string,
+  args: string[],
+  url: string,
+  dir: string,
+): Promise<EmbeddedServer> {
   const server = spawn(binary, args, { stdio: 'ignore' });
   const exited = new Promise<void>((done) => server.once('exit', () => done()));
   for (let i = 0; i < 100 && server.exitCode === null; i++) {
-    if (await answers(options.url)) {
-      options.log('info', 'started embedded redis-server', { url: options.url, dataDir: dir, pid: server.pid });
-      return { url: options.url, stop: () => stopServer(server, exited) };
-    }
+    if (await answers(url)) return { pid: server.pid, stop: () => stopServer(server, exited) };
     await sleep(50);
   }
   server.kill('SIGKILL');
-  throw new NoRedisError(`redis-server did not start on ${options.url}; see ${join(dir, 'redis.log')}`);
+  throw new NoRedisError(`redis-server did not start on ${url}; see ${join(dir, 'redis.log')}`);
 }
 
 async function stopServer(server: ChildProcess, exited: Promise<void>): Promise<void> {
@@ -87,7 +121,7 @@ async function stopServer(server: ChildProcess, exited: Promise<void>): Promise<
   await exited;
 }
 
-async function answers(url: string): Promise<boolean> {
+export async function answers(url: string): Promise<boolean> {
   const probe = new Redis(url, {
     lazyConnect: true,
     retryStrategy: () => null,

@@ -2,11 +2,13 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, createLogger, errorFields, loadConfigOrExit, redactUrl, withSecrets } from '@flashline/core';
 import { NoRedisError, ensureRedis } from './embeddedRedis.ts';
 import { stackOutput } from './output.ts';
+import type { LocalCluster, LocalClusterOptions } from './localCluster.ts';
 import { Supervisor } from './supervisor.ts';
 
 /**
  * `npm start`: the whole system as one supervised group — a Redis (found or embedded), the API,
- * the dashboard and WORKERS worker processes — stopped together on SIGINT/SIGTERM.
+ * the dashboard and WORKERS worker processes — stopped together on SIGINT/SIGTERM. With `--cluster`
+ * (`npm run start:cluster`), the same on a local Redis Cluster (localCluster.ts) instead of one Redis.
  */
 const output = stackOutput(process.stdout.isTTY);
 const settings = loadConfigOrExit('stack', process.env, output);
@@ -16,18 +18,28 @@ const repo = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.
 
 try {
   const config = withSecrets(settings, log, ['adminToken', 'dashboardPassword', 'dashboardViewerPassword']);
-  const redis = await ensureRedis({
-    url: config.redisUrl,
-    urlGiven: !!process.env.REDIS_URL,
-    dataDir: repo('.data/redis'),
-    maxmemoryBytes: config.redisMaxmemoryBytes,
-    path: process.env.PATH,
-    log,
-  });
+  const redis = process.argv.includes('--cluster')
+    ? await startLocalCluster({
+        dataDir: repo('.data/cluster'),
+        maxmemoryBytes: config.redisMaxmemoryBytes,
+        path: process.env.PATH,
+        log,
+      })
+    : await ensureRedis({
+        url: config.redisUrl,
+        urlGiven: !!process.env.REDIS_URL,
+        dataDir: repo('.data/redis'),
+        maxmemoryBytes: config.redisMaxmemoryBytes,
+        path: process.env.PATH,
+        log,
+      });
 
   const env = {
     ...process.env,
-    REDIS_URL: redis.url,
+    // On a cluster the apps find it from its seed nodes; a REDIS_URL from the shell would point them at another Redis.
+    ...('seedNodes' in redis
+      ? { REDIS_URL: undefined, REDIS_CLUSTER_NODES: redis.seedNodes }
+      : { REDIS_URL: redis.url }),
     ADMIN_TOKEN: config.adminToken,
     DASHBOARD_PASSWORD: config.dashboardPassword,
     DASHBOARD_VIEWER_PASSWORD: config.dashboardViewerPassword,
@@ -48,7 +60,7 @@ try {
         dashboardUser: config.dashboardUser,
         dashboardViewerUser: config.dashboardViewerUser,
         workers: config.workers,
-        redis: redactUrl(redis.url),
+        redis: 'seedNodes' in redis ? redis.seedNodes : redactUrl(redis.url),
       });
     }
   };
@@ -73,4 +85,10 @@ try {
   if (error instanceof ConfigError || error instanceof NoRedisError) log('error', error.message);
   else log('error', 'the stack failed to start', errorFields(error));
   process.exit(1);
+}
+
+/** Loaded on demand: the local cluster is built on the test harness's cluster tools, which `npm start` does without. */
+async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const { startLocalCluster } = await import('./localCluster.ts');
+  return startLocalCluster(options);
 }

@@ -1,6 +1,27 @@
-export { freePort } from './ports.ts';
-export { startRedis, type TestRedis } from './redisServer.ts';
+export { freePort, freePorts } from './ports.ts';
+export { startRedis, type TestRedis, type TestRedisOptions } from './redisServer.ts';
 export { useRedisServer } from './useRedisServer.ts';
+export {
+  startRedisCluster,
+  type ClusterNode,
+  type FailoverMode,
+  type RedisCluster,
+  type RedisClusterOptions,
+} from './redisCluster.ts';
+export { useRedisCluster } from './useRedisCluster.ts';
+export { createCluster } from './clusterCreate.ts';
+export { clusterProblems, waitUntilClusterHealthy } from './clusterHealth.ts';
+export {
+  CLUSTER_SLOTS,
+  addressOf,
+  askNode,
+  clusterNodesOf,
+  parseClusterNodes,
+  parseInfo,
+  type NodeAddress,
+  type NodeRole,
+  type NodeView,
+} from './clusterNodes.ts';
 export { startApp, wrap, repoRoot, type AppProcess } from './processes.ts';
 export { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 export { submitOrders, waitUntilDecided, percentile, type OrderSpec, type Submitted, type OrderView } from './burst.ts';

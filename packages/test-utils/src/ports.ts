@@ -14,3 +14,10 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** `count` TCP ports that were free a moment ago, no two the same (the OS may hand a closed port out again). */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}

@@ -10,28 +10,40 @@ import { freePort } from './ports.ts';
 export interface TestRedis {
   url: string;
   port: number;
+  /** Its own data dir, removed by `stop`. */
+  dir: string;
   /** A plain client for assertions and set-up; closed by `stop`. */
   client: RedisClient;
   /** SIGKILLs the server (a crash); `start` brings it back on the same port and data dir. */
   kill(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP: the process holds its sockets but answers nothing, as a stuck machine would; `resume` (SIGCONT) ends it. */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
+}
+
+export interface TestRedisOptions {
+  appendonly?: boolean;
+  /** False: never rewrite the AOF on its own (a rewrite forks Redis and takes a core for a while). */
+  aofRewrites?: boolean;
+  /** Redis's `maxmemory` (`8mb`): past it, with noeviction, Redis refuses writes. None by default. */
+  maxmemory?: string;
+  /** A port picked by the caller (a cluster picks all its ports at once, so that no two are the same); free by default. */
+  port?: number;
+  /** Where its data dir is made; the system's temp dir by default. */
+  parentDir?: string;
+  /** More `redis-server` arguments, after the usual ones (`--cluster-enabled yes`, ...). */
+  args?: string[];
 }
 
 /**
  * Starts a private `redis-server` from PATH on a free port, with its own data dir. Tests never
  * touch a Redis they did not start, so they may flush it freely.
  */
-export async function startRedis(
-  options: {
-    appendonly?: boolean;
-    /** False: never rewrite the AOF on its own (a rewrite forks Redis and takes a core for a while). */ aofRewrites?: boolean;
-    /** Redis's `maxmemory` (`8mb`): past it, with noeviction, Redis refuses writes. None by default. */
-    maxmemory?: string;
-  } = {},
-): Promise<TestRedis> {
-  const dir = mkdtempSync(join(tmpdir(), 'flashline-redis-'));
-  const port = await freePort();
+export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
+  const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'flashline-redis-'));
+  const port = options.port ?? (await freePort());
   const args = [
     '--port',
     String(port),
@@ -52,6 +64,7 @@ export async function startRedis(
     ...(options.maxmemory ? ['--maxmemory', options.maxmemory] : []),
     '--loglevel',
     'warning',
+    ...(options.args ?? []),
   ];
   let server: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
@@ -76,9 +89,16 @@ export async function startRedis(
   return {
     url,
     port,
+    dir,
     client,
     kill,
     start,
+    pause() {
+      server?.kill('SIGSTOP');
+    },
+    resume() {
+      server?.kill('SIGCONT');
+    },
     async stop() {
       client.disconnect();
       await kill();
