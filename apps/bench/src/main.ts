@@ -730,7 +730,10 @@ try {
     });
     console.log(JSON.stringify({ rows, ratios, details, memory }, null, 2));
     if (violated.length > 0) {
-      console.error(`invariant violated in: ${violated.map((v) => v.scenario).join(', ')}`);
+      // Each violated round's whole check: what was lost, doubled or oversold, and how the orders ended.
+      console.error(
+        `invariant violated in: ${violated.map((v) => `${v.scenario} ${JSON.stringify({ ...v.check, decisionLatencyMs: undefined })}`).join('; ')}`,
+      );
       process.exitCode = 1;
     }
     process.stderr.write(`bench finished in ${Math.round((performance.now() - startedAt) / 1000)} s\n`);
