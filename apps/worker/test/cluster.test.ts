@@ -8,7 +8,10 @@ import {
   createOrderAcceptor,
   createOrdersQueues,
   getOrder,
+  getProductStats,
+  listProducts,
   loadConfig,
+  reconcileOnce,
   setProduct,
   waitUntilReady,
   type OrdersQueues,
@@ -110,6 +113,16 @@ describe('a sale on a real Redis Cluster', () => {
       assert.equal(STOCK - stock!, units, `${productId}: units taken ≠ units of its confirmed orders`);
       assert.equal(sold, units, `${productId}: sold ≠ units of its confirmed orders`);
     }
+    // The readers that go over every product (the sale panel, the reconciler) read each slot's keys apart.
+    assert.deepEqual((await listProducts(workerRedis, keys)).sort(), [...products].sort());
+    const stats = await getProductStats(workerRedis, keys, products);
+    assert.equal(stats.length, PRODUCTS);
+    assert.equal(
+      stats.reduce((sum, s) => sum + s.confirmed, 0),
+      orders.filter((o) => o?.status === 'confirmed').length,
+    );
+    const pass = await reconcileOnce({ redis: workerRedis, keys, queues, afterMs: 1, orderRetentionMs: 60_000 });
+    assert.equal(pass.redriven + pass.failed, 0, 'nothing left for the reconciler');
     const perPartition = await Promise.all(queues.all.map((queue) => queue.getJobCounts('completed')));
     const used = perPartition.filter((counts) => (counts.completed ?? 0) > 0).length;
     assert.ok(used >= 2, `the jobs went to ${used} of ${queues.all.length} partitions`);

@@ -4,6 +4,7 @@ import {
   getProductStats,
   listProducts,
   lockHolder,
+  pipelineBySlot,
   type Keys,
   type ProductStats,
 } from '@flashline/core';
@@ -59,12 +60,11 @@ export async function readLocks(
   productIds: readonly string[],
 ): Promise<LockState[]> {
   if (productIds.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const productId of productIds)
-    pipeline.get(keys.lock(productId)).pttl(keys.lock(productId)).get(keys.fence(productId));
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await pipelineBySlot(redis, productIds, keys.lock, (pipeline, productId) =>
+    pipeline.get(keys.lock(productId)).pttl(keys.lock(productId)).get(keys.fence(productId)),
+  );
   return productIds.map((productId, i) => {
-    const [token, ttl, fence] = [0, 1, 2].map((k) => replies[3 * i + k]?.[1]) as [string | null, number, string | null];
+    const [token, ttl, fence] = [0, 1, 2].map((k) => replies[i]?.[k]?.[1]) as [string | null, number, string | null];
     return {
       productId,
       holder: token ? lockHolder(token) : null,

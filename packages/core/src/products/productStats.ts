@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connect.ts';
+import { pipelineBySlot } from '../redis/slotPipeline.ts';
 import type { Keys } from '../keys/keys.ts';
 import type { RejectReason } from '../orders/order.ts';
 
@@ -28,16 +29,12 @@ export async function getProductStats(
   productIds: readonly string[],
 ): Promise<ProductStats[]> {
   if (productIds.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const productId of productIds) {
-    pipeline.hmget(keys.product(productId), ...FIELDS);
-    pipeline.zcard(keys.pending(productId));
-  }
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await pipelineBySlot(redis, productIds, keys.product, (pipeline, productId) =>
+    pipeline.hmget(keys.product(productId), ...FIELDS).zcard(keys.pending(productId)),
+  );
   const stats: ProductStats[] = [];
   productIds.forEach((productId, i) => {
-    const [fieldsError, fields] = replies[2 * i] ?? [];
-    const [queuedError, queued] = replies[2 * i + 1] ?? [];
+    const [[fieldsError, fields] = [null, []], [queuedError, queued] = [null, 0]] = replies[i]!;
     const error = fieldsError ?? queuedError;
     if (error) throw error;
     const values = (fields as (string | null)[]).map((value) => Number(value ?? 0));

@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connect.ts';
+import { pipelineBySlot } from '../redis/slotPipeline.ts';
 import { AppError } from '../errors/appError.ts';
 import { PRODUCT_GROUPS, type Keys } from '../keys/keys.ts';
 import type { ProductUpdate } from '../orders/schemas.ts';
@@ -106,12 +107,16 @@ export async function adjustStock(redis: RedisClient, keys: Keys, productId: str
   }
 }
 
-/** Every product ever set up: the registries of all the groups, read in one round trip. */
+/** Every product ever set up: the registries of all the groups, read in one round trip (per slot, on a cluster). */
 export async function listProducts(redis: RedisClient, keys: Keys): Promise<string[]> {
-  const pipeline = redis.pipeline();
-  for (let group = 0; group < PRODUCT_GROUPS; group++) pipeline.smembers(keys.productsOfGroup(group));
-  const replies = (await pipeline.exec()) ?? [];
-  return replies.flatMap(([error, members]) => {
+  const groups = Array.from({ length: PRODUCT_GROUPS }, (_, group) => keys.productsOfGroup(group));
+  const replies = await pipelineBySlot(
+    redis,
+    groups,
+    (key) => key,
+    (pipeline, key) => pipeline.smembers(key),
+  );
+  return replies.flatMap(([[error, members] = [null, []]]) => {
     if (error) throw error;
     return members as string[];
   });
