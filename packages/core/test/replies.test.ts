@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   CommitOrdersCode,
+  decodeAcceptBatch,
   decodeClaimBuyers,
   decodeRecordOrders,
   decodeReleaseBuyers,
@@ -38,6 +39,10 @@ describe('script replies', () => {
       },
     );
     assert.deepEqual(decodeReleaseBuyers(2), { kind: 'released', count: 2 });
+    assert.deepEqual(decodeAcceptBatch(['bound', 'p.A', 'reused', '', 'new', ''], 3), {
+      kind: 'answered',
+      items: [{ kind: 'bound', orderId: 'p.A' }, { kind: 'reused' }, { kind: 'new' }],
+    });
     assert.deepEqual(decodeCommitOrders([0, 'rejected', 'sold_out', 1, -4, '', '', 0], [1, 1]), {
       kind: 'sections',
       sections: [

@@ -4,10 +4,12 @@ import type { OrderJob, OrdersQueues } from '../queue/ordersQueue.ts';
 import { partitionOfGroup } from '../queue/ordersQueue.ts';
 import { parseBinding } from './keyLookups.ts';
 import {
+  decodeAcceptBatch,
   decodeClaimBuyers,
   decodeReadStock,
   decodeRecordOrders,
   decodeReleaseBuyers,
+  type AcceptBatchOrder,
   type ClaimedBuyer,
   type RecordedOrder,
 } from '../redis/replies.ts';
@@ -25,6 +27,11 @@ export interface AcceptBatcherDeps {
   perUser: { limit: number; windowMs: number };
   /** How long a bound Idempotency-Key lasts (`IDEMPOTENCY_TTL_S`). */
   idempotencyTtlS: number;
+  /**
+   * Accept in steps, each in one slot (readStock, claimBuyers, recordOrders, releaseBuyers): what a
+   * cluster needs. Default: on a cluster only; a single Redis takes the whole batch in one acceptBatch call.
+   */
+  inSteps?: boolean;
 }
 
 /** One request for the batch: its order (with a fresh id) and what else the accept calls check and write for it. */
@@ -44,9 +51,15 @@ export type Accepted =
   | { kind: 'reused' }
   | { kind: 'rate_limited'; retryInMs: number };
 
-/** One entry's outcome inside a write: what the steps said of it, or the error that stopped it. */
+/**
+ * One entry's outcome inside a write: what the calls said of it, or the error that stopped it
+ * ('bound' only from the one call: the key names an order that call was not given the key of).
+ */
 type Outcome =
-  Exclude<ClaimedBuyer, { kind: 'claimed' | 'bound' }> | RecordedOrder | { kind: 'failed'; error: unknown };
+  Exclude<ClaimedBuyer, { kind: 'claimed' }> | RecordedOrder | AcceptBatchOrder | { kind: 'failed'; error: unknown };
+
+/** A key asked for again under the order id it names: a key rebound meanwhile (expired) may move it on, not forever. */
+const MAX_FOLLOW_UPS = 3;
 
 interface Waiting {
   entry: AcceptEntry;
@@ -64,7 +77,11 @@ interface ToRecord {
 
 /**
  * Group commit (GroupCommit) for the accept path of one API process: the requests that arrive while
- * a batch is being written go together in the next, in three steps whatever the products:
+ * a batch is being written go together in the next. On a single Redis the whole batch is one
+ * `acceptBatch` call (lua/acceptBatch-n.lua) and one `Queue.add` per partition. On Redis Cluster,
+ * where a buyer's keys and a product's are in different slots, the same checks and writes are made
+ * in steps, each one call per slot it touches (a product group's, a buyer group's), in parallel:
+ *  0. the stock read (lua/readStock-n.lua): a request its product refuses claims nothing;
  *  1. the buyers' step (lua/claimBuyers-n.lua): Idempotency-Keys and per-user limits, claimed;
  *  2. the products' step (lua/recordOrders-n.lua): stock checks and order records;
  *  3. one `Queue.add` per partition for the new orders; and for the claims whose product refused
@@ -78,21 +95,30 @@ interface ToRecord {
 export class AcceptBatcher {
   private readonly batches: GroupCommit<Waiting>;
   private readonly cluster: boolean;
+  private readonly inSteps: boolean;
   /** Jobs added so far and the orders they carried: for the bench and tests. */
   readonly stats = { jobs: 0, orders: 0 };
 
   constructor(private readonly deps: AcceptBatcherDeps) {
     this.batches = new GroupCommit(deps.maxBatch, (batch) => this.write(batch));
     this.cluster = deps.redis.isCluster;
+    this.inSteps = deps.inSteps ?? this.cluster;
   }
 
-  record(entry: AcceptEntry): Promise<Accepted> {
-    return this.submit(entry).then(({ outcome, orderId }) => {
+  async record(entry: AcceptEntry): Promise<Accepted> {
+    let asked = entry;
+    for (let followUps = 0; ; followUps++) {
+      const { outcome, orderId } = await this.submit(asked);
       switch (outcome.kind) {
         case 'new':
           return { kind: 'recorded', orderId, status: 'queued' };
         case 'existing':
           return { kind: 'recorded', orderId, status: outcome.status };
+        case 'bound':
+          // The key names an order the one call could not read (its key was not in the call): ask for it.
+          if (followUps === MAX_FOLLOW_UPS) throw new Error(`Idempotency-Key ${entry.idempotency?.key} keeps moving`);
+          asked = { ...asked, order: { ...asked.order, orderId: outcome.orderId } };
+          break;
         case 'failed':
           throw outcome.error;
         case 'rate_limited':
@@ -101,7 +127,7 @@ export class AcceptBatcher {
         case 'sold_out':
           return outcome;
       }
-    });
+    }
   }
 
   private submit(entry: AcceptEntry): Promise<{ outcome: Outcome; orderId: string }> {
@@ -124,22 +150,54 @@ export class AcceptBatcher {
     const outcomes = new Array<Outcome>(entries.length);
     const orders = entries.map((entry) => entry.order);
     try {
-      const refusals = await this.checkProducts(entries);
-      const passing = entries.flatMap((_, i) => (refusals.has(i) ? [] : [i]));
-      const [claimed, retries] = await Promise.all([
-        this.claimBuyers(entries, passing, outcomes),
-        this.retriesOfRefused(entries, refusals, outcomes),
-      ]);
-      const toRecord = [...claimed, ...retries];
-      for (const item of toRecord) orders[item.index] = item.order;
-      await this.recordOrders(toRecord, outcomes);
-      await this.releaseRefused(entries, toRecord, outcomes);
+      if (this.inSteps) await this.acceptInSteps(entries, outcomes, orders);
+      else await this.acceptInOneCall(entries, outcomes);
     } catch (error) {
       for (let i = 0; i < entries.length; i++) outcomes[i] ??= { kind: 'failed', error };
     }
     [...byRequest.values()].forEach((same, i) => {
       for (const waiting of same) waiting.resolve({ outcome: outcomes[i]!, orderId: orders[i]!.orderId });
     });
+  }
+
+  /** The cluster's way: each step one call per slot; `orders` gets the order each entry ends with. */
+  private async acceptInSteps(entries: AcceptEntry[], outcomes: Outcome[], orders: OrderJob[]): Promise<void> {
+    const refusals = await this.checkProducts(entries);
+    const passing = entries.flatMap((_, i) => (refusals.has(i) ? [] : [i]));
+    const [claimed, retries] = await Promise.all([
+      this.claimBuyers(entries, passing, outcomes),
+      this.retriesOfRefused(entries, refusals, outcomes),
+    ]);
+    const toRecord = [...claimed, ...retries];
+    for (const item of toRecord) orders[item.index] = item.order;
+    await this.recordOrders(toRecord, outcomes);
+    await this.releaseRefused(entries, toRecord, outcomes);
+  }
+
+  /**
+   * A single Redis's way: the whole batch in one acceptBatch call per partition (each names its job),
+   * then the jobs. A key bound to an order of another request (a retry) is answered 'bound', and
+   * `record` asks again under the order id it names.
+   */
+  private async acceptInOneCall(entries: AcceptEntry[], outcomes: Outcome[]): Promise<void> {
+    const { redis, keys, perUser, idempotencyTtlS } = this.deps;
+    const items: ToRecord[] = entries.map((entry, index) => ({ index, order: entry.order, claimed: false }));
+    const { byPartition, jobIds, partitionOf } = this.partitioned(items);
+    await Promise.all(
+      this.bySlot(items, () => 0, partitionOf).map(async (group) => {
+        const jobId = jobIds.get(partitionOf(group[0]!))!;
+        const sections = sectionOrder(group);
+        const args = productArgs(keys, sections, jobId, (item) => entries[item.index]!, [
+          Math.max(1, perUser.limit),
+          perUser.windowMs,
+          idempotencyTtlS,
+        ]);
+        const reply = decodeAcceptBatch(await redis.acceptBatch(args), group.length);
+        if (reply.kind === 'invalid_arguments') throw invalid('acceptBatch', group.length);
+        sections.forEach((item, at) => (outcomes[item.index] = reply.items[at]!));
+      }),
+    );
+    await this.enqueueRecorded(byPartition, jobIds, items, outcomes);
   }
 
   /**
@@ -258,33 +316,53 @@ export class AcceptBatcher {
    * id, which BullMQ ignores when that job exists. The commit decides it once.
    */
   private async recordOrders(toRecord: ToRecord[], outcomes: Outcome[]): Promise<void> {
-    const { redis, keys, queues } = this.deps;
-    const partitions = queues.all.length;
-    const partitionOf = (item: ToRecord) => partitionOfGroup(keys.group(item.order.productId), partitions);
+    const { redis, keys } = this.deps;
+    const { byPartition, jobIds, partitionOf } = this.partitioned(toRecord);
+    // On a single Redis one call per partition: each call names one job.
+    const calls = this.bySlot(toRecord, (item) => keys.group(item.order.productId), partitionOf);
+    await Promise.all(
+      calls.map(async (items) => {
+        const jobId = jobIds.get(partitionOf(items[0]!))!;
+        const sections = sectionOrder(items);
+        const reply = decodeRecordOrders(await redis.recordOrders(productArgs(keys, sections, jobId)), items.length);
+        if (reply.kind === 'invalid_arguments') throw invalid('recordOrders', items.length);
+        sections.forEach((item, at) => (outcomes[item.index] = reply.items[at]!));
+      }),
+    );
+    await this.enqueueRecorded(byPartition, jobIds, toRecord, outcomes);
+  }
+
+  /** The items by partition, and the job each partition's new orders go in (a lone order's own id). */
+  private partitioned(items: ToRecord[]) {
+    const { keys, queues } = this.deps;
+    const partitionOf = (item: ToRecord) => partitionOfGroup(keys.group(item.order.productId), queues.all.length);
     const byPartition = new Map<number, ToRecord[]>();
-    for (const item of toRecord) {
+    for (const item of items) {
       const partition = partitionOf(item);
       const same = byPartition.get(partition);
       if (same) same.push(item);
       else byPartition.set(partition, [item]);
     }
     const jobIds = new Map(
-      [...byPartition].map(([partition, items]) => [
+      [...byPartition].map(([partition, inPartition]) => [
         partition,
-        items.length === 1 ? items[0]!.order.orderId : newBatchId(),
+        inPartition.length === 1 ? inPartition[0]!.order.orderId : newBatchId(),
       ]),
     );
-    // On a single Redis one call per partition: each call names one job.
-    const calls = this.bySlot(toRecord, (item) => keys.group(item.order.productId), partitionOf);
-    await Promise.all(
-      calls.map(async (items) => {
-        const jobId = jobIds.get(partitionOf(items[0]!))!;
-        const reply = decodeRecordOrders(await redis.recordOrders(productArgs(keys, items, jobId)), items.length);
-        if (reply.kind === 'invalid_arguments') throw invalid('recordOrders', items.length);
-        // productArgs keeps the items' order within each product section: map back in that order.
-        sectionOrder(items).forEach((item, at) => (outcomes[item.index] = reply.items[at]!));
-      }),
-    );
+    return { byPartition, jobIds, partitionOf };
+  }
+
+  /**
+   * One `Queue.add` per partition for the orders recorded now. An order already queued (a retry) may
+   * have lost its job: it is enqueued again alone, under its own id, which BullMQ ignores when that job
+   * exists. The commit decides it once.
+   */
+  private async enqueueRecorded(
+    byPartition: Map<number, ToRecord[]>,
+    jobIds: Map<number, string>,
+    toRecord: ToRecord[],
+    outcomes: Outcome[],
+  ): Promise<void> {
     const enqueues: { partition: number; jobId: string; orders: OrderJob[] }[] = [];
     for (const [partition, items] of byPartition) {
       const fresh = items.filter((item) => outcomes[item.index]!.kind === 'new').map((item) => item.order);
@@ -395,21 +473,37 @@ function sectionOrder(items: ToRecord[]): ToRecord[] {
   return [...byProduct.values()].flat();
 }
 
-function productArgs(keys: Keys, items: ToRecord[], jobId: string): (string | number)[] {
+/**
+ * A products' call, its items in sections by product: recordOrders-n.lua's layout; with `entryOf` and
+ * the buyer settings, acceptBatch-n.lua's (each order also with its key and counter, and its mode).
+ */
+function productArgs(
+  keys: Keys,
+  items: ToRecord[],
+  jobId: string,
+  entryOf?: (item: ToRecord) => AcceptEntry,
+  buyerSettings: (string | number)[] = [],
+): (string | number)[] {
   const sections = new Map<string, ToRecord[]>();
-  for (const item of sectionOrder(items)) {
+  for (const item of items) {
     const same = sections.get(item.order.productId);
     if (same) same.push(item);
     else sections.set(item.order.productId, [item]);
   }
   const keyList: string[] = [];
-  const args: (string | number)[] = [Date.now(), jobId, sections.size];
+  const args: (string | number)[] = [Date.now(), jobId, ...buyerSettings, sections.size];
   for (const [productId, section] of sections) {
     keyList.push(keys.product(productId), keys.pending(productId));
     args.push(productId, section.length);
-    for (const { order } of section) {
+    for (const item of section) {
+      const { order } = item;
       keyList.push(keys.order(productId, order.orderId));
       args.push(order.orderId, order.userId, order.quantity);
+      if (!entryOf) continue;
+      const { idempotency, counter } = entryOf(item);
+      if (idempotency) keyList.push(idempotency.key);
+      if (counter) keyList.push(counter);
+      args.push((idempotency ? 1 : 0) + (counter ? 2 : 0), idempotency?.fingerprint ?? '-');
     }
   }
   return [keyList.length, ...keyList, ...args];

@@ -15,6 +15,8 @@ import type { OrderRequest } from './schemas.ts';
 /** The settings the accept policy reads (from the config, or a test's own). */
 export type AcceptSettings = Pick<Config, 'idempotencyTtlS' | 'acceptBatch' | 'soldOutMemoryMs'> & {
   rateLimit: Pick<Config['rateLimit'], 'perUser' | 'windowMs'>;
+  /** Accept in the cluster's steps even on a single Redis (tests run both ways); default: on a cluster only. */
+  acceptInSteps?: boolean;
 };
 
 /**
@@ -64,6 +66,7 @@ export function createOrderAcceptor(
     maxBatch: settings.acceptBatch,
     perUser,
     idempotencyTtlS: settings.idempotencyTtlS,
+    ...(settings.acceptInSteps === undefined ? {} : { inSteps: settings.acceptInSteps }),
   });
   const soldOut = settings.soldOutMemoryMs > 0 ? new SoldOutMemory(settings.soldOutMemoryMs) : undefined;
 

@@ -8,7 +8,7 @@ import type { Decision, OrderStatus, RejectReason } from '../orders/status.ts';
  */
 
 /**
- * lua/claimBuyers-n.lua, lua/recordOrders-n.lua, lua/releaseBuyers-n.lua: the whole call's code;
+ * lua/acceptBatch-n.lua, lua/claimBuyers-n.lua, lua/recordOrders-n.lua, lua/releaseBuyers-n.lua: the whole call's code;
  * otherwise each request's outcome is named by a string (or, for the give-back, counted).
  */
 export const BatchCode = { invalidArguments: -3 } as const;
@@ -113,6 +113,21 @@ export const decodeRecordOrders = (reply: unknown, count: number): BatchReply<Re
   decodePairs('recordOrders', reply, count, RECORD_SIMPLE, (code, detail) =>
     code === 'existing' && isOrderStatus(detail) ? { kind: 'existing', status: detail } : undefined,
   );
+
+/** One order of lua/acceptBatch-n.lua: the whole accept of a batch in one call (a single Redis). */
+export type AcceptBatchOrder =
+  RecordedOrder | { kind: 'bound'; orderId: string } | { kind: 'reused' } | { kind: 'rate_limited'; retryInMs: number };
+const ACCEPT_SIMPLE: Record<string, AcceptBatchOrder> = { ...RECORD_SIMPLE, reused: frozen({ kind: 'reused' }) };
+
+/** `count`: how many orders the call carried, over all its sections, in order. */
+export const decodeAcceptBatch = (reply: unknown, count: number): BatchReply<AcceptBatchOrder> =>
+  decodePairs('acceptBatch', reply, count, ACCEPT_SIMPLE, (code, detail): AcceptBatchOrder | undefined => {
+    if (code === 'existing' && isOrderStatus(detail)) return { kind: 'existing', status: detail };
+    if (code === 'bound' && typeof detail === 'string' && detail.length > 0) return { kind: 'bound', orderId: detail };
+    if (code === 'rate_limited' && typeof detail === 'string' && Number(detail) > 0)
+      return { kind: 'rate_limited', retryInMs: Number(detail) };
+    return undefined;
+  });
 
 /** lua/readStock-n.lua: each product's units left, or undefined for a product that does not exist. */
 export function decodeReadStock(reply: unknown, count: number): (number | undefined)[] {

@@ -38,6 +38,7 @@ declare module 'ioredis' {
     deleteIfEquals(keysThenArgs: Arg[]): Result<unknown, Context>;
     setProduct(keysThenArgs: Arg[]): Result<unknown, Context>;
     adjustStock(keysThenArgs: Arg[]): Result<unknown, Context>;
+    acceptBatch(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     claimBuyers(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     recordOrders(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
     releaseBuyers(numberOfKeysThenKeysThenArgs: Arg[]): Result<unknown, Context>;
