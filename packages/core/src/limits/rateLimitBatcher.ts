@@ -2,6 +2,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { hashTagOf, type Keys } from '../keys/keys.ts';
 import { decodeRateLimits, type RateLimitReply } from '../redis/replies.ts';
 import type { RateLimit } from './rateLimiter.ts';
+import { groupBy } from '../collections/groupBy.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
 
 /** One id's requests in a batch: its counter, and the lease asked for with them. */
@@ -110,12 +111,7 @@ export class RateLimitBatcher {
   }
 
   private async count(batch: Waiting[]): Promise<void> {
-    const byId = new Map<string, Waiting[]>();
-    for (const waiting of batch) {
-      const same = byId.get(waiting.id);
-      if (same) same.push(waiting);
-      else byId.set(waiting.id, [waiting]);
-    }
+    const byId = groupBy(batch, (waiting) => waiting.id);
     const { keys, rule } = this.deps;
     const groups = [...byId].map(([id, same]) => ({
       id,
@@ -124,13 +120,7 @@ export class RateLimitBatcher {
       lease: this.leaseFor(id, same.length),
     }));
     // One call for the batch; on a cluster one per hash tag (a group of ids shares a slot), in parallel.
-    const calls = new Map<string, Group[]>();
-    for (const group of groups) {
-      const tag = this.deps.redis.isCluster ? hashTagOf(group.key) : '';
-      const same = calls.get(tag);
-      if (same) same.push(group);
-      else calls.set(tag, [group]);
-    }
+    const calls = groupBy(groups, (group) => (this.deps.redis.isCluster ? hashTagOf(group.key) : ''));
     await Promise.all([...calls.values()].map((call) => this.countGroups(call)));
   }
 

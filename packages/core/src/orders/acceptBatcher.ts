@@ -15,6 +15,7 @@ import {
 } from '../redis/replies.ts';
 import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
+import { groupBy } from '../collections/groupBy.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
 
 export interface AcceptBatcherDeps {
@@ -139,13 +140,7 @@ export class AcceptBatcher {
   private async write(batch: Waiting[]): Promise<void> {
     // The same request twice in a batch (a client retrying at once with its Idempotency-Key) is one
     // entry, and every copy gets its answer (and its order id).
-    const byRequest = new Map<string, Waiting[]>();
-    for (const waiting of batch) {
-      const id = identity(waiting.entry);
-      const same = byRequest.get(id);
-      if (same) same.push(waiting);
-      else byRequest.set(id, [waiting]);
-    }
+    const byRequest = groupBy(batch, (waiting) => identity(waiting.entry));
     const entries = [...byRequest.values()].map((same) => same[0]!.entry);
     const outcomes = new Array<Outcome>(entries.length);
     const orders = entries.map((entry) => entry.order);
@@ -336,13 +331,7 @@ export class AcceptBatcher {
   private partitioned(items: ToRecord[]) {
     const { keys, queues } = this.deps;
     const partitionOf = (item: ToRecord) => partitionOfGroup(keys.group(item.order.productId), queues.all.length);
-    const byPartition = new Map<number, ToRecord[]>();
-    for (const item of items) {
-      const partition = partitionOf(item);
-      const same = byPartition.get(partition);
-      if (same) same.push(item);
-      else byPartition.set(partition, [item]);
-    }
+    const byPartition = groupBy(items, partitionOf);
     const jobIds = new Map(
       [...byPartition].map(([partition, inPartition]) => [
         partition,
@@ -423,14 +412,7 @@ export class AcceptBatcher {
    */
   private bySlot<T>(items: T[], slotOf: (item: T) => number, callOf: (item: T) => number = () => 0): T[][] {
     if (items.length === 0) return [];
-    const groups = new Map<number, T[]>();
-    for (const item of items) {
-      const slot = this.cluster ? slotOf(item) : callOf(item);
-      const same = groups.get(slot);
-      if (same) same.push(item);
-      else groups.set(slot, [item]);
-    }
-    return [...groups.values()];
+    return [...groupBy(items, this.cluster ? slotOf : callOf).values()];
   }
 
   private async enqueue(partition: number, jobId: string, orders: OrderJob[]): Promise<void> {
@@ -464,13 +446,7 @@ function buyerArgs(entries: AcceptEntry[], settings: (string | number)[]): (stri
 
 /** The items as the products' step takes them: in sections by product, in arrival order within each. */
 function sectionOrder(items: ToRecord[]): ToRecord[] {
-  const byProduct = new Map<string, ToRecord[]>();
-  for (const item of items) {
-    const same = byProduct.get(item.order.productId);
-    if (same) same.push(item);
-    else byProduct.set(item.order.productId, [item]);
-  }
-  return [...byProduct.values()].flat();
+  return [...groupBy(items, (item) => item.order.productId).values()].flat();
 }
 
 /**
@@ -484,12 +460,7 @@ function productArgs(
   entryOf?: (item: ToRecord) => AcceptEntry,
   buyerSettings: (string | number)[] = [],
 ): (string | number)[] {
-  const sections = new Map<string, ToRecord[]>();
-  for (const item of items) {
-    const same = sections.get(item.order.productId);
-    if (same) same.push(item);
-    else sections.set(item.order.productId, [item]);
-  }
+  const sections = groupBy(items, (item) => item.order.productId);
   const keyList: string[] = [];
   const args: (string | number)[] = [Date.now(), jobId, ...buyerSettings, sections.size];
   for (const [productId, section] of sections) {

@@ -1,3 +1,4 @@
+import { groupBy } from '../collections/groupBy.ts';
 import { hashTagOf } from '../keys/keys.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
@@ -41,15 +42,7 @@ export class KeyLookups {
   }
 
   private async read(batch: Waiting[]): Promise<void> {
-    const groups = new Map<string, Waiting[]>();
-    if (this.redis.isCluster) {
-      for (const waiting of batch) {
-        const tag = hashTagOf(waiting.key);
-        const same = groups.get(tag);
-        if (same) same.push(waiting);
-        else groups.set(tag, [waiting]);
-      }
-    } else groups.set('', batch);
+    const groups = groupBy(batch, (waiting) => (this.redis.isCluster ? hashTagOf(waiting.key) : ''));
     await Promise.all(
       [...groups.values()].map(async (group) => {
         try {

@@ -1,4 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
+import { groupBy } from '../collections/groupBy.ts';
 import { hashTagOf } from '../keys/keys.ts';
 import type { RedisClient } from './connect.ts';
 
@@ -17,13 +18,7 @@ export async function pipelineBySlot<T>(
   keyOf: (item: T) => string,
   add: (pipeline: ChainableCommander, item: T) => void,
 ): Promise<PipelineReply[][]> {
-  const groups = new Map<string, number[]>();
-  items.forEach((item, i) => {
-    const tag = redis.isCluster ? hashTagOf(keyOf(item)) : '';
-    const same = groups.get(tag);
-    if (same) same.push(i);
-    else groups.set(tag, [i]);
-  });
+  const groups = groupBy(items.keys(), (i) => (redis.isCluster ? hashTagOf(keyOf(items[i]!)) : ''));
   const replies = new Array<PipelineReply[]>(items.length);
   await Promise.all(
     [...groups.values()].map(async (indexes) => {
