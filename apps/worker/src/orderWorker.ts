@@ -69,6 +69,7 @@ export function createWorkerParts(config: Config, redis: RedisClient, metrics?: 
       maxQuantity: config.maxQuantity,
       orderRetentionMs: config.orderRetentionMs,
       brokenOnPurpose: config.brokenOnPurpose,
+      ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
     },
     maxBatch: config.maxBatch,
     claimInScript: config.commitClaimsLock,

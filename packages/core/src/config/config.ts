@@ -124,6 +124,8 @@ const schema = z
     LOCK_WAIT_MS: int(0, 3000),
     LOCK_RETRY_MS: int(1, 10),
     REDIS_TIMEOUT_MS: int(50, 2000),
+    REDIS_WAIT_REPLICAS: int(0, 0),
+    REDIS_WAIT_TIMEOUT_MS: int(1, 500),
     IDEMPOTENCY_TTL_S: int(1, 24 * 3600),
     ORDER_RETENTION_S: int(1, 24 * 3600),
     SHUTDOWN_TIMEOUT_MS: int(100, 10_000),
@@ -160,6 +162,11 @@ const schema = z
   .refine((env) => env.REDIS_CLUSTER_NODES === undefined || env.QUEUE_PREFIX === undefined, {
     path: ['QUEUE_PREFIX'],
     message: "cannot be set with REDIS_CLUSTER_NODES: each partition's prefix carries its own hash tag",
+  })
+  // The API's commands end at REDIS_TIMEOUT_MS: a WAIT allowed longer would be cut off by it, not answered.
+  .refine((env) => env.REDIS_WAIT_REPLICAS === 0 || env.REDIS_WAIT_TIMEOUT_MS < env.REDIS_TIMEOUT_MS, {
+    path: ['REDIS_WAIT_TIMEOUT_MS'],
+    message: 'must be less than REDIS_TIMEOUT_MS when REDIS_WAIT_REPLICAS is set',
   })
   .refine((env) => env.NODE_ENV !== 'production' || env.FLASHLINE_BREAK.length === 0, {
     path: ['FLASHLINE_BREAK'],
@@ -259,6 +266,9 @@ const schema = z
     jobBackoffMs: env.JOB_BACKOFF_MS,
     lock: { ttlMs: env.LOCK_TTL_MS, maxWaitMs: env.LOCK_WAIT_MS, retryMs: env.LOCK_RETRY_MS },
     redisTimeoutMs: env.REDIS_TIMEOUT_MS,
+    // How many replicas must hold an order's record and job before the API answers 202, and a decision
+    // before its job completes (Redis's WAIT); 0: the master's word alone, which a failover can lose.
+    replication: { replicas: env.REDIS_WAIT_REPLICAS, timeoutMs: env.REDIS_WAIT_TIMEOUT_MS },
     idempotencyTtlS: env.IDEMPOTENCY_TTL_S,
     // A decided order expires this long after its decision: Redis memory stays bounded over many sales.
     orderRetentionMs: env.ORDER_RETENTION_S * 1000,

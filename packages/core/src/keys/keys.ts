@@ -116,6 +116,11 @@ export function createKeys(prefix: string) {
     /** SCAN pattern matching every rate-limit counter of a scope. */
     everyRateLimit: (scope: 'ip' | 'user') =>
       scope === 'user' ? `${prefix}:{u:*}:b:rl:user:*` : `${prefix}:{ip:*}:rl:ip:*`,
+    /**
+     * String (expires in a minute): written just before a WAIT in the slot of `key` (its hash tag), so the
+     * WAIT covers every write that master had made by then, not only this connection's (REDIS_WAIT_REPLICAS).
+     */
+    replicationMark: (key: string) => `${prefix}:${hashTagOf(key)}:replicated`,
     /** Sorted set: ids (`<host>:<pid>`) of the workers publishing metrics, scored by their last write (epoch ms). */
     metricsWorkers: () => `${prefix}:{metrics}:workers`,
     /** String: one worker's metrics (prom-client JSON), expiring a few seconds after its last write. */

@@ -17,6 +17,7 @@ import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
 import { groupBy } from '../collections/groupBy.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
+import { waitForReplicas, type Replication } from '../redis/replication.ts';
 
 export interface AcceptBatcherDeps {
   redis: RedisClient;
@@ -33,6 +34,8 @@ export interface AcceptBatcherDeps {
    * cluster needs. Default: on a cluster only; a single Redis takes the whole batch in one acceptBatch call.
    */
   inSteps?: boolean;
+  /** REDIS_WAIT_REPLICAS: a recorded order is answered only once this many replicas hold what the batch wrote. */
+  replication?: Replication;
 }
 
 /** One request for the batch: its order (with a fresh id) and what else the accept calls check and write for it. */
@@ -147,12 +150,45 @@ export class AcceptBatcher {
     try {
       if (this.inSteps) await this.acceptInSteps(entries, outcomes, orders);
       else await this.acceptInOneCall(entries, outcomes);
+      await this.replicated(entries, outcomes);
     } catch (error) {
       for (let i = 0; i < entries.length; i++) outcomes[i] ??= { kind: 'failed', error };
     }
     [...byRequest.values()].forEach((same, i) => {
       for (const waiting of same) waiting.resolve({ outcome: outcomes[i]!, orderId: orders[i]!.orderId });
     });
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS, the recorded orders (new, or found by a retry) are answered only once
+   * the replicas hold what makes them: each order's record (its product's slot), its buyer's key and
+   * count (the buyer's slot) and its job (its partition's slot). A retry's order may have been written
+   * by another process whose own WAIT has not returned: the wait covers every write its masters had
+   * made by then (waitForReplicas), so a found order is waited for like a new one. Refusals promise
+   * nothing: they are not waited for.
+   */
+  private async replicated(entries: AcceptEntry[], outcomes: Outcome[]): Promise<void> {
+    const { replication, keys, queues } = this.deps;
+    if (!replication || replication.replicas === 0) return;
+    const touched = new Set<string>();
+    const recorded: number[] = [];
+    outcomes.forEach((outcome, i) => {
+      if (outcome.kind !== 'new' && outcome.kind !== 'existing') return;
+      recorded.push(i);
+      const { order, idempotency, counter } = entries[i]!;
+      touched.add(keys.product(order.productId));
+      if (idempotency) touched.add(idempotency.key);
+      if (counter) touched.add(counter);
+      touched.add(queues.all[partitionOfGroup(keys.group(order.productId), queues.all.length)]!.qualifiedName);
+    });
+    if (recorded.length === 0) return;
+    try {
+      await waitForReplicas(this.deps.redis, keys, touched, replication);
+    } catch (error) {
+      // Recorded, maybe not durably: no 202. The client's retry with its key finds the order (or, if
+      // the write was lost with its master, makes it again).
+      for (const i of recorded) outcomes[i] = { kind: 'failed', error };
+    }
   }
 
   /** The cluster's way: each step one call per slot; `orders` gets the order each entry ends with. */

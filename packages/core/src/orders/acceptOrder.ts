@@ -11,12 +11,15 @@ import { KeyLookups, parseBinding } from './keyLookups.ts';
 import type { OrderStatus } from './order.ts';
 import { newOrderId } from './orderId.ts';
 import type { OrderRequest } from './schemas.ts';
+import type { Replication } from '../redis/replication.ts';
 
 /** The settings the accept policy reads (from the config, or a test's own). */
 export type AcceptSettings = Pick<Config, 'idempotencyTtlS' | 'acceptBatch' | 'soldOutMemoryMs'> & {
   rateLimit: Pick<Config['rateLimit'], 'perUser' | 'windowMs'>;
   /** Accept in the cluster's steps even on a single Redis (tests run both ways); default: on a cluster only. */
   acceptInSteps?: boolean;
+  /** REDIS_WAIT_REPLICAS: none by default. */
+  replication?: Replication;
 };
 
 /**
@@ -67,6 +70,7 @@ export function createOrderAcceptor(
     perUser,
     idempotencyTtlS: settings.idempotencyTtlS,
     ...(settings.acceptInSteps === undefined ? {} : { inSteps: settings.acceptInSteps }),
+    ...(settings.replication ? { replication: settings.replication } : {}),
   });
   const soldOut = settings.soldOutMemoryMs > 0 ? new SoldOutMemory(settings.soldOutMemoryMs) : undefined;
 

@@ -3,6 +3,7 @@ import type { Keys } from '../keys/keys.ts';
 import type { OrderJob } from '../queue/ordersQueue.ts';
 import { decodeCommitOrders, type CommitOrdersReply } from '../redis/replies.ts';
 import type { Decision } from './order.ts';
+import { waitForReplicas, type Replication } from '../redis/replication.ts';
 
 export interface CommitResult {
   decision: Decision;
@@ -16,6 +17,8 @@ export interface CommitRules {
   orderRetentionMs: number;
   /** Negative controls of the fault tests only (FLASHLINE_BREAK): safety checks switched off. */
   brokenOnPurpose?: readonly ('idempotency' | 'fencing')[];
+  /** REDIS_WAIT_REPLICAS: a commit returns only once this many replicas hold it (none by default). */
+  replication?: Replication;
 }
 
 /** The orders of one product in a commit, and how the commit holds the product's lock. */
@@ -31,7 +34,9 @@ export interface CommitSection {
  * idempotent per order, never below zero stock, within the per-user limit. The products must share
  * a group (`keys.group`), so that the call stays in one Cluster slot. Each section is decided or
  * refused on its own (a stale fence, an unknown product, a claim that found the lock held), and a
- * refused section changed nothing; the reply says which, section by section, in order.
+ * refused section changed nothing; the reply says which, section by section, in order. With
+ * `rules.replication`, it returns once the replicas hold the commit, and rejects (`unavailable`) when
+ * they do not in time: the job fails and is retried, and the replay finds the orders decided.
  */
 export async function commitSections(
   redis: RedisClient,
@@ -70,8 +75,11 @@ export async function commitSections(
       call[a++] = order.quantity;
     }
   }
+  const reply = await redis.commitOrders(call);
+  // A decision is answered (its job completed, the buyer told) only once it would outlive its master.
+  if (rules.replication) await waitForReplicas(redis, keys, [keys.product(sections[0]!.productId)], rules.replication);
   return decodeCommitOrders(
-    await redis.commitOrders(call),
+    reply,
     sections.map((section) => section.orders.length),
   );
 }
