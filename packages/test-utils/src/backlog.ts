@@ -1,21 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pidOf } from '@flashline/core';
-import { ordersQueueKey } from './system.ts';
-import type { System } from './system.ts';
+import { partitionKey, type BaseSystem } from './system.ts';
 
-/** A key of the orders queue (BullMQ's, under the system's queue prefix). */
-const queueKey = (system: System, name: string) => ordersQueueKey(system.prefix, name);
+/** A key of each partition of the orders queue (BullMQ's, under the system's queue prefixes). */
+const queueKeys = (system: BaseSystem, name: string) =>
+  Array.from({ length: system.config.queuePartitions }, (_, p) => partitionKey(system.config, p, name));
 
 /** Resolves once the queue's list `list` holds a job; throws, naming `what` never happened, after `timeoutMs`. */
 async function untilListHoldsAJob(
-  system: System,
+  system: BaseSystem,
   list: 'wait' | 'active',
   what: string,
   timeoutMs: number,
 ): Promise<void> {
   for (
     const deadline = Date.now() + timeoutMs;
-    (await system.redis.client.llen(queueKey(system, list))) === 0;
+    (await Promise.all(queueKeys(system, list).map((key) => system.client.llen(key)))).every((n) => n === 0);
     await sleep(2)
   ) {
     if (Date.now() > deadline) throw new Error(`no job ever ${what}: the fault had nothing to hit`);
@@ -27,11 +27,11 @@ async function untilListHoldsAJob(
  * that hits a worker now hits jobs in flight. A fault timed by a clock instead may land after the
  * workers have decided the whole burst (batch jobs decide a test burst within a second).
  */
-export const untilBacklog = (system: System, timeoutMs = 10_000): Promise<void> =>
+export const untilBacklog = (system: BaseSystem, timeoutMs = 10_000): Promise<void> =>
   untilListHoldsAJob(system, 'wait', 'waited', timeoutMs);
 
 /** Resolves once some worker is running a job: a fault that hits every worker now hits work in flight. */
-export const untilActive = (system: System, timeoutMs = 10_000): Promise<void> =>
+export const untilActive = (system: BaseSystem, timeoutMs = 10_000): Promise<void> =>
   untilListHoldsAJob(system, 'active', 'ran', timeoutMs);
 
 /**
@@ -40,17 +40,19 @@ export const untilActive = (system: System, timeoutMs = 10_000): Promise<void> =
  * once `giveUp()` says so (the burst is over) before any worker runs a job.
  */
 export async function workerWithActiveJob(
-  system: System,
+  system: BaseSystem,
   giveUp: () => boolean = () => false,
   timeoutMs = 10_000,
 ): Promise<number | undefined> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(2)) {
     if (giveUp()) return undefined;
-    for (const jobId of await system.redis.client.lrange(queueKey(system, 'active'), 0, -1)) {
-      const runner = await system.redis.client.hget(queueKey(system, jobId), 'pb');
-      const pid = runner ? pidOf(runner) : Number.NaN;
-      const index = system.workers.findIndex((worker) => worker?.child.pid === pid);
-      if (index >= 0) return index;
+    for (let p = 0; p < system.config.queuePartitions; p++) {
+      for (const jobId of await system.client.lrange(partitionKey(system.config, p, 'active'), 0, -1)) {
+        const runner = await system.client.hget(partitionKey(system.config, p, jobId), 'pb');
+        const pid = runner ? pidOf(runner) : Number.NaN;
+        const index = system.workers.findIndex((worker) => worker?.child.pid === pid);
+        if (index >= 0) return index;
+      }
     }
   }
   throw new Error('no worker ever ran a job: the fault had nothing to hit');

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type RedisClient, createKeys, type OrderJob } from '@flashline/core';
+import { type RedisClient, createKeys, hashTagOf, type OrderJob } from '@flashline/core';
 import { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 import { percentile } from './burst.ts';
-import { SYSTEM_ADMIN_TOKEN, ordersQueueKey, type System } from './system.ts';
+import { scanKeys } from './scanKeys.ts';
+import { SYSTEM_ADMIN_TOKEN, partitionKey, type BaseSystem } from './system.ts';
 
 /**
  * The checker: runs a burst through the real API, records every request's outcome, and after the
@@ -35,6 +36,8 @@ export interface CheckReport {
   accepted: number;
   refused: Record<string, number>;
   unknown: number;
+  /** Requests that needed more than one try (a 5xx or a timeout first): how many the fault reached. */
+  retried: number;
   oversold: number;
   conservation_errors: number;
   lost: number;
@@ -44,6 +47,12 @@ export interface CheckReport {
   time_to_terminal_ms: { p50: number; p99: number; max: number };
   decided: Record<string, number>;
   drained_in_ms: number;
+  /**
+   * With `watch`: the longest time, from the fault on, in which no order of the watched products was
+   * decided: how long the fault stopped their sale (their orders keep coming, so decisions, sold out or
+   * not, would show every few milliseconds in a healthy system).
+   */
+  decisions_paused_ms?: number;
 }
 
 export async function setUpProducts(apiUrl: string, products: ProductPlan[]): Promise<void> {
@@ -113,35 +122,40 @@ interface StoredOrder extends OrderJob {
   decidedAt?: number;
 }
 
-async function orderKeys(redis: RedisClient, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', createKeys(prefix).everyOrder(), 'COUNT', 1000);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0');
-  return keys;
-}
-
 interface Snapshot {
   orders: StoredOrder[];
   products: Map<string, { product: Record<string, string>; buyers: Record<string, string> }>;
 }
 
 /**
- * Every order, product and buyer ledger read in one MULTI, so the figures agree with each other
- * even when workers are still deciding (a drain that timed out). The API makes no new orders by
- * then: the burst is over, so the key list from SCAN is complete.
+ * Every order, product and buyer ledger, read in one MULTI per hash tag (on a single Redis, one MULTI
+ * in all), so that a product's figures agree with its orders' even when workers are still deciding (a
+ * drain that timed out): a product's orders and counters share its group's tag. The API makes no new
+ * orders by then: the burst is over, so the key list from SCAN is complete.
  */
 async function snapshot(redis: RedisClient, prefix: string, productIds: string[]): Promise<Snapshot> {
-  const keys = await orderKeys(redis, prefix);
-  const multi = redis.multi();
-  for (const key of keys) multi.hgetall(key);
   const k = createKeys(prefix);
-  for (const id of productIds) multi.hgetall(k.product(id)).hgetall(k.buyers(id));
-  const rows = ((await multi.exec()) ?? []).map(([, value]) => value as Record<string, string>);
-  const orders = keys.map((key, i) => {
+  const orderKeys = await scanKeys(redis, k.everyOrder());
+  const reads = [...orderKeys, ...productIds.flatMap((id) => [k.product(id), k.buyers(id)])];
+  const byTag = new Map<string, number[]>();
+  reads.forEach((key, i) => {
+    const tag = redis.isCluster ? hashTagOf(key) : '';
+    byTag.set(tag, [...(byTag.get(tag) ?? []), i]);
+  });
+  const rows = new Array<Record<string, string>>(reads.length);
+  await Promise.all(
+    [...byTag.values()].map(async (indexes) => {
+      const multi = redis.multi();
+      for (const i of indexes) multi.hgetall(reads[i]!);
+      const replies = (await multi.exec()) ?? [];
+      indexes.forEach((i, at) => {
+        const [error, value] = replies[at] ?? [new Error('no reply')];
+        if (error) throw error;
+        rows[i] = value as Record<string, string>;
+      });
+    }),
+  );
+  const orders = orderKeys.map((key, i) => {
     const f = rows[i]!;
     return {
       orderId: k.orderIdOf(key),
@@ -154,20 +168,26 @@ async function snapshot(redis: RedisClient, prefix: string, productIds: string[]
       ...(f.decidedAt ? { decidedAt: Number(f.decidedAt) } : {}),
     };
   });
+  const at = orderKeys.length;
   const products = new Map(
-    productIds.map((id, i) => [id, { product: rows[keys.length + 2 * i]!, buyers: rows[keys.length + 2 * i + 1]! }]),
+    productIds.map((id, i) => [id, { product: rows[at + 2 * i]!, buyers: rows[at + 2 * i + 1]! }]),
   );
   return { orders, products };
 }
 
 /** Waits until the queue is empty and no order is queued (or the timeout), then checks everything. */
 export async function check(
-  system: System,
+  system: BaseSystem,
   products: ProductPlan[],
   outcomes: Outcome[],
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; watch?: { productIds: string[]; from: number } } = {},
 ): Promise<CheckReport> {
-  const redis = system.redis.client;
+  const redis = system.client;
+  const partitions = Array.from({ length: system.config.queuePartitions }, (_, p) => p);
+  const queueCount = (name: string, count: (key: string) => Promise<number>) =>
+    Promise.all(partitions.map((p) => count(partitionKey(system.config, p, name)))).then((n) =>
+      n.reduce((a, b) => a + b, 0),
+    );
   const started = Date.now();
   const deadline = started + (options.timeoutMs ?? 60_000);
   // Drained: nothing queued. Or nothing left to run (no job waiting or delayed) and the number of
@@ -180,10 +200,10 @@ export async function check(
       // Undecided orders are exactly the entries of the products' pending sets: no need to read every order.
       Promise.all(pendingKeys.map((key) => redis.zcard(key))).then((counts) => counts.reduce((a, b) => a + b, 0)),
       Promise.all([
-        redis.llen(ordersQueueKey(system.prefix, 'wait')),
-        redis.llen(ordersQueueKey(system.prefix, 'active')),
-        redis.zcard(ordersQueueKey(system.prefix, 'delayed')),
-        redis.zcard(ordersQueueKey(system.prefix, 'prioritized')),
+        queueCount('wait', (key) => redis.llen(key)),
+        queueCount('active', (key) => redis.llen(key)),
+        queueCount('delayed', (key) => redis.zcard(key)),
+        queueCount('prioritized', (key) => redis.zcard(key)),
       ]),
     ]);
     if (queued !== lastQueued) [lastQueued, stableSince] = [queued, Date.now()];
@@ -252,6 +272,7 @@ export async function check(
     accepted: outcomes.filter((o) => o.status === 202).length,
     refused,
     unknown: outcomes.filter((o) => o.status === 0).length,
+    retried: outcomes.filter((o) => o.tries > 1).length,
     oversold,
     conservation_errors: conservationErrors,
     lost,
@@ -265,7 +286,20 @@ export async function check(
     },
     decided,
     drained_in_ms: drainedInMs,
+    ...(options.watch ? { decisions_paused_ms: longestPause(orders, options.watch) } : {}),
   };
+}
+
+function longestPause(orders: StoredOrder[], watch: { productIds: string[]; from: number }): number {
+  const watched = new Set(watch.productIds);
+  const times = orders
+    .filter((o) => watched.has(o.productId) && o.decidedAt !== undefined && o.decidedAt >= watch.from)
+    .map((o) => o.decidedAt!)
+    .sort((a, b) => a - b);
+  let longest = 0;
+  let last = watch.from;
+  for (const time of times) [longest, last] = [Math.max(longest, time - last), time];
+  return longest;
 }
 
 /** The six figures that must be zero. */

@@ -26,7 +26,18 @@ export { startApp, wrap, repoRoot, type AppProcess } from './processes.ts';
 export { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 export { submitOrders, waitUntilDecided, percentile, type OrderSpec, type Submitted, type OrderView } from './burst.ts';
 export { startFaultProxy, type FaultProxy } from './faultProxy.ts';
-export { ordersQueueKey, startSystem, SYSTEM_ADMIN_TOKEN, type System, type SystemOptions } from './system.ts';
+export {
+  ordersQueueKey,
+  partitionKey,
+  startClusterSystem,
+  startSystem,
+  SYSTEM_ADMIN_TOKEN,
+  type BaseSystem,
+  type ClusterSystem,
+  type System,
+  type SystemOptions,
+} from './system.ts';
+export { scanKeys } from './scanKeys.ts';
 export {
   setUpProducts,
   planOrders,

@@ -17,7 +17,7 @@ import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
 import { groupBy } from '../collections/groupBy.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
-import { waitForReplicas, type Replication } from '../redis/replication.ts';
+import { unreplicated, type Replication } from '../redis/replication.ts';
 
 export interface AcceptBatcherDeps {
   redis: RedisClient;
@@ -164,31 +164,54 @@ export class AcceptBatcher {
    * the replicas hold what makes them: each order's record (its product's slot), its buyer's key and
    * count (the buyer's slot) and its job (its partition's slot). A retry's order may have been written
    * by another process whose own WAIT has not returned: the wait covers every write its masters had
-   * made by then (waitForReplicas), so a found order is waited for like a new one. Refusals promise
+   * made by then (unreplicated), so a found order is waited for like a new one. Refusals promise
    * nothing: they are not waited for.
    */
   private async replicated(entries: AcceptEntry[], outcomes: Outcome[]): Promise<void> {
     const { replication, keys, queues } = this.deps;
     if (!replication || replication.replicas === 0) return;
-    const touched = new Set<string>();
-    const recorded: number[] = [];
+    const writes = new Map<number, string[]>();
     outcomes.forEach((outcome, i) => {
       if (outcome.kind !== 'new' && outcome.kind !== 'existing') return;
-      recorded.push(i);
-      const { order, idempotency, counter } = entries[i]!;
-      touched.add(keys.product(order.productId));
-      if (idempotency) touched.add(idempotency.key);
-      if (counter) touched.add(counter);
-      touched.add(queues.all[partitionOfGroup(keys.group(order.productId), queues.all.length)]!.qualifiedName);
+      const entry = entries[i]!;
+      const { productId } = entry.order;
+      const queue = queues.all[partitionOfGroup(keys.group(productId), queues.all.length)]!;
+      writes.set(i, [keys.product(productId), queue.qualifiedName, ...claimedKeys(entry)]);
     });
-    if (recorded.length === 0) return;
-    try {
-      await waitForReplicas(this.deps.redis, keys, touched, replication);
-    } catch (error) {
-      // Recorded, maybe not durably: no 202. The client's retry with its key finds the order (or, if
-      // the write was lost with its master, makes it again).
-      for (const i of recorded) outcomes[i] = { kind: 'failed', error };
-    }
+    if (writes.size === 0) return;
+    const failed = await unreplicated(this.deps.redis, keys, new Set([...writes.values()].flat()), replication);
+    // Recorded, maybe not durably: no 202. The client's retry with its key finds the order (or, if the
+    // write was lost with its master, makes it again).
+    if (failed.size > 0)
+      for (const [i, written] of writes) {
+        const error = firstFailure(failed, written);
+        if (error !== undefined) outcomes[i] = { kind: 'failed', error };
+      }
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS, in steps: the buyers' keys and counts must be on the replicas before any
+   * order is recorded for them. A buyer's key and the order it names are in different slots, often on
+   * different masters; were the order to outlive its key (the key's master dying first), the request's
+   * retry would find no key and record a second order. Claims that are not confirmed record nothing:
+   * their requests fail (503), and a retry finds the key, or claims it again.
+   */
+  private async claimsReplicated(
+    entries: AcceptEntry[],
+    toRecord: ToRecord[],
+    outcomes: Outcome[],
+  ): Promise<ToRecord[]> {
+    const { replication } = this.deps;
+    if (!replication || replication.replicas === 0) return toRecord;
+    const written = toRecord.flatMap((item) => claimedKeys(entries[item.index]!));
+    if (written.length === 0) return toRecord;
+    const failed = await unreplicated(this.deps.redis, this.deps.keys, written, replication);
+    if (failed.size === 0) return toRecord;
+    return toRecord.filter((item) => {
+      const error = firstFailure(failed, claimedKeys(entries[item.index]!));
+      if (error !== undefined) outcomes[item.index] = { kind: 'failed', error };
+      return error === undefined;
+    });
   }
 
   /** The cluster's way: each step one call per slot; `orders` gets the order each entry ends with. */
@@ -199,7 +222,7 @@ export class AcceptBatcher {
       this.claimBuyers(entries, passing, outcomes),
       this.retriesOfRefused(entries, refusals, outcomes),
     ]);
-    const toRecord = [...claimed, ...retries];
+    const toRecord = await this.claimsReplicated(entries, [...claimed, ...retries], outcomes);
     for (const item of toRecord) orders[item.index] = item.order;
     await this.recordOrders(toRecord, outcomes);
     await this.releaseRefused(entries, toRecord, outcomes);
@@ -458,6 +481,17 @@ export class AcceptBatcher {
     this.stats.jobs += 1;
     this.stats.orders += orders.length;
   }
+}
+
+/** The buyer's keys an entry claims in the buyers' step: its Idempotency-Key and its counter. */
+function claimedKeys({ idempotency, counter }: AcceptEntry): string[] {
+  return [...(idempotency ? [idempotency.key] : []), ...(counter ? [counter] : [])];
+}
+
+/** Why the first of `written` that its master did not confirm is not (undefined: all confirmed). */
+function firstFailure(failed: Map<string, unknown>, written: string[]): unknown {
+  for (const key of written) if (failed.has(key)) return failed.get(key);
+  return undefined;
 }
 
 const UNKNOWN_PRODUCT: Outcome = Object.freeze({ kind: 'unknown_product' });

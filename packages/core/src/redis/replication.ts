@@ -15,10 +15,12 @@ export interface Replication {
 const slotOf = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
 
 /**
- * Resolves once `replication.replicas` replicas of each master of `written` hold every write that
- * master had made by now (Redis's WAIT); rejects with `unavailable` (503) when they do not within the
- * timeout. Redis replicates asynchronously: a master that dies takes with it what its replicas had not
- * received, and without this a 202 or a decision could be among it.
+ * Waits until `replication.replicas` replicas of each master of `written` hold every write that master
+ * had made by now (Redis's WAIT), or the timeout; resolves with the keys of `written` whose master did
+ * not confirm in time, each with the error that says so (`unavailable`, a 503), and none when all did.
+ * Redis replicates asynchronously: a master that dies takes with it what its replicas had not received,
+ * and without this a 202 or a decision could be among it. A master that lags holds back only what was
+ * written to it: the rest of a batch is promised.
  *
  * WAIT waits for the offset of its connection's last write. So each master gets, on the client's own
  * connection to it, a pipeline of one write (the replication mark, in the slot of one of the keys: a
@@ -27,29 +29,47 @@ const slotOf = createRequire(import.meta.url)('cluster-key-slot') as (key: strin
  * process wrote). One such pipeline per master, in parallel. While WAIT blocks, the connection's later
  * commands queue behind it: the price of the promise.
  */
+export async function unreplicated(
+  redis: RedisClient,
+  keys: Keys,
+  written: Iterable<string>,
+  replication: Replication,
+): Promise<Map<string, unknown>> {
+  const failed = new Map<string, unknown>();
+  const { replicas, timeoutMs } = replication;
+  if (replicas === 0) return failed;
+  const byMaster = redis.isCluster
+    ? groupBy(written, (key) => masterOf(redis as Cluster, key))
+    : new Map([['', [...written]]]);
+  await Promise.all(
+    [...byMaster.values()].map(async (onMaster) => {
+      const [key] = onMaster;
+      if (key === undefined) return;
+      try {
+        const replies = await redis
+          .pipeline()
+          .set(keys.replicationMark(key), '1', 'PX', 60_000)
+          .call('WAIT', replicas, timeoutMs)
+          .exec();
+        for (const [error] of replies ?? []) if (error) throw error;
+        confirm(replies?.[1]?.[1] as number | undefined, replicas, key);
+      } catch (error) {
+        for (const one of onMaster) failed.set(one, error);
+      }
+    }),
+  );
+  return failed;
+}
+
+/** As `unreplicated`, for writes promised together: rejects (`unavailable`) unless every master confirmed. */
 export async function waitForReplicas(
   redis: RedisClient,
   keys: Keys,
   written: Iterable<string>,
   replication: Replication,
 ): Promise<void> {
-  const { replicas, timeoutMs } = replication;
-  if (replicas === 0) return;
-  const byMaster = redis.isCluster
-    ? groupBy(written, (key) => masterOf(redis as Cluster, key))
-    : new Map([['', [...written]]]);
-  await Promise.all(
-    [...byMaster.values()].map(async ([key]) => {
-      if (key === undefined) return;
-      const replies = await redis
-        .pipeline()
-        .set(keys.replicationMark(key), '1', 'PX', 60_000)
-        .call('WAIT', replicas, timeoutMs)
-        .exec();
-      for (const [error] of replies ?? []) if (error) throw error;
-      confirm(replies?.[1]?.[1] as number | undefined, replicas, key);
-    }),
-  );
+  const failed = await unreplicated(redis, keys, written, replication);
+  for (const error of failed.values()) throw error;
 }
 
 /** The master serving the key's slot, as the client's slot map says (the slot itself before it has one). */
