@@ -87,6 +87,17 @@ describe('Redis Cluster and partition settings', () => {
     refused({ WORKER_PARTITIONS: '2-1' }, 'WORKER_PARTITIONS');
     refused({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', QUEUE_PREFIX: 'x:{q}' }, 'QUEUE_PREFIX');
   });
+
+  it('waits for no replica by default; a wait must end before the command timeout it runs under', () => {
+    assert.deepEqual(loadConfig({}).replication, { replicas: 0, timeoutMs: 500 });
+    assert.deepEqual(loadConfig({ REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '200' }).replication, {
+      replicas: 2,
+      timeoutMs: 200,
+    });
+    refused({ REDIS_WAIT_REPLICAS: '1', REDIS_TIMEOUT_MS: '500' }, 'REDIS_WAIT_TIMEOUT_MS');
+    assert.equal(loadConfig({ REDIS_TIMEOUT_MS: '500' }).replication.replicas, 0, 'no wait, no conflict');
+    for (const bad of ['-1', 'x', '1.5']) refused({ REDIS_WAIT_REPLICAS: bad }, 'REDIS_WAIT_REPLICAS');
+  });
 });
 
 describe('buyer token settings', () => {
