@@ -20,7 +20,14 @@ describe('HTTP API', () => {
   describe('products', () => {
     it('sets and reads a product', async () => {
       const put = await request(api.app).put('/products/p-1').set(admin).send({ stock: 7 }).expect(200);
-      assert.deepEqual(put.body, { productId: 'p-1', stock: 7, sold: 0, perUserLimit: null });
+      assert.deepEqual(put.body, {
+        productId: 'p-1',
+        stock: 7,
+        sold: 0,
+        perUserLimit: null,
+        opensAt: null,
+        closesAt: null,
+      });
       const got = await request(api.app).get('/products/p-1').expect(200);
       assert.deepEqual(got.body, put.body);
       const limited = await request(api.app)
@@ -28,7 +35,14 @@ describe('HTTP API', () => {
         .set(admin)
         .send({ stock: 9, perUserLimit: 3 })
         .expect(200);
-      assert.deepEqual(limited.body, { productId: 'p-1', stock: 9, sold: 0, perUserLimit: 3 });
+      assert.deepEqual(limited.body, {
+        productId: 'p-1',
+        stock: 9,
+        sold: 0,
+        perUserLimit: 3,
+        opensAt: null,
+        closesAt: null,
+      });
       const kept = await request(api.app).put('/products/p-1').set(admin).send({ stock: 4 }).expect(200);
       assert.equal(bodyOf(kept).perUserLimit, 3, 'an absent perUserLimit should keep the current one');
       const cleared = await request(api.app)

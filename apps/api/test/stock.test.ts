@@ -24,7 +24,14 @@ describe('stock changes that cannot lose a sale', () => {
     it('adds and takes away units, answering the product', async () => {
       await request(api.app).put('/products/tv').set(admin).send({ stock: 10, perUserLimit: 2 }).expect(200);
       const added = await request(api.app).post('/products/tv/stock').set(admin).send({ delta: 5 }).expect(200);
-      assert.deepEqual(added.body, { productId: 'tv', stock: 15, sold: 0, perUserLimit: 2 });
+      assert.deepEqual(added.body, {
+        productId: 'tv',
+        stock: 15,
+        sold: 0,
+        perUserLimit: 2,
+        opensAt: null,
+        closesAt: null,
+      });
       const taken = await request(api.app).post('/products/tv/stock').set(admin).send({ delta: -15 }).expect(200);
       assert.equal(bodyOf(taken).stock, 0);
     });

@@ -231,6 +231,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
         stock: 9,
         sold: 1,
         perUserLimit: null,
+        opensAt: null,
+        closesAt: null,
       });
       assert.equal((await requestJson(`${system.apiUrl}/orders/${failedOrderId}`)).body.status, 'confirmed');
 

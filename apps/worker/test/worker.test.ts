@@ -89,6 +89,8 @@ describe('order worker', () => {
       stock: 3,
       sold: 2,
       perUserLimit: null,
+      opensAt: null,
+      closesAt: null,
     });
     assert.equal(await ctx.redis.hget(keys.product('retried'), 'rejected:processing_failed'), '0');
     assert.equal(await ctx.redis.hget(keys.product('retried'), 'confirmed'), '1');
@@ -137,6 +139,8 @@ describe('order worker', () => {
       stock: 3,
       sold: 2,
       perUserLimit: null,
+      opensAt: null,
+      closesAt: null,
     });
   });
 
@@ -184,6 +188,8 @@ describe('order worker', () => {
         stock: 0,
         sold: 2,
         perUserLimit: null,
+        opensAt: null,
+        closesAt: null,
       });
       assert.equal((await getProduct(ctx.redis, keys, 'by'))?.stock, 3);
       const job = await finishedJob(jobId);

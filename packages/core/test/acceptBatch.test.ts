@@ -2,6 +2,7 @@ import type { RedisClient } from '../src/index.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  commitSections,
   createOrdersQueue,
   decodeClaimBuyers,
   decodeRecordOrders,
@@ -162,6 +163,38 @@ for (const inSteps of [false, true])
       const reused = await acceptor.accept({ ...body, quantity: 2 }, 'k-a');
       assert.ok(reused.kind === 'refused' && reused.error.code === 'idempotency_key_reused');
       assert.equal((await ctx.redis.keys(keys.everyIdempotencyKey())).length, 1, 'a refused request bound its key');
+      await queue.close();
+    });
+    it("refuses orders outside the sale window by Redis's clock, writing nothing; an order accepted inside it is found after it closes", async () => {
+      const { keys, queue, acceptor } = setup({ perUser: 5 });
+      const now = Date.now();
+      await setProduct(ctx.redis, keys, 'soon', { stock: 10, opensAt: now + 30_000 });
+      await setProduct(ctx.redis, keys, 'open', { stock: 10, opensAt: now - 1000, closesAt: now + 60_000 });
+      await setProduct(ctx.redis, keys, 'over', { stock: 10, closesAt: now - 1 });
+      await queue.waitUntilReady();
+      const before = await ctx.redis.keys(`${keys.prefix}:*`);
+      const [soon, over] = await Promise.all([
+        acceptor.accept({ productId: 'soon', userId: 'u1', quantity: 1 }, 'k-soon'),
+        acceptor.accept({ productId: 'over', userId: 'u1', quantity: 1 }, 'k-over'),
+      ]);
+      assert.ok(soon.kind === 'refused' && soon.error.code === 'sale_not_open', JSON.stringify(soon));
+      assert.ok(soon.retryAfterS! >= 29 && soon.retryAfterS! <= 30, `Retry-After ${soon.retryAfterS}`);
+      assert.ok(over.kind === 'refused' && over.error.code === 'sale_closed', JSON.stringify(over));
+      assert.deepEqual((await ctx.redis.keys(`${keys.prefix}:*`)).sort(), before.sort(), 'a refusal wrote a key');
+
+      const inside = await acceptor.accept({ productId: 'open', userId: 'u2', quantity: 1 }, 'k-open');
+      assert.equal(inside.kind, 'accepted');
+      await setProduct(ctx.redis, keys, 'open', { stock: 10, closesAt: Date.now() - 1 });
+      const retry = await acceptor.accept({ productId: 'open', userId: 'u2', quantity: 1 }, 'k-open');
+      assert.deepEqual(retry, inside, 'the retry of an order accepted inside the window finds it');
+      const late = await acceptor.accept({ productId: 'open', userId: 'u3', quantity: 1 }, 'k-late');
+      assert.ok(late.kind === 'refused' && late.error.code === 'sale_closed');
+      // Accepted inside the window, it is decided though the window has closed meanwhile.
+      const orderId = (inside as { orderId: string }).orderId;
+      const order = { orderId, productId: 'open', userId: 'u2', quantity: 1 };
+      const rules = { maxQuantity: 10, orderRetentionMs: 60_000 };
+      await commitSections(ctx.redis, keys, [{ productId: 'open', orders: [order], fence: 'claim' }], rules);
+      assert.equal(await ctx.redis.hget(keys.order('open', orderId), 'status'), 'confirmed');
       await queue.close();
     });
   });

@@ -83,7 +83,14 @@ describe('order commit', () => {
     const replays = await Promise.all(Array.from({ length: 20 }, () => commitOrder(ctx.redis, keys, o, fence, RULES)));
     assert.equal(first.applied, true);
     assert.ok(replays.every((r) => !r.applied && r.decision.status === 'confirmed'));
-    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 6, sold: 4, perUserLimit: null });
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), {
+      productId: 'p',
+      stock: 6,
+      sold: 4,
+      perUserLimit: null,
+      opensAt: null,
+      closesAt: null,
+    });
     assert.equal(await ctx.redis.hget(keys.buyers('p'), 'u1'), '4');
   });
 
@@ -315,7 +322,14 @@ describe('order commit', () => {
       r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
     );
     assert.deepEqual(outcomes, ['confirmed', 'confirmed', 'limit_exceeded', 'confirmed', 'sold_out', 'confirmed']);
-    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 0, sold: 5, perUserLimit: 2 });
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), {
+      productId: 'p',
+      stock: 0,
+      sold: 5,
+      perUserLimit: 2,
+      opensAt: null,
+      closesAt: null,
+    });
     // Replayed whole: nothing changes, the decisions come back.
     const replay = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
     assert.ok(replay.every((r) => !(r instanceof AppError) && !r.applied));
@@ -333,7 +347,14 @@ describe('order commit', () => {
       { decision: { status: 'confirmed' }, applied: true },
       { decision: { status: 'confirmed' }, applied: false },
     ]);
-    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), { productId: 'p', stock: 6, sold: 4, perUserLimit: null });
+    assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), {
+      productId: 'p',
+      stock: 6,
+      sold: 4,
+      perUserLimit: null,
+      opensAt: null,
+      closesAt: null,
+    });
     assert.equal(await ctx.redis.hget(keys.buyers('p'), 'ann'), '3');
     assert.equal((await getProductStats(ctx.redis, keys, ['p']))[0]?.confirmed, 2);
   });
@@ -381,6 +402,8 @@ describe('order commit', () => {
       stock: 0,
       sold: 150,
       perUserLimit: null,
+      opensAt: null,
+      closesAt: null,
     });
     const batches = batchers.reduce((sum, b) => sum + b.stats.batches, 0);
     assert.ok(batches < 30, `300 concurrent orders took ${batches} commits: not batched`);
@@ -466,8 +489,22 @@ describe('order commit', () => {
         ['confirmed', 'sold_out'],
         ['confirmed', 'limit_exceeded', 'confirmed'],
       ]);
-      assert.deepEqual(await getProduct(ctx.redis, keys, a), { productId: a, stock: 0, sold: 1, perUserLimit: null });
-      assert.deepEqual(await getProduct(ctx.redis, keys, b), { productId: b, stock: 2, sold: 3, perUserLimit: 2 });
+      assert.deepEqual(await getProduct(ctx.redis, keys, a), {
+        productId: a,
+        stock: 0,
+        sold: 1,
+        perUserLimit: null,
+        opensAt: null,
+        closesAt: null,
+      });
+      assert.deepEqual(await getProduct(ctx.redis, keys, b), {
+        productId: b,
+        stock: 2,
+        sold: 3,
+        perUserLimit: 2,
+        opensAt: null,
+        closesAt: null,
+      });
       assert.deepEqual(await ctx.redis.hgetall(keys.buyers(b)), { u1: '2', u2: '1' });
       const [stats] = await getProductStats(ctx.redis, keys, [b]);
       assert.equal(stats?.confirmed, 2);

@@ -116,7 +116,7 @@ export async function startClusterSystem(cluster: RedisCluster, options: SystemO
     client.disconnect();
     throw error;
   }
-  const base = await startProcesses(options, env, client, async () => client.disconnect());
+  const base = await startProcesses(options, env, client, () => Promise.resolve(client.disconnect()));
   return Object.assign(base, { cluster });
 }
 

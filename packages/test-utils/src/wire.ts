@@ -16,6 +16,8 @@ export interface ApiBody {
   stock: number;
   sold: number;
   perUserLimit: number | null;
+  opensAt: string | null;
+  closesAt: string | null;
   error: { code: string; message: string };
 }
 

@@ -6,6 +6,8 @@ export type ErrorCode =
   | 'not_found'
   | 'unknown_product'
   | 'sold_out'
+  | 'sale_not_open'
+  | 'sale_closed'
   | 'limit_exceeded'
   | 'idempotency_key_reused'
   | 'insufficient_stock'
@@ -25,6 +27,8 @@ export const httpStatusByCode: Record<ErrorCode, number> = {
   not_found: 404,
   unknown_product: 404,
   sold_out: 409,
+  sale_not_open: 409,
+  sale_closed: 409,
   limit_exceeded: 409,
   idempotency_key_reused: 422,
   insufficient_stock: 409,

@@ -10,7 +10,8 @@
     2. an order that already exists (a re-sent call, or the caller asking again): its status,
        nothing written, nothing counted;
     3. with an Idempotency-Key bound to another body: 'reused';
-    4. an unknown product, or fewer units left than asked: refused;
+    4. an unknown product, a product outside its sale window (opensAt, closesAt: by this Redis's
+       clock, the one every API process shares), or fewer units left than asked: refused;
     5. over the buyer's per-user limit: 'rate_limited';
     6. otherwise recorded queued (in the product's pending set, naming its job), its key bound to
        it (`<orderId> <fingerprint>`, with the key's time to live) and the buyer's request counted.
@@ -44,6 +45,8 @@
       'rate_limited', <ms>      over the per-user limit: milliseconds until the window ends
       'reused', ''              its key was bound to another body
       'unknown_product', ''
+      'not_open', <ms>          before the product's opensAt: milliseconds until it opens
+      'closed', ''              at or after the product's closesAt
       'sold_out', ''            fewer units left than asked
 ]]
 local now, jobId = ARGV[1], ARGV[2]
@@ -88,6 +91,10 @@ do
   end
 end
 
+-- The sale window is judged by Redis's own clock: every API process asks the same one.
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
 local reply = {}
 local n = 0
 local function answer(code, detail)
@@ -102,9 +109,13 @@ for _ = 1, sections do
   local productKey, pendingKey = KEYS[k], KEYS[k + 1]
   a = a + 2
   k = k + 2
-  local stock = redis.call('HGET', productKey, 'stock')
-  if stock then
-    stock = tonumber(stock)
+  local fields = redis.call('HMGET', productKey, 'stock', 'opensAt', 'closesAt')
+  local stock = fields[1] and tonumber(fields[1])
+  local window, opensInMs = nil, ''
+  if fields[2] and nowMs < tonumber(fields[2]) then
+    window, opensInMs = 'not_open', tostring(tonumber(fields[2]) - nowMs)
+  elseif fields[3] and nowMs >= tonumber(fields[3]) then
+    window = 'closed'
   end
   local recorded = 0
   for _ = 1, count do
@@ -142,6 +153,8 @@ for _ = 1, sections do
         answer('reused', '')
       elseif not stock then
         answer('unknown_product', '')
+      elseif window then
+        answer(window, opensInMs)
       elseif stock < tonumber(quantity) then
         answer('sold_out', '')
       elseif counted and tonumber(redis.call('GET', counter) or '0') >= limit then

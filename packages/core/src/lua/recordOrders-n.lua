@@ -4,7 +4,9 @@
   slot), in one atomic call. Each order, in the order given:
     1. an order that already exists (a retry, or this call re-sent by ioredis after a lost reply):
        its status, nothing written;
-    2. an unknown product, or fewer units left than asked: refused, nothing written;
+    2. an unknown product, a product outside its sale window (opensAt, closesAt: by this Redis's
+       clock, the one every API process shares), or fewer units left than asked: refused, nothing
+       written;
     3. otherwise recorded queued, in the product's pending set, naming its job.
   Stock is not reserved here: the commit decides. Every write of a second identical call is a no-op.
 
@@ -23,6 +25,8 @@
       'new', ''                 recorded now, queued: it goes in the job ARGV[2]
       'existing', <status>      the order existed: queued, confirmed or rejected
       'unknown_product', ''
+      'not_open', <ms>          before the product's opensAt: milliseconds until it opens
+      'closed', ''              at or after the product's closesAt
       'sold_out', ''            fewer units left than asked
 ]]
 local now, jobId, sections = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -56,6 +60,10 @@ do
   end
 end
 
+-- The sale window is judged by Redis's own clock: every API process asks the same one.
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
 local reply = {}
 local n = 0
 local a, k = 4, 1
@@ -64,9 +72,13 @@ for _ = 1, sections do
   local productKey, pendingKey = KEYS[k], KEYS[k + 1]
   a = a + 2
   k = k + 2
-  local stock = redis.call('HGET', productKey, 'stock')
-  if stock then
-    stock = tonumber(stock)
+  local fields = redis.call('HMGET', productKey, 'stock', 'opensAt', 'closesAt')
+  local stock = fields[1] and tonumber(fields[1])
+  local window, opensInMs = nil, ''
+  if fields[2] and nowMs < tonumber(fields[2]) then
+    window, opensInMs = 'not_open', tostring(tonumber(fields[2]) - nowMs)
+  elseif fields[3] and nowMs >= tonumber(fields[3]) then
+    window = 'closed'
   end
   local recorded = 0
   for _ = 1, count do
@@ -80,6 +92,8 @@ for _ = 1, sections do
       code, detail = 'existing', status
     elseif not stock then
       code = 'unknown_product'
+    elseif window then
+      code, detail = window, opensInMs
     elseif stock < tonumber(quantity) then
       code = 'sold_out'
     else

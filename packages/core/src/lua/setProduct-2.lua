@@ -9,31 +9,40 @@
     ARGV[1] productId
     ARGV[2] stock: units left, integer >= 0
     ARGV[3] perUserLimit: integer >= 1; 0 = no limit; '' = keep the current one
-    ARGV[4] the precondition: 0 = none; '*' = the product exists; n = it is in one of the n states
+    ARGV[4] opensAt, epoch milliseconds: orders before it are refused; 0 = none; '' = keep the current one
+    ARGV[5] closesAt, epoch milliseconds: orders at or after it are refused; 0 = none; '' = keep
+    ARGV[6] the precondition: 0 = none; '*' = the product exists; n = it is in one of the n states
             that follow, each a triple stock, sold, perUserLimit (as the product's ETag names them)
 
   Output (codes named in redis/replies.ts, SetProductCode):
     -1  the product is in none of the given states (or does not exist): nothing changed
-    otherwise { stock, sold, perUserLimit } as strings, after the update
+    -2  the window would close before it opens (the one set now with the one kept): nothing changed
+    otherwise { stock, sold, perUserLimit, opensAt, closesAt } as strings (the window's nil when
+    none), after the update
 ]]
-local productId, stock, limit = ARGV[1], ARGV[2], ARGV[3]
-local any = ARGV[4] == '*'
-local states = any and 0 or tonumber(ARGV[4])
+local productId, stock, limit, opensAt, closesAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local any = ARGV[6] == '*'
+local states = any and 0 or tonumber(ARGV[6])
 if not string.match(stock, '^%d+$') or #stock > 15 then
   return redis.error_reply('ERR invalid stock')
 end
 if limit ~= '' and (not string.match(limit, '^%d+$') or #limit > 15) then
   return redis.error_reply('ERR invalid perUserLimit')
 end
-if not states or #ARGV ~= (any and 4 or 4 + 3 * states) then
+for _, time in ipairs({ opensAt, closesAt }) do
+  if time ~= '' and (not string.match(time, '^%d+$') or #time > 15) then
+    return redis.error_reply('ERR invalid sale window')
+  end
+end
+if not states or #ARGV ~= (any and 6 or 6 + 3 * states) then
   return redis.error_reply('ERR invalid precondition')
 end
 if any or states > 0 then
   local current = redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit')
   local matched = any and current[1] ~= false
   for i = 0, states - 1 do
-    if current[1] and current[1] == ARGV[5 + 3 * i] and (current[2] or '0') == ARGV[6 + 3 * i]
-      and (current[3] or '0') == ARGV[7 + 3 * i] then
+    if current[1] and current[1] == ARGV[7 + 3 * i] and (current[2] or '0') == ARGV[8 + 3 * i]
+      and (current[3] or '0') == ARGV[9 + 3 * i] then
       matched = true
     end
   end
@@ -41,7 +50,21 @@ if any or states > 0 then
     return -1
   end
 end
+-- The window as it will be: what is set now, with what is kept.
+local window = redis.call('HMGET', KEYS[1], 'opensAt', 'closesAt')
+local opens = opensAt == '' and tonumber(window[1] or '0') or tonumber(opensAt)
+local closes = closesAt == '' and tonumber(window[2] or '0') or tonumber(closesAt)
+if opens > 0 and closes > 0 and opens >= closes then
+  return -2
+end
 redis.call('HSET', KEYS[1], 'stock', stock)
+for field, time in pairs({ opensAt = opensAt, closesAt = closesAt }) do
+  if time == '0' then
+    redis.call('HDEL', KEYS[1], field)
+  elseif time ~= '' then
+    redis.call('HSET', KEYS[1], field, time)
+  end
+end
 redis.call('HSETNX', KEYS[1], 'sold', 0)
 if limit ~= '' then
   redis.call('HSET', KEYS[1], 'perUserLimit', limit)
@@ -50,4 +73,4 @@ else
 end
 -- Registered in the step that creates it: the reconciler can never miss a product with orders.
 redis.call('SADD', KEYS[2], productId)
-return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit')
+return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt')

@@ -12,6 +12,8 @@ import {
   type AcceptBatchOrder,
   type ClaimedBuyer,
   type RecordedOrder,
+  type StockRead,
+  type WindowRefusal,
 } from '../redis/replies.ts';
 import type { OrderStatus } from './order.ts';
 import { newBatchId } from './orderId.ts';
@@ -52,6 +54,7 @@ export type Accepted =
   | { kind: 'recorded'; orderId: string; status: OrderStatus }
   | { kind: 'unknown_product' }
   | { kind: 'sold_out' }
+  | WindowRefusal
   | { kind: 'reused' }
   | { kind: 'rate_limited'; retryInMs: number };
 
@@ -129,6 +132,8 @@ export class AcceptBatcher {
         case 'reused':
         case 'unknown_product':
         case 'sold_out':
+        case 'not_open':
+        case 'closed':
           return outcome;
       }
     }
@@ -255,26 +260,27 @@ export class AcceptBatcher {
   }
 
   /**
-   * Before anything is written: the entries whose product does not exist or has fewer units left
-   * than they ask, with that refusal. They claim nothing (retriesOfRefused), so requests that are
+   * Before anything is written: the entries whose product does not exist, is outside its sale window
+   * or has fewer units left than they ask, with that refusal. They claim nothing (retriesOfRefused), so requests that are
    * refused never hold a unit of a buyer's limit, not even while a batch is written; the products'
    * step checks again, for the stock that runs out meanwhile.
    */
   private async checkProducts(entries: AcceptEntry[]): Promise<Map<number, Outcome>> {
     const { redis, keys } = this.deps;
     const productIds = [...new Set(entries.map((entry) => entry.order.productId))];
-    const stock = new Map<string, number | undefined>();
+    const stock = new Map<string, StockRead>();
     await Promise.all(
       this.bySlot(productIds, (productId) => keys.group(productId)).map(async (ids) => {
         const found = decodeReadStock(await redis.readStock([ids.length, ...ids.map(keys.product)]), ids.length);
-        ids.forEach((productId, i) => stock.set(productId, found[i]));
+        ids.forEach((productId, i) => stock.set(productId, found[i]!));
       }),
     );
     const refusals = new Map<number, Outcome>();
     entries.forEach(({ order }, index) => {
-      const left = stock.get(order.productId);
-      if (left === undefined) refusals.set(index, UNKNOWN_PRODUCT);
-      else if (left < order.quantity) refusals.set(index, SOLD_OUT);
+      const read = stock.get(order.productId);
+      if (read?.stock === undefined) refusals.set(index, UNKNOWN_PRODUCT);
+      else if (read.window) refusals.set(index, read.window);
+      else if (read.stock < order.quantity) refusals.set(index, SOLD_OUT);
     });
     return refusals;
   }
@@ -440,11 +446,7 @@ export class AcceptBatcher {
   private async releaseRefused(entries: AcceptEntry[], toRecord: ToRecord[], outcomes: Outcome[]): Promise<void> {
     const { redis, keys } = this.deps;
     const refused = toRecord
-      .filter(
-        (item) =>
-          item.claimed &&
-          (outcomes[item.index]!.kind === 'unknown_product' || outcomes[item.index]!.kind === 'sold_out'),
-      )
+      .filter((item) => item.claimed && PRODUCT_REFUSALS.has(outcomes[item.index]!.kind))
       .map((item) => item.index);
     const calls = this.bySlot(refused, (i) => keys.group(entries[i]!.order.userId));
     await Promise.all(
@@ -493,6 +495,9 @@ function firstFailure(failed: Map<string, unknown>, written: string[]): unknown 
   for (const key of written) if (failed.has(key)) return failed.get(key);
   return undefined;
 }
+
+/** What the products' step refuses a claimed request for: its claim is given back. */
+const PRODUCT_REFUSALS = new Set<Outcome['kind']>(['unknown_product', 'sold_out', 'not_open', 'closed']);
 
 const UNKNOWN_PRODUCT: Outcome = Object.freeze({ kind: 'unknown_product' });
 const SOLD_OUT: Outcome = Object.freeze({ kind: 'sold_out' });

@@ -130,6 +130,13 @@ export function createOrderAcceptor(
         const retryAfterS = Math.ceil(accepted.retryInMs / 1000);
         return { kind: 'refused', error: rateLimitedError(perUser, retryAfterS), retryAfterS };
       }
+      case 'not_open': {
+        const retryAfterS = Math.ceil(accepted.opensInMs / 1000);
+        const error = new AppError('sale_not_open', `the sale of ${request.productId} opens in ${retryAfterS} s`);
+        return { kind: 'refused', error, retryAfterS };
+      }
+      case 'closed':
+        return refused(new AppError('sale_closed', `the sale of ${request.productId} has closed`));
     }
   }
 

@@ -26,20 +26,35 @@ export function tokenOrderRequestSchema(maxQuantity: number) {
   return orderRequestSchema(maxQuantity).extend({ userId: idSchema.optional() });
 }
 
-export const productUpdateSchema = z.strictObject({
-  stock: z
-    .number('must be an integer')
-    .int('must be an integer')
-    .min(0, 'must be at least 0')
-    .max(1e12, 'must be at most 1e12'),
-  perUserLimit: z
-    .number('must be an integer or null')
-    .int('must be an integer or null')
-    .min(1, 'must be at least 1')
-    .max(1e12, 'must be at most 1e12')
-    .nullable()
-    .optional(),
-});
+/** A sale window's bound: ISO 8601 with a time zone (`2026-12-24T18:00:00Z`), as epoch milliseconds; null removes it. */
+const saleTime = z.iso
+  .datetime({ offset: true, error: 'must be an ISO 8601 date and time with a time zone, or null' })
+  .transform((text) => Date.parse(text))
+  .refine((ms) => ms > 0 && ms < 1e15, 'must be after 1970 and before the year 30000')
+  .nullable()
+  .optional();
+
+export const productUpdateSchema = z
+  .strictObject({
+    stock: z
+      .number('must be an integer')
+      .int('must be an integer')
+      .min(0, 'must be at least 0')
+      .max(1e12, 'must be at most 1e12'),
+    perUserLimit: z
+      .number('must be an integer or null')
+      .int('must be an integer or null')
+      .min(1, 'must be at least 1')
+      .max(1e12, 'must be at most 1e12')
+      .nullable()
+      .optional(),
+    opensAt: saleTime,
+    closesAt: saleTime,
+  })
+  .refine((p) => !(typeof p.opensAt === 'number' && typeof p.closesAt === 'number' && p.opensAt >= p.closesAt), {
+    path: ['closesAt'],
+    message: 'must be after opensAt',
+  });
 export type ProductUpdate = z.output<typeof productUpdateSchema>;
 
 /** `POST /products/:id/stock`: units to add (negative: to take away). */

@@ -12,9 +12,15 @@ export interface Product {
   sold: number;
   /** Most units one user may buy; null for no limit. */
   perUserLimit: number | null;
+  /** The sale window (ISO 8601, UTC): orders before `opensAt` and from `closesAt` on are refused; null: no bound. */
+  opensAt: string | null;
+  closesAt: string | null;
 }
 
-function toProduct(productId: string, [stock, sold, limit]: (string | null)[]): Product | null {
+/** The fields of a product hash, in this order: what getProduct reads and the scripts answer. */
+const PRODUCT_FIELDS = ['stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt'] as const;
+
+function toProduct(productId: string, [stock, sold, limit, opensAt, closesAt]: (string | null)[]): Product | null {
   if (stock == null) return null;
   const perUserLimit = Number(limit ?? 0);
   return {
@@ -22,11 +28,16 @@ function toProduct(productId: string, [stock, sold, limit]: (string | null)[]): 
     stock: Number(stock),
     sold: Number(sold ?? 0),
     perUserLimit: perUserLimit > 0 ? perUserLimit : null,
+    opensAt: opensAt ? new Date(Number(opensAt)).toISOString() : null,
+    closesAt: closesAt ? new Date(Number(closesAt)).toISOString() : null,
   };
 }
 
-const fromFields = (productId: string, { stock, sold, perUserLimit }: ProductFields) =>
-  toProduct(productId, [stock, sold, perUserLimit])!;
+const fromFields = (productId: string, { stock, sold, perUserLimit, opensAt, closesAt }: ProductFields) =>
+  toProduct(productId, [stock, sold, perUserLimit, opensAt, closesAt])!;
+
+/** setProduct-2.lua's window argument: '' keeps the current bound, 0 removes it. */
+const windowArg = (time: number | null | undefined): string | number => (time === undefined ? '' : (time ?? 0));
 
 /**
  * The product's state as an entity tag (`"<stock>.<sold>.<perUserLimit>"`, 0 for no limit): it
@@ -56,8 +67,9 @@ const precondition = (states: string[]): (string | number)[] =>
   states[0] === '*' ? ['*'] : [states.length / 3, ...states];
 
 /**
- * Sets the sellable stock (a restock or a correction); an absent perUserLimit keeps the current one,
- * null removes it. With `ifMatch` (an If-Match header) it applies only while the product is in a
+ * Sets the sellable stock (a restock or a correction); an absent perUserLimit, opensAt or closesAt
+ * keeps the current one, null removes it (a window that would close before it opens, with the bound
+ * kept, is `invalid_request`). With `ifMatch` (an If-Match header) it applies only while the product is in a
  * state the header names, in the same atomic step, else throws `precondition_failed`.
  */
 export async function setProduct(
@@ -76,6 +88,8 @@ export async function setProduct(
     productId,
     update.stock,
     limit,
+    windowArg(update.opensAt),
+    windowArg(update.closesAt),
     ...precondition(states),
   ]);
   const outcome = decodeSetProduct(reply);
@@ -84,6 +98,8 @@ export async function setProduct(
       return fromFields(productId, outcome);
     case 'precondition_failed':
       throw preconditionFailed(productId);
+    case 'invalid_window':
+      throw new AppError('invalid_request', `the sale window of ${productId} would close before it opens`);
   }
 }
 
@@ -123,5 +139,5 @@ export async function listProducts(redis: RedisClient, keys: Keys): Promise<stri
 }
 
 export async function getProduct(redis: RedisClient, keys: Keys, productId: string): Promise<Product | null> {
-  return toProduct(productId, await redis.hmget(keys.product(productId), 'stock', 'sold', 'perUserLimit'));
+  return toProduct(productId, await redis.hmget(keys.product(productId), ...PRODUCT_FIELDS));
 }

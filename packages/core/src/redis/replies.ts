@@ -62,7 +62,13 @@ export type ClaimedBuyer =
   | { kind: 'rate_limited'; retryInMs: number };
 /** One order of the products' step (lua/recordOrders-n.lua). */
 export type RecordedOrder =
-  { kind: 'new' } | { kind: 'existing'; status: OrderStatus } | { kind: 'unknown_product' } | { kind: 'sold_out' };
+  | { kind: 'new' }
+  | { kind: 'existing'; status: OrderStatus }
+  | { kind: 'unknown_product' }
+  | { kind: 'sold_out' }
+  | WindowRefusal;
+/** A product outside its sale window: not open yet (for `opensInMs` more), or closed. */
+export type WindowRefusal = { kind: 'not_open'; opensInMs: number } | { kind: 'closed' };
 export type BatchReply<Item> = { kind: 'invalid_arguments' } | { kind: 'answered'; items: Item[] };
 
 const frozen = <T>(value: T): T => Object.freeze(value);
@@ -74,7 +80,15 @@ const RECORD_SIMPLE: Record<string, RecordedOrder> = {
   new: frozen({ kind: 'new' }),
   unknown_product: frozen({ kind: 'unknown_product' }),
   sold_out: frozen({ kind: 'sold_out' }),
+  closed: frozen({ kind: 'closed' }),
 };
+
+/** `'not_open', <ms>`: the one window refusal with a detail. */
+function notOpen(code: unknown, detail: unknown): WindowRefusal | undefined {
+  return code === 'not_open' && typeof detail === 'string' && Number(detail) > 0
+    ? { kind: 'not_open', opensInMs: Number(detail) }
+    : undefined;
+}
 
 /** A flat list of `[code, detail]` pairs, one per item, each read by `item` (undefined: not a documented pair). */
 function decodePairs<Item>(
@@ -111,7 +125,7 @@ export const decodeClaimBuyers = (reply: unknown, count: number): BatchReply<Cla
 /** `count`: how many orders the call carried, over all its sections, in order. */
 export const decodeRecordOrders = (reply: unknown, count: number): BatchReply<RecordedOrder> =>
   decodePairs('recordOrders', reply, count, RECORD_SIMPLE, (code, detail) =>
-    code === 'existing' && isOrderStatus(detail) ? { kind: 'existing', status: detail } : undefined,
+    code === 'existing' && isOrderStatus(detail) ? { kind: 'existing', status: detail } : notOpen(code, detail),
   );
 
 /** One order of lua/acceptBatch-n.lua: the whole accept of a batch in one call (a single Redis). */
@@ -126,16 +140,27 @@ export const decodeAcceptBatch = (reply: unknown, count: number): BatchReply<Acc
     if (code === 'bound' && typeof detail === 'string' && detail.length > 0) return { kind: 'bound', orderId: detail };
     if (code === 'rate_limited' && typeof detail === 'string' && Number(detail) > 0)
       return { kind: 'rate_limited', retryInMs: Number(detail) };
-    return undefined;
+    return notOpen(code, detail);
   });
 
-/** lua/readStock-n.lua: each product's units left, or undefined for a product that does not exist. */
-export function decodeReadStock(reply: unknown, count: number): (number | undefined)[] {
-  if (!Array.isArray(reply) || reply.length !== count) throw unexpected('readStock', reply);
-  return (reply as unknown[]).map((stock) => {
-    if (stock === null) return undefined;
-    if (typeof stock === 'string' && /^-?\d+$/.test(stock)) return Number(stock);
-    throw unexpected('readStock', reply);
+/** One product as lua/readStock-n.lua reads it: its units left (undefined: no such product), and its window's refusal if any. */
+export interface StockRead {
+  stock: number | undefined;
+  window?: WindowRefusal;
+}
+
+/** lua/readStock-n.lua: each product's units left and sale window, in the order of the keys. */
+export function decodeReadStock(reply: unknown, count: number): StockRead[] {
+  if (!Array.isArray(reply) || reply.length !== 2 * count) throw unexpected('readStock', reply);
+  const flat = reply as unknown[];
+  return Array.from({ length: count }, (_, i) => {
+    const [stock, window] = [flat[2 * i], flat[2 * i + 1]];
+    if (stock !== null && !(typeof stock === 'string' && /^-?\d+$/.test(stock))) throw unexpected('readStock', reply);
+    const read: StockRead = { stock: stock === null ? undefined : Number(stock) };
+    if (window === '') return read;
+    const refusal = window === 'closed' ? RECORD_SIMPLE.closed : notOpen('not_open', window);
+    if (!refusal || (refusal.kind !== 'closed' && refusal.kind !== 'not_open')) throw unexpected('readStock', reply);
+    return { ...read, window: refusal };
   });
 }
 
@@ -237,25 +262,45 @@ export type ReopenOrderReply = ReturnType<typeof decodeReopenOrder>;
 
 // ---- products and limits
 
-/** lua/setProduct-1.lua; any other reply is the product's fields. */
-export const SetProductCode = { preconditionFailed: -1 } as const;
+/** lua/setProduct-2.lua; any other reply is the product's fields. */
+export const SetProductCode = { preconditionFailed: -1, invalidWindow: -2 } as const;
 /** lua/adjustStock-1.lua; any other reply is the product's fields. */
 export const AdjustStockCode = { unknownProduct: -1, insufficientStock: -2 } as const;
 
-/** A product's fields as the scripts answer them: stock, sold, perUserLimit (0: none). */
-export type ProductFields = { stock: string; sold: string; perUserLimit: string };
+/** A product's fields as the scripts answer them: stock, sold, perUserLimit (0: none), its window (epoch ms, null: none). */
+export type ProductFields = {
+  stock: string;
+  sold: string;
+  perUserLimit: string;
+  opensAt: string | null;
+  closesAt: string | null;
+};
 
 function productFields(script: string, reply: unknown): ProductFields {
-  if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((field) => typeof field === 'string'))
+  const fields = reply as unknown[];
+  if (
+    !Array.isArray(reply) ||
+    reply.length !== 5 ||
+    !fields.slice(0, 3).every((field) => typeof field === 'string') ||
+    !fields.slice(3).every((field) => field === null || typeof field === 'string')
+  )
     throw unexpected(script, reply);
-  const [stock, sold, perUserLimit] = reply as [string, string, string];
-  return { stock, sold, perUserLimit };
+  const [stock, sold, perUserLimit, opensAt, closesAt] = reply as [
+    string,
+    string,
+    string,
+    string | null,
+    string | null,
+  ];
+  return { stock, sold, perUserLimit, opensAt, closesAt };
 }
 
-export type SetProductReply = ({ kind: 'set' } & ProductFields) | { kind: 'precondition_failed' };
+export type SetProductReply =
+  ({ kind: 'set' } & ProductFields) | { kind: 'precondition_failed' } | { kind: 'invalid_window' };
 
 export function decodeSetProduct(reply: unknown): SetProductReply {
   if (reply === SetProductCode.preconditionFailed) return { kind: 'precondition_failed' };
+  if (reply === SetProductCode.invalidWindow) return { kind: 'invalid_window' };
   return { kind: 'set', ...productFields('setProduct', reply) };
 }
 
