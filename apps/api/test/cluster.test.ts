@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectRedis, loadConfig, partitionQueue, waitUntilReady } from '@flashline/core';
+import { LEASE_SHARE, connectRedis, loadConfig, partitionQueue, waitUntilReady } from '@flashline/core';
 import {
+  mapConcurrent,
   requestJson,
   snapshotCluster,
   snapshotDiff,
@@ -17,6 +18,9 @@ import { ADMIN_TOKEN } from './harness.ts';
 import { BAD_ORDERS, VALID_ORDER } from './badInput.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+/** The per-address and per-user limits of the two limited processes (docs/http.md#rate-limits). */
+const PER_IP = 256;
+const PER_USER = 3;
 
 /** A raw request: the body as given (not JSON-encoded), any headers. */
 async function send(
@@ -30,7 +34,8 @@ async function send(
 
 /**
  * The API processes (apps/api/src/main.ts, as deployed) on a real Redis Cluster of 3 masters and 3
- * replicas, with 4 queue partitions: hostile input changes nothing anywhere in the cluster.
+ * replicas, with 4 queue partitions: hostile input changes nothing anywhere in the cluster, and the
+ * rate limits and idempotency hold across two API processes as docs/http.md says.
  */
 describe('the API on a real Redis Cluster', () => {
   const processes: AppProcess[] = [];
@@ -39,8 +44,10 @@ describe('the API on a real Redis Cluster', () => {
       await Promise.all(processes.map((app) => app.stop()));
     },
   });
-  /** The base URL of a process refusing hostile input. */
+  /** The base URL of a process refusing hostile input, and of the two limited ones sharing a key prefix. */
   let hostile: string;
+  let one: string;
+  let two: string;
 
   const startApi = async (env: Record<string, string>): Promise<string> => {
     const app = startApp('apps/api/src/main.ts', {
@@ -88,13 +95,20 @@ describe('the API on a real Redis Cluster', () => {
   };
 
   before(async () => {
-    // Only accepted orders spend the per-user limit (1 here): a refusal must not count either.
-    hostile = await startApi({
-      KEY_PREFIX: 'bad',
-      RATE_LIMIT_PER_IP: '0',
-      RATE_LIMIT_PER_USER: '1',
-      RATE_LIMIT_WINDOW_MS: '600000',
-    });
+    const limited = {
+      KEY_PREFIX: 'lim',
+      RATE_LIMIT_PER_IP: String(PER_IP),
+      RATE_LIMIT_PER_USER: String(PER_USER),
+      RATE_LIMIT_WINDOW_MS: '60000',
+      // Each test sends as its own client addresses (X-Forwarded-For), so its per-address counts start at zero.
+      TRUST_PROXY: 'loopback',
+    };
+    [hostile, one, two] = await Promise.all([
+      // Only accepted orders spend the per-user limit (1 here): a refusal must not count either.
+      startApi({ KEY_PREFIX: 'bad', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_USER: '1', RATE_LIMIT_WINDOW_MS: '600000' }),
+      startApi(limited),
+      startApi(limited),
+    ]);
   });
 
   describe('hostile input', () => {
@@ -274,6 +288,133 @@ describe('the API on a real Redis Cluster', () => {
       assert.match(diff, /\+ bad:\{g:\d+\}:p:tv:order:/);
       assert.match(diff, /bad:\{queue(:\d)?\}:orders(-\d)?:/);
       assert.match(diff, /\+ bad:\{u:\d+\}:b:rl:user:/);
+    });
+  });
+
+  describe('two API processes on one cluster', () => {
+    /** Alternates the two processes: request i goes to `one` when i is even. */
+    const apiFor = (i: number) => (i % 2 === 0 ? one : two);
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    /** Every order key of a product under the limited processes' prefix, on every master. */
+    const ordersOf = async (productId: string) =>
+      Object.keys((await snapshotCluster(ctx.cluster)).keys).filter((key) =>
+        new RegExp(`^lim:\\{g:\\d+\\}:p:${productId}:order:`).test(key),
+      );
+
+    before(async () => {
+      for (const productId of ['tv', 'phone']) {
+        const put = await requestJson(`${one}/products/${productId}`, {
+          method: 'PUT',
+          body: { stock: 1000 },
+          headers: { ...admin, ...from('198.51.100.1') },
+        });
+        assert.equal(put.status, 200, JSON.stringify(put.body));
+      }
+    });
+
+    it(`lets one address through at most RATE_LIMIT_PER_IP (${PER_IP}) a window across both, refused early by at most 1/16 per process`, async (t) => {
+      const replies = await mapConcurrent(
+        Array.from({ length: 2 * PER_IP }, (_, i) => i),
+        16,
+        (i) => requestJson(`${apiFor(i)}/products/none`, { headers: from('203.0.113.7') }),
+      );
+      const passed = replies.filter((reply) => reply.status === 404);
+      const limited = replies.filter((reply) => reply.status === 429);
+      assert.equal(passed.length + limited.length, replies.length, JSON.stringify(replies.map((r) => r.status)));
+      assert.ok(limited.every((reply) => reply.body.error.code === 'rate_limited' && reply.headers.get('retry-after')));
+      // docs/http.md: never more than the limit across all processes; a lease's unspent units may refuse
+      // the address early by at most limit/16 per API process (two here).
+      const earliest = PER_IP - 2 * Math.floor(PER_IP / LEASE_SHARE);
+      assert.ok(
+        passed.length <= PER_IP && passed.length >= earliest,
+        `${passed.length} of ${replies.length} passed: the limit is ${PER_IP}, at least ${earliest}`,
+      );
+      t.diagnostic(`${passed.length} of ${replies.length} passed`);
+      const passedBy = [one, two].map((url) => replies.filter((r, i) => r.status === 404 && apiFor(i) === url).length);
+      assert.ok(
+        passedBy.every((n) => n > 0),
+        `each process let some through: ${passedBy.join(' + ')}`,
+      );
+      // Another address is counted on its own.
+      assert.equal((await requestJson(`${two}/products/none`, { headers: from('203.0.113.8') })).status, 404);
+    });
+
+    it(`accepts exactly RATE_LIMIT_PER_USER (${PER_USER}) orders of one buyer a window across both processes`, async () => {
+      const before = await ordersOf('tv');
+      const replies = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          requestJson(`${apiFor(i)}/orders`, {
+            method: 'POST',
+            body: { productId: 'tv', userId: 'carol', quantity: 1 },
+            // Half keyed, half not; each from an address of its own, so only the per-user limit applies.
+            headers: { ...from(`192.0.2.${i + 1}`), ...(i % 4 < 2 ? { 'idempotency-key': `carol-${i}` } : {}) },
+          }),
+        ),
+      );
+      const accepted = replies.filter((reply) => reply.status === 202);
+      const limited = replies.filter((reply) => reply.status === 429);
+      assert.equal(accepted.length, PER_USER, JSON.stringify(replies.map((r) => r.status)));
+      assert.equal(limited.length, replies.length - PER_USER, JSON.stringify(replies.map((r) => r.status)));
+      assert.ok(limited.every((reply) => reply.body.error.code === 'rate_limited'));
+      const stored = (await ordersOf('tv')).filter((key) => !before.includes(key));
+      assert.equal(stored.length, PER_USER, 'one order stored per accepted request, none for a refused one');
+      // Another buyer is counted on her own, on either process.
+      const dan = await requestJson(`${two}/orders`, {
+        method: 'POST',
+        body: { productId: 'tv', userId: 'dan', quantity: 1 },
+        headers: from('192.0.2.100'),
+      });
+      assert.equal(dan.status, 202, JSON.stringify(dan.body));
+    });
+
+    it('answers one Idempotency-Key sent to both processes with one order, and its retries spend no limit', async () => {
+      const body = { productId: 'phone', userId: 'erin', quantity: 2 };
+      const keyed = (i: number, payload: object = body) =>
+        requestJson(`${apiFor(i)}/orders`, {
+          method: 'POST',
+          body: payload,
+          headers: { ...from(`192.0.2.${200 + (i % 2)}`), 'idempotency-key': 'erin-cart-1' },
+        });
+      // At once on both, then again on each.
+      const first = await Promise.all([0, 1, 2, 3].map((i) => keyed(i)));
+      const again = await Promise.all([0, 1].map((i) => keyed(i)));
+      const replies = [...first, ...again];
+      assert.ok(
+        replies.every((reply) => reply.status === 202),
+        JSON.stringify(replies.map((r) => [r.status, r.body])),
+      );
+      const ids = new Set(replies.map((reply) => reply.body.orderId));
+      assert.equal(ids.size, 1, `one order for one key: ${[...ids].join(', ')}`);
+      assert.equal((await ordersOf('phone')).length, 1, 'one order stored');
+      const [orderId] = ids;
+      for (const url of [one, two]) {
+        const order = await requestJson(`${url}/orders/${orderId}`, { headers: { ...admin, ...from('192.0.2.210') } });
+        assert.equal(order.status, 200);
+        assert.equal(order.body.userId, 'erin');
+        assert.equal(order.body.quantity, 2);
+      }
+      // The same key with another body, on either process: 422, and no second order.
+      for (const i of [0, 1]) {
+        const reused = await keyed(i, { ...body, quantity: 1 });
+        assert.equal(reused.status, 422, JSON.stringify(reused.body));
+        assert.equal(reused.body.error.code, 'idempotency_key_reused');
+      }
+      // Six answers, one order counted: erin has PER_USER - 1 orders left in the window.
+      const more = await Promise.all(
+        Array.from({ length: PER_USER }, (_, i) =>
+          requestJson(`${apiFor(i)}/orders`, {
+            method: 'POST',
+            body: { ...body, quantity: 1 },
+            headers: from(`192.0.2.${220 + i}`),
+          }),
+        ),
+      );
+      assert.deepEqual(
+        more.map((reply) => reply.status).sort(),
+        [...Array.from({ length: PER_USER - 1 }, () => 202), 429],
+        JSON.stringify(more.map((r) => r.body)),
+      );
+      assert.equal((await ordersOf('phone')).length, PER_USER);
     });
   });
 });
