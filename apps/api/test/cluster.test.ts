@@ -56,7 +56,6 @@ describe('the API on a real Redis Cluster', () => {
       ADMIN_TOKEN,
       HOST: '127.0.0.1',
       PORT: '0',
-      SOLD_OUT_MEMORY_MS: '0',
       ...env,
     });
     processes.push(app);
@@ -97,6 +96,7 @@ describe('the API on a real Redis Cluster', () => {
   before(async () => {
     const limited = {
       KEY_PREFIX: 'lim',
+      SOLD_OUT_MEMORY_MS: '0',
       RATE_LIMIT_PER_IP: String(PER_IP),
       RATE_LIMIT_PER_USER: String(PER_USER),
       RATE_LIMIT_WINDOW_MS: '60000',
@@ -105,7 +105,13 @@ describe('the API on a real Redis Cluster', () => {
     };
     [hostile, one, two] = await Promise.all([
       // Only accepted orders spend the per-user limit (1 here): a refusal must not count either.
-      startApi({ KEY_PREFIX: 'bad', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_USER: '1', RATE_LIMIT_WINDOW_MS: '600000' }),
+      startApi({
+        KEY_PREFIX: 'bad',
+        RATE_LIMIT_PER_IP: '0',
+        RATE_LIMIT_PER_USER: '1',
+        RATE_LIMIT_WINDOW_MS: '600000',
+        SOLD_OUT_MEMORY_MS: '300',
+      }),
       startApi(limited),
       startApi(limited),
     ]);
@@ -154,6 +160,19 @@ describe('the API on a real Redis Cluster', () => {
       const after = await snapshotCluster(ctx.cluster);
       assert.deepEqual(after, before, `${what} changed the cluster:\n${snapshotDiff(before, after)}`);
     }
+
+    /**
+     * A keyed retry of an order still queued enqueues it again under its own id (design.md: it is decided
+     * once, whichever job runs first): BullMQ counts the add and logs it a duplicate in the partition's
+     * events. Nothing else may change: no order, job, key or count.
+     */
+    const assertOnlyReenqueued = (before: ClusterSnapshot, after: ClusterSnapshot) => {
+      const changes = snapshotDiff(before, after).split('\n').filter(Boolean);
+      assert.ok(
+        changes.every((change) => /^~ bad:\{queue(:\d+)?\}:orders(-\d+)?:(events|id)$/.test(change)),
+        `a keyed retry changed more than its partition's bookkeeping:\n${changes.join('\n')}`,
+      );
+    };
 
     it('refuses every bad order body with its 4xx and code, and no key changes on any master', async () => {
       for (const [name, body, contentType, status, code, mentions] of BAD_ORDERS) {
@@ -227,9 +246,54 @@ describe('the API on a real Redis Cluster', () => {
         code: 'rate_limited',
       });
       // Her retry finds her order whatever her limit, and writes nothing either.
+      const before = await snapshotCluster(ctx.cluster);
       const retry = await order({ ...bob, userId: 'alice' }, 'alice-cart-1')();
       assert.equal(retry.status, 202, JSON.stringify(retry.body));
       assert.equal(retry.body.orderId, accepted);
+      assertOnlyReenqueued(before, await snapshotCluster(ctx.cluster));
+    });
+
+    it('answers a product remembered sold out from memory, keyed requests included, writing nothing', async () => {
+      const setStock = async (stock: number) =>
+        assert.equal(
+          (await requestJson(`${hostile}/products/tv`, { method: 'PUT', body: { stock }, headers: admin })).status,
+          200,
+        );
+      await setStock(0);
+      try {
+        const order = (userId: string, key: string) => () =>
+          requestJson(`${hostile}/orders`, {
+            method: 'POST',
+            body: { productId: 'tv', userId, quantity: 1 },
+            headers: { 'idempotency-key': key },
+          });
+        // The first asks Redis and is remembered (SOLD_OUT_MEMORY_MS); the next keyed ones only read their
+        // keys (one MGET per buyer slot) and are refused without a write.
+        for (let i = 0; i < 3; i++)
+          await refused(`sold out, keyed, ${i === 0 ? 'from Redis' : 'from memory'}`, order(`dora${i}`, `dora-${i}`), {
+            status: 409,
+            code: 'sold_out',
+          });
+        const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => order(`erik${i}`, `erik-${i}`)()));
+        assert.deepEqual(
+          burst.map((reply) => reply.status),
+          Array.from({ length: 8 }, () => 409),
+        );
+        // alice's retry finds her order, though its product is sold out now, and writes nothing.
+        const before = await snapshotCluster(ctx.cluster);
+        const retry = await requestJson(`${hostile}/orders`, {
+          method: 'POST',
+          body: { productId: 'tv', userId: 'alice', quantity: 1 },
+          headers: { 'idempotency-key': 'alice-cart-1' },
+        });
+        assert.equal(retry.status, 202, JSON.stringify(retry.body));
+        assert.equal(retry.body.orderId, accepted);
+        assertOnlyReenqueued(before, await snapshotCluster(ctx.cluster));
+      } finally {
+        await setStock(100);
+        // Past SOLD_OUT_MEMORY_MS: the product is asked about again.
+        await sleep(400);
+      }
     });
 
     it('refuses bad ids, bad product updates and a missing admin token on the other routes, writing nothing', async () => {
