@@ -8,6 +8,8 @@ import {
   loadConfig,
   listen,
   partitionOfGroup,
+  getOrder,
+  getProduct,
   setProduct,
   waitUntilReady,
   type Listening,
@@ -15,6 +17,7 @@ import {
   type OrdersQueues,
 } from '@flashline/core';
 import {
+  startApp,
   acceptOrThrow,
   snapshotCluster,
   snapshotDiff,
@@ -59,8 +62,11 @@ const boardApi = (queue: string, path: string) => `/admin/queues/api/queues/${qu
 describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
   let fixture: DashboardFixture | undefined;
   let http: Listening | undefined;
+  /** What the end-to-end describe below opened: closed before the nodes stop. */
+  const closing: (() => Promise<unknown>)[] = [];
   const ctx = useRedisCluster({
     beforeStop: async () => {
+      for (const close of closing) await close().catch(() => {});
       await http?.close();
       await fixture?.close();
     },
@@ -308,5 +314,87 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
     assert.deepEqual({ ...view.jobs }, await summedCounts());
     assert.equal(view.jobs.waiting, 3 * PARTITIONS + PRODUCTS.length);
     assert.equal(view.jobs.failed, 0);
+  });
+
+  describe('an order failed for good in partition 3, retried from the board, decided by a real worker', () => {
+    let e2e: DashboardFixture;
+
+    before(() => {
+      // The producer's job options (attempts, backoff), as the API would set them.
+      e2e = dashboardOnCluster(ctx.cluster.seedNodes, 'e2e', {
+        env: { QUEUE_PARTITIONS: String(PARTITIONS), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50' },
+      });
+      closing.push(() => e2e.close());
+    });
+
+    it("reopens and confirms the order once the admin retries its job (the viewer's retry refused)", async () => {
+      await waitUntilReady(e2e.redis, 10_000);
+      const { keys } = e2e;
+      const productId = PRODUCTS.find((id) => partitionOfGroup(keys.group(id), PARTITIONS) === 3);
+      assert.ok(productId, 'no product of partition 3');
+      const queue = e2e.queues[3]!;
+      await setProduct(e2e.redis, keys, productId, { stock: 5 });
+      // A holder that never lets go: every attempt waits LOCK_WAIT_MS for the lock and fails.
+      await e2e.redis.set(keys.lock(productId), 'a-holder-that-never-lets-go');
+      const queues: OrdersQueues = {
+        all: e2e.queues as Queue<OrdersJobData>[],
+        ofGroup: (group) => e2e.queues[partitionOfGroup(group, PARTITIONS)] as Queue<OrdersJobData>,
+        close: async () => {},
+      };
+      const { orderId } = await acceptOrThrow(testAcceptor({ redis: e2e.redis, keys, queues }), {
+        productId,
+        userId: 'gina',
+        quantity: 2,
+      });
+      const worker = startApp('apps/worker/src/main.ts', {
+        REDIS_CLUSTER_NODES: ctx.cluster.seedNodes,
+        KEY_PREFIX: 'e2e',
+        QUEUE_PARTITIONS: String(PARTITIONS),
+        WORKER_CONCURRENCY: '4',
+        JOB_ATTEMPTS: '2',
+        JOB_BACKOFF_MS: '50',
+        LOCK_WAIT_MS: '100',
+      });
+      closing.unshift(() => worker.stop());
+      await worker.waitForLog(/^worker ready$/);
+
+      const until = async (what: string, done: () => Promise<boolean>) => {
+        for (const deadline = Date.now() + 15_000; !(await done()); await sleep(50))
+          assert.ok(Date.now() < deadline, `${what}: not within 15 s\n${worker.output().slice(-3000)}`);
+      };
+      await until(
+        'the job failed for good',
+        async () => (await (await queue.getJob(orderId))?.getState()) === 'failed',
+      );
+      const failed = await getOrder(e2e.redis, keys, orderId);
+      assert.deepEqual([failed?.status, failed?.reason], ['rejected', 'processing_failed']);
+
+      const retry = boardApi(queue.name, `/${orderId}/retry`);
+      await request(e2e.app).put(retry).auth(VIEWER.user, VIEWER.password).expect(403);
+      assert.equal(await (await queue.getJob(orderId))!.getState(), 'failed', "the viewer's retry moved the job");
+      await e2e.redis.del(keys.lock(productId));
+      await request(e2e.app).put(retry).auth(ADMIN.user, ADMIN.password).expect(204);
+
+      await until(
+        'the order confirmed',
+        async () => (await getOrder(e2e.redis, keys, orderId))?.status === 'confirmed',
+      );
+      // Reopened once, by the operator's retry: not by the automatic retries before it failed for good.
+      const reopened = worker
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"failed order retried by an operator"'));
+      assert.equal(reopened.length, 1, reopened.join('\n'));
+      assert.match(reopened[0]!, new RegExp(`"orderId":"${orderId}","reopened":true`));
+      assert.deepEqual(await getProduct(e2e.redis, keys, productId), {
+        productId,
+        stock: 3,
+        sold: 2,
+        perUserLimit: null,
+      });
+      assert.equal(await e2e.redis.hget(keys.product(productId), 'rejected:processing_failed'), '0');
+      const [entry] = (await e2e.audit.newest(10)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
+      assert.deepEqual([entry?.action, entry?.jobId, entry?.queue, entry?.status], ['retry', orderId, 'orders-3', 204]);
+    });
   });
 });
