@@ -10,6 +10,7 @@ import {
   partitionOfGroup,
   getOrder,
   getProduct,
+  newOrderId,
   setProduct,
   waitUntilReady,
   type Listening,
@@ -24,6 +25,7 @@ import {
   sumOf,
   testAcceptor,
   useRedisCluster,
+  type AppProcess,
   type ClusterSnapshot,
 } from '@flashline/test-utils';
 import type { AuditEntry } from '../src/audit/auditLog.ts';
@@ -318,6 +320,14 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
 
   describe('an order failed for good in partition 3, retried from the board, decided by a real worker', () => {
     let e2e: DashboardFixture;
+    let worker: AppProcess;
+    let productId: string;
+    let orderId: string;
+    const queue = () => e2e.queues[3]!;
+    const until = async (what: string, done: () => Promise<boolean>) => {
+      for (const deadline = Date.now() + 15_000; !(await done()); await sleep(50))
+        assert.ok(Date.now() < deadline, `${what}: not within 15 s\n${worker.output().slice(-3000)}`);
+    };
 
     before(() => {
       // The producer's job options (attempts, backoff), as the API would set them.
@@ -330,9 +340,9 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
     it("reopens and confirms the order once the admin retries its job (the viewer's retry refused)", async () => {
       await waitUntilReady(e2e.redis, 10_000);
       const { keys } = e2e;
-      const productId = PRODUCTS.find((id) => partitionOfGroup(keys.group(id), PARTITIONS) === 3);
-      assert.ok(productId, 'no product of partition 3');
-      const queue = e2e.queues[3]!;
+      const found = PRODUCTS.find((id) => partitionOfGroup(keys.group(id), PARTITIONS) === 3);
+      assert.ok(found, 'no product of partition 3');
+      productId = found;
       await setProduct(e2e.redis, keys, productId, { stock: 5 });
       // A holder that never lets go: every attempt waits LOCK_WAIT_MS for the lock and fails.
       await e2e.redis.set(keys.lock(productId), 'a-holder-that-never-lets-go');
@@ -341,12 +351,12 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
         ofGroup: (group) => e2e.queues[partitionOfGroup(group, PARTITIONS)] as Queue<OrdersJobData>,
         close: async () => {},
       };
-      const { orderId } = await acceptOrThrow(testAcceptor({ redis: e2e.redis, keys, queues }), {
+      ({ orderId } = await acceptOrThrow(testAcceptor({ redis: e2e.redis, keys, queues }), {
         productId,
         userId: 'gina',
         quantity: 2,
-      });
-      const worker = startApp('apps/worker/src/main.ts', {
+      }));
+      worker = startApp('apps/worker/src/main.ts', {
         REDIS_CLUSTER_NODES: ctx.cluster.seedNodes,
         KEY_PREFIX: 'e2e',
         QUEUE_PARTITIONS: String(PARTITIONS),
@@ -358,20 +368,16 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
       closing.unshift(() => worker.stop());
       await worker.waitForLog(/^worker ready$/);
 
-      const until = async (what: string, done: () => Promise<boolean>) => {
-        for (const deadline = Date.now() + 15_000; !(await done()); await sleep(50))
-          assert.ok(Date.now() < deadline, `${what}: not within 15 s\n${worker.output().slice(-3000)}`);
-      };
       await until(
         'the job failed for good',
-        async () => (await (await queue.getJob(orderId))?.getState()) === 'failed',
+        async () => (await (await queue().getJob(orderId))?.getState()) === 'failed',
       );
       const failed = await getOrder(e2e.redis, keys, orderId);
       assert.deepEqual([failed?.status, failed?.reason], ['rejected', 'processing_failed']);
 
-      const retry = boardApi(queue.name, `/${orderId}/retry`);
+      const retry = boardApi(queue().name, `/${orderId}/retry`);
       await request(e2e.app).put(retry).auth(VIEWER.user, VIEWER.password).expect(403);
-      assert.equal(await (await queue.getJob(orderId))!.getState(), 'failed', "the viewer's retry moved the job");
+      assert.equal(await (await queue().getJob(orderId))!.getState(), 'failed', "the viewer's retry moved the job");
       await e2e.redis.del(keys.lock(productId));
       await request(e2e.app).put(retry).auth(ADMIN.user, ADMIN.password).expect(204);
 
@@ -395,6 +401,58 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
       assert.equal(await e2e.redis.hget(keys.product(productId), 'rejected:processing_failed'), '0');
       const [entry] = (await e2e.audit.newest(10)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
       assert.deepEqual([entry?.action, entry?.jobId, entry?.queue, entry?.status], ['retry', orderId, 'orders-3', 204]);
+    });
+
+    it("mints and doubles nothing on partition 3: a job added by hand, the completed job duplicated, and 'retry all completed'", async () => {
+      const { keys } = e2e;
+      const admin = (call: request.Test) => call.auth(ADMIN.user, ADMIN.password);
+      await until('the job completed', async () => (await (await queue().getJob(orderId))?.getState()) === 'completed');
+      const ledger = await e2e.redis.hgetall(keys.buyers(productId));
+      const data: OrdersJobData = (await queue().getJob(orderId))!.data as OrdersJobData;
+      const minted = newOrderId(productId);
+      const add = await admin(request(e2e.app).post(boardApi('orders-3', '/add'))).send({
+        name: 'order',
+        data: { orders: [{ orderId: minted, productId, userId: 'mallory', quantity: 3 }] },
+        options: {},
+      });
+      assert.equal(add.status, 200, JSON.stringify(add.body));
+      const mintedJob = String((add.body as { job: { id: string } }).job.id);
+      const duplicate = await admin(request(e2e.app).post(boardApi('orders-3', '/add'))).send({
+        name: 'order',
+        data,
+        options: {},
+      });
+      assert.equal(duplicate.status, 200, JSON.stringify(duplicate.body));
+      await admin(request(e2e.app).put(boardApi('orders-3', '/retry/completed'))).expect(200);
+
+      await until('partition 3 idle', async () => {
+        const counts = await queue().getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        return (
+          Object.values(counts).every((n) => n === 0) && (await queue().getJob(mintedJob))?.finishedOn !== undefined
+        );
+      });
+      assert.deepEqual(
+        (await queue().getJob(mintedJob))?.returnvalue,
+        { unknown: 1 },
+        'the minted order was not refused',
+      );
+      assert.equal(await getOrder(e2e.redis, keys, minted), null, 'a minted order was recorded');
+      assert.deepEqual(await e2e.redis.hgetall(keys.buyers(productId)), ledger, 'a buyer was charged twice');
+      assert.deepEqual(await getProduct(e2e.redis, keys, productId), {
+        productId,
+        stock: 3,
+        sold: 2,
+        perUserLimit: null,
+      });
+      const entries = (await e2e.audit.newest(20)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
+      assert.deepEqual(
+        entries.slice(0, 3).map(({ action, queue: name, status }) => [action, name, status]),
+        [
+          ['retry-all:completed', 'orders-3', 200],
+          ['add', 'orders-3', 200],
+          ['add', 'orders-3', 200],
+        ],
+      );
     });
   });
 });
