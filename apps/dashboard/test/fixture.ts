@@ -5,6 +5,7 @@ import {
   createKeys,
   createLogger,
   createOrdersQueue,
+  createOrdersQueues,
   loadConfig,
   type Config,
   type Keys,
@@ -24,7 +25,10 @@ export interface DashboardFixture {
   app: ReturnType<typeof createDashboardApp>;
   redis: RedisClient;
   keys: Keys;
+  /** Partition 0 of the orders queue (the only one on a single Redis). */
   queue: Queue;
+  /** Every partition, as main.ts hands them to Bull Board and the sale panel. */
+  queues: readonly Queue[];
   audit: AuditLog;
   sale: SaleFeed;
   close(): Promise<void>;
@@ -41,40 +45,63 @@ export interface FixtureOptions {
 
 /** The dashboard app in-process, on a Redis the test started, under its own key and queue prefix. */
 export function dashboardOn(server: TestRedis, prefix: string, options: FixtureOptions = {}): DashboardFixture {
+  const config = fixtureConfig(prefix, options);
+  const redis = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
+  return dashboardWith(config, redis, [createOrdersQueue(config, redis)], options);
+}
+
+/**
+ * The same on a Redis Cluster (`seedNodes` as REDIS_CLUSTER_NODES takes them), wired as main.ts wires
+ * it: every partition of the orders queue (QUEUE_PARTITIONS, in `options.env`) on the board and the panel.
+ */
+export function dashboardOnCluster(seedNodes: string, prefix: string, options: FixtureOptions = {}): DashboardFixture {
+  const config = fixtureConfig(prefix, { ...options, env: { REDIS_CLUSTER_NODES: seedNodes, ...options.env } });
+  const redis = connectRedis(config, 'worker');
+  return dashboardWith(config, redis, createOrdersQueues(config, redis).all, options);
+}
+
+function fixtureConfig(prefix: string, options: FixtureOptions): Config {
   // Failed logins are not throttled unless a test asks: the 401 tests send dozens from one address.
-  const config: Config = loadConfig({
+  return loadConfig({
     KEY_PREFIX: prefix,
     LOGIN_FAILURES_PER_IP: '0',
     LOGIN_FAILURES_PER_USER: '0',
     ...options.env,
   });
-  const redis = connectRedis({ redisUrl: server.url, redisTimeoutMs: 1000 }, 'worker');
-  const keys = createKeys(prefix);
-  const queue = createOrdersQueue(config, redis);
+}
+
+function dashboardWith(
+  config: Config,
+  redis: RedisClient,
+  queues: readonly Queue[],
+  options: FixtureOptions,
+): DashboardFixture {
+  const keys = createKeys(config.keyPrefix);
   const audit = new AuditLog(redis, keys, config.audit);
   const log = options.log ?? createLogger('dashboard-test');
-  const sale = new SaleFeed({ redis, keys, orders: [queue], intervalMs: options.intervalMs ?? 100, log });
+  const sale = new SaleFeed({ redis, keys, orders: queues, intervalMs: options.intervalMs ?? 100, log });
   const app = createDashboardApp({
     users: { admin: ADMIN, viewer: VIEWER },
-    queues: [queue],
+    queues: [...queues],
     audit,
     sale,
     streams: config.salePanelStreams,
     login: new LoginThrottle(redis, keys, config.dashboardLogin),
     trustProxy: config.trustProxy,
     log,
-    ...(options.metrics ? { metrics: dashboardMetrics(config, redis, [queue]) } : {}),
+    ...(options.metrics ? { metrics: dashboardMetrics(config, redis, queues) } : {}),
   });
   return {
     app,
     redis,
     keys,
-    queue,
+    queue: queues[0]!,
+    queues,
     audit,
     sale,
     async close() {
       sale.close();
-      await queue.close();
+      await Promise.all(queues.map((queue) => queue.close()));
       redis.disconnect();
     },
   };

@@ -111,8 +111,10 @@ export function createOrderWorker(
   // One order of a job: its decision, or its error.
   const decideOne = async (order: OrderJob, reopen: boolean, timestamp: number): Promise<Decision> => {
     if (reopen) {
-      const reopened = await reopenOrder(redis, keys, order.productId, order.orderId);
-      log('info', 'failed order retried by an operator', { orderId: order.orderId, reopened });
+      // Every run after the first asks (a job's history cannot tell a backoff retry from an operator's);
+      // only an order that had ended processing_failed is reopened, and only that is an operator's retry.
+      if (await reopenOrder(redis, keys, order.productId, order.orderId))
+        log('info', 'failed order retried by an operator', { orderId: order.orderId, reopened: true });
     }
     const { decision, applied } = await batcher.decide(order);
     // Counted once per order: a replay (the decision was stored by an earlier run) is not.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LEASE_SHARE, MAX_WINDOWS, RateLimitBatcher, takeRateLimit } from '../src/index.ts';
+import { LEASE_SHARE, MAX_WINDOWS, RateLimitBatcher, takeRateLimit, type RedisClient } from '../src/index.ts';
 import { uniqueKeys, useRedis } from './helpers.ts';
 
 describe('rate limits counted in batches', () => {
@@ -65,6 +65,80 @@ describe('rate limits counted ahead for a busy client', () => {
     const lone = new RateLimitBatcher({ redis: ctx.redis, keys, rule: { ...rule, limit: 3 }, maxBatch: 64 });
     assert.deepEqual(await bursts(lone, '192.0.2.8', 5, 1), ['allowed', 'allowed', 'allowed', 'refused', 'refused']);
     assert.equal(await ctx.redis.get(keys.rateLimit('ip', '192.0.2.8')), '3', 'a spent window is refused uncounted');
+  });
+
+  it('keeps the unspent lease when a count lands while the last one is unspent (refused early by at most limit/16)', async () => {
+    const rule = { scope: 'ip', limit: 64, windowMs: 60_000 } as const;
+    for (const [maxBatch, more] of [
+      [64, 1],
+      [64, 2],
+      [1, 2],
+    ] as const) {
+      const batcher = new RateLimitBatcher({ redis: ctx.redis, keys: uniqueKeys(), rule, maxBatch });
+      const kinds: string[] = [];
+      const take = async () => kinds.push((await batcher.take('192.0.2.11')).kind);
+      // A steady client: requests arrive while the one before is being counted, so a count's lease
+      // comes back while the one before it is not spent yet. Replacing it would lose those units.
+      for (let i = 0; i < 40; i++) {
+        const first = take();
+        await new Promise((resolve) => setImmediate(resolve));
+        await Promise.all([first, ...Array.from({ length: more }, take)]);
+      }
+      while (kinds.at(-1) !== 'refused') await take();
+      const allowed = kinds.filter((k) => k === 'allowed').length;
+      assert.ok(allowed <= rule.limit, `maxBatch ${maxBatch}: ${allowed} allowed in one window of ${rule.limit}`);
+      assert.ok(
+        allowed >= rule.limit - rule.limit / LEASE_SHARE,
+        `maxBatch ${maxBatch}: only ${allowed} of ${rule.limit} allowed, refused early by more than limit/16`,
+      );
+    }
+  });
+
+  it('holds no more than limit/16 unspent in one process, however many of its counts are on the wire', async () => {
+    // Redis's replies held until the test lets them go, so several counts of one client are on the
+    // wire at once (a full batch goes while another is being counted): each may ask for a lease.
+    const counters = new Map<string, number>();
+    const held: (() => void)[] = [];
+    const redis = {
+      isCluster: false,
+      rateLimits: (args: (string | number)[]) =>
+        new Promise((resolve) => {
+          const n = Number(args[0]);
+          const reply = args.slice(1, 1 + n).flatMap((key, i) => {
+            const count = (counters.get(String(key)) ?? 0) + Number(args[3 + n + i]);
+            counters.set(String(key), count);
+            return [count, 60_000];
+          });
+          held.push(() => resolve(reply));
+        }),
+    } as unknown as RedisClient;
+    const keys = uniqueKeys();
+    const rule = { scope: 'ip', limit: 256, windowMs: 60_000 } as const;
+    const batcher = new RateLimitBatcher({ redis, keys, rule, maxBatch: 1 });
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    let allowed = 0;
+    const take = async () => {
+      if ((await batcher.take('192.0.2.12')).kind === 'allowed') allowed += 1;
+    };
+    const unspent = () => counters.get(keys.rateLimit('ip', '192.0.2.12'))! - allowed;
+    // One at a time, each count answered at once, until the lease is at its largest and just spent.
+    for (let i = 0; i < 200 && (i < 40 || unspent() !== 0); i++) {
+      const one = take();
+      await turn();
+      held.splice(0).forEach((release) => release());
+      await one;
+    }
+    assert.equal(unspent(), 0, 'the lease was never spent to the last unit');
+    // Then 8 at once: 8 counts on the wire (maxBatch 1) before any answer.
+    const burst = Array.from({ length: 8 }, take);
+    for (let i = 0; i < 10; i++) await turn();
+    assert.equal(held.length, 8, 'the 8 counts are on the wire together');
+    held.splice(0).forEach((release) => release());
+    await Promise.all(burst);
+    assert.ok(
+      unspent() <= rule.limit / LEASE_SHARE,
+      `${unspent()} units counted in Redis and unspent in one process: more than limit/16 (${rule.limit / LEASE_SHARE})`,
+    );
   });
 
   it('spends a busy client’s lease and refuses a spent window without a Redis call, and remembers a bounded number of clients', async () => {

@@ -55,3 +55,4 @@ export { productsOfOneGroup } from './groups.ts';
 export { acceptOrThrow, testAcceptor } from './accept.ts';
 export { bodyOf, type ApiBody } from './wire.ts';
 export { emptyRedisFiller, fillRedisPastMaxmemory } from './redisFull.ts';
+export { snapshotCluster, snapshotDiff, type ClusterSnapshot } from './clusterSnapshot.ts';

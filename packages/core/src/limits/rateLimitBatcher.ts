@@ -5,12 +5,13 @@ import type { RateLimit } from './rateLimiter.ts';
 import { groupBy } from '../collections/groupBy.ts';
 import { GroupCommit } from '../run/groupCommit.ts';
 
-/** One id's requests in a batch: its counter, and the lease asked for with them. */
+/** One id's requests in a batch: its counter, the lease asked for with them, and the window it is asked for. */
 interface Group {
   id: string;
   key: string;
   same: Waiting[];
   lease: number;
+  window: Window | undefined;
 }
 
 interface Waiting {
@@ -21,13 +22,14 @@ interface Waiting {
 
 /**
  * What this process knows of one id's current window, from its last count: when the window ends (at
- * the latest), the units it counted ahead of time and has not spent (its lease), whether the window
- * is spent (every unit of it counted: the rest of the window is refused without asking), and the
- * lease it asked for last (the next one doubles it).
+ * the latest), the units it counted ahead of time and has not spent (its lease), the units asked for
+ * ahead in counts still on the wire, whether the window is spent (every unit of it counted: the rest
+ * of the window is refused without asking), and the lease it asked for last (the next one doubles it).
  */
 interface Window {
   endsAt: number;
   lease: number;
+  asking: number;
   spent: boolean;
   lastLease: number;
 }
@@ -88,18 +90,25 @@ export class RateLimitBatcher {
     });
   }
 
-  /** The units to count ahead for an id asking `n` now: none on its first count of a window. */
-  private leaseFor(id: string, n: number): number {
-    const window = this.windows.get(id);
+  /**
+   * The units to count ahead for an id asking `n` now: none on its first count of a window, and never
+   * so many that its unspent units (held, or asked for on the wire) pass `maxLease`: they are what the
+   * id may be refused early by.
+   */
+  private leaseFor(window: Window | undefined, n: number): number {
     if (!window || this.maxLease === 0 || Date.now() >= window.endsAt) return 0;
-    return Math.min(this.maxLease, Math.max(n, 2 * window.lastLease));
+    const room = this.maxLease - window.lease - window.asking;
+    return Math.max(0, Math.min(room, Math.max(n, 2 * window.lastLease)));
   }
 
-  private remember(id: string, endsAt: number, lease: number, spent: boolean, leased: number): void {
+  private remember(id: string, endsAt: number, lease: number, spent: boolean, asked: number): void {
     const now = Date.now();
     const window = this.windows.get(id);
     if (window && window.endsAt > now) {
-      Object.assign(window, { endsAt, lease, spent, lastLease: leased });
+      // A count lands while the lease of the one before may be unspent (the requests that arrived while
+      // it was on the wire went in this one): both were counted in Redis, so both are spent here.
+      window.lease += lease;
+      Object.assign(window, { endsAt, spent, lastLease: Math.max(asked, window.lastLease) });
       return;
     }
     // Full: drop the ended windows, at most every 100 ms (a full map of live ones is not walked per request).
@@ -107,18 +116,18 @@ export class RateLimitBatcher {
       this.sweepAfter = now + 100;
       for (const [other, ended] of this.windows) if (now >= ended.endsAt) this.windows.delete(other);
     }
-    if (this.windows.size < MAX_WINDOWS) this.windows.set(id, { endsAt, lease, spent, lastLease: leased });
+    if (this.windows.size < MAX_WINDOWS) this.windows.set(id, { endsAt, lease, asking: 0, spent, lastLease: asked });
   }
 
   private async count(batch: Waiting[]): Promise<void> {
     const byId = groupBy(batch, (waiting) => waiting.id);
     const { keys, rule } = this.deps;
-    const groups = [...byId].map(([id, same]) => ({
-      id,
-      key: keys.rateLimit(rule.scope, id),
-      same,
-      lease: this.leaseFor(id, same.length),
-    }));
+    const groups = [...byId].map(([id, same]): Group => {
+      const window = this.windows.get(id);
+      const lease = this.leaseFor(window, same.length);
+      if (window) window.asking += lease;
+      return { id, key: keys.rateLimit(rule.scope, id), same, lease, window };
+    });
     // One call for the batch; on a cluster one per hash tag (a group of ids shares a slot), in parallel.
     const calls = groupBy(groups, (group) => (this.deps.redis.isCluster ? hashTagOf(group.key) : ''));
     await Promise.all([...calls.values()].map((call) => this.countGroups(call)));
@@ -152,6 +161,8 @@ export class RateLimitBatcher {
       });
     } catch (error) {
       for (const group of groups) for (const waiting of group.same) waiting.reject(error);
+    } finally {
+      for (const { window, lease } of groups) if (window) window.asking -= lease;
     }
   }
 }
