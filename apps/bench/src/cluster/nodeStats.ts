@@ -2,7 +2,7 @@
 export interface NodeReading {
   /** used_cpu_user + used_cpu_sys: every thread of the process, in seconds. */
   cpuSeconds: number;
-  /** total_commands_processed: top-level commands (a script's calls inside it not counted apart). */
+  /** total_commands_processed: every command run, in Redis 7 those a script calls included (so a measure of work). */
   commands: number;
   connectedClients: number;
   blockedClients: number;
