@@ -51,7 +51,7 @@ export function clusterReport(runs: ClusterRuns, workers: number, command: strin
       scenario,
       what,
       perSecond: r.decidedPerSecond,
-      notes: `median of ${range(all.map((run) => run.decidedPerSecond))}; per decision: Redis ${round(redisMicros(r))} µs${onCluster ? ` (the masters summed; replicas ${round(replicaMicros(r))} µs more)` : ''}, workers ${round(workerMicros(r))} µs; ${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit; ${invariants(all)}`,
+      notes: `median of ${range(all.map((run) => run.decidedPerSecond))}; per decision: Redis ${round(redisMicros(r))} µs${onCluster ? ` (the masters summed; replicas ${round(replicaMicros(r))} µs more)` : ''}, workers ${round(workerMicros(r))} µs; ${round(r.ordersPerJob)} orders per job, ${round(r.ordersPerCommit)} per commit; first decision ${r.firstDecisionMs} ms after the resume; ${invariants(all)}`,
     };
   };
   const httpRow = (scenario: string, all: EndToEndResult[], onCluster: boolean): Row => {

@@ -17,6 +17,8 @@ export interface Invariant {
   decisionLatencyMs: { p50: number; p99: number; max: number };
   /** The latest `decidedAt` of the orders (epoch ms, the workers' clock): when the last decision was made. */
   lastDecidedAt: number;
+  /** The earliest `decidedAt`: how soon the workers started deciding. */
+  firstDecidedAt: number;
 }
 
 /** Every key matching a pattern: one SCAN on a single Redis; on a cluster, one per master (RedisNodes.scan). */
@@ -59,6 +61,7 @@ export async function checkInvariant(
     decided: {},
     decisionLatencyMs: { p50: 0, p99: 0, max: 0 },
     lastDecidedAt: 0,
+    firstDecidedAt: Infinity,
   };
   const latencies: number[] = [];
   // One SCAN over the whole keyspace for every product's orders (one per product would read it 1,000 times).
@@ -88,7 +91,10 @@ export async function checkInvariant(
         confirmedOrders += 1;
       }
       if (createdAt && decidedAt) latencies.push(Number(decidedAt) - Number(createdAt));
-      if (decidedAt) result.lastDecidedAt = Math.max(result.lastDecidedAt, Number(decidedAt));
+      if (decidedAt) {
+        result.lastDecidedAt = Math.max(result.lastDecidedAt, Number(decidedAt));
+        result.firstDecidedAt = Math.min(result.firstDecidedAt, Number(decidedAt));
+      }
     }
     const [stock, sold, confirmedCounter] = (
       await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed')

@@ -195,6 +195,8 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
       decisionsPerSecond: orders / (elapsedMs / 1000),
       // Timed by the order records instead (resume to the last decidedAt): free of the drain's polling interval.
       decidedPerSecond: orders / (Math.max(1, invariant.lastDecidedAt - resumedAt) / 1000),
+      /** From the resume to the first decision: the workers' start, included in decidedPerSecond. */
+      firstDecisionMs: invariant.firstDecidedAt - resumedAt,
       perNode,
       perReplica,
       connections,
