@@ -87,6 +87,8 @@ const steps = ONLY_HTTP
       ];
 let step = 0;
 const startedAt = performance.now();
+// Read now: at the end the 1-minute load average is mostly the bench's own.
+const LOAD_BEFORE = loadavg()[0]?.toFixed(2);
 function progress(label: string): void {
   step += 1;
   const done = Math.round((step / steps.length) * 24);
@@ -187,7 +189,7 @@ try {
     const cluster = await clusterSection();
     console.log(
       [
-        `## The cluster scenarios alone (\`npm run bench -- --only cluster\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${loadavg()[0]?.toFixed(2)})`,
+        `## The cluster scenarios alone (\`npm run bench -- --only cluster\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
         '',
         '| scenario | measured | per second | notes |',
         '|---|---|---|---|',
@@ -416,7 +418,7 @@ try {
       // Printed, not written: the report's other sections would be missing (docs/benchmarks.md is a full run's).
       console.log(
         [
-          `## HTTP scenarios alone (\`npm run bench -- --only http\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${loadavg()[0]?.toFixed(2)})`,
+          `## HTTP scenarios alone (\`npm run bench -- --only http\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
           '',
           '| scenario | measured | per second | notes |',
           '|---|---|---|---|',
@@ -731,7 +733,7 @@ try {
         '- Retention: a decided order expires `ORDER_RETENTION_S` (default 86,400) after its decision; BullMQ keeps the last 10,000 completed jobs (an hour at most) and failed jobs as long as their orders (`ORDER_RETENTION_S`); idempotency keys expire after `IDEMPOTENCY_TTL_S`. Memory per sale is therefore bounded by the orders of the last retention period.',
       );
 
-      const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load average before the run ${loadavg()[0]?.toFixed(2)}`;
+      const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load average before the run ${LOAD_BEFORE}`;
       const violated = checks.filter(({ check }) => !holds(check));
       writeReport(docs('benchmarks.md'), docs('benchmarks.svg'), {
         command: 'npm run bench',

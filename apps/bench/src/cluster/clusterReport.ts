@@ -8,8 +8,7 @@ import { balanceOf, median } from './nodeStats.ts';
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const percent = (share: number) => `${Math.round(share * 100)}%`;
-const range = (values: number[], digits = 0) =>
-  `${values.length} rounds, ${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+const range = (values: number[]) => `${values.length} rounds, ${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
 /** The run whose figure is the median, so that its other figures belong to it. */
 const medianRun = <T>(runs: T[], figure: (run: T) => number): T =>
   [...runs].sort((a, b) => figure(a) - figure(b))[Math.floor((runs.length - 1) / 2)]!;
@@ -42,7 +41,7 @@ export interface ClusterReport {
   lines: string[];
 }
 
-/** The cluster rounds' rows, targets and section, every figure from `runs`. */
+/** The cluster rounds' rows, targets and section, every figure from `runs`; `command` is markdown. */
 export function clusterReport(runs: ClusterRuns, workers: number, command: string): ClusterReport {
   const layout = `${runs.masters} masters + ${runs.replicas} replicas`;
   const workerRow = (scenario: string, what: string, all: WorkerSide[], onCluster: boolean): Row => {
@@ -146,7 +145,7 @@ export function clusterReport(runs: ClusterRuns, workers: number, command: strin
   const lines = [
     `### On a Redis Cluster (${layout})`,
     '',
-    `A local cluster of ${layout} (redis-server from PATH, the test-utils harness; AOF on, never rewritten, as the single Redis), on the same cores as everything else. Each round runs every scenario on the single Redis, then on the cluster, next to each other; a ratio is the median of the rounds' ratios. The worker side is timed from resuming the pre-filled queue to the last order's \`decidedAt\` (the drain is read every 250 ms, a call per partition, on both). Command: \`${command}\`.`,
+    `A local cluster of ${layout} (redis-server from PATH, the test-utils harness; AOF on, never rewritten, as the single Redis), on the same cores as everything else. Each round runs every scenario on the single Redis, then on the cluster, next to each other; a ratio is the median of the rounds' ratios. The worker side is timed from resuming the pre-filled queue to the last order's \`decidedAt\` (the drain is read every 250 ms, a call per partition, on both). Command: ${command}.`,
     '',
     '| CPU per decision (µs), worker side | Redis, single | Redis, cluster (masters summed) | cluster replicas | workers, single | workers, cluster |',
     '|---|---|---|---|---|---|',
@@ -157,7 +156,7 @@ export function clusterReport(runs: ClusterRuns, workers: number, command: strin
     `- Through HTTP, per request: the API ${httpSingle.apiCpuMicrosPerRequest} µs on the single Redis, ${httpCluster.apiCpuMicrosPerRequest} µs on the cluster (its accept batch in steps that each stay in one slot); Redis ${round(httpRedisMicros(httpSingle))} µs and ${round(httpRedisMicros(httpCluster))} µs (masters summed), accept and decision together.`,
     `- The load generator: the worker side has none while timed (the queue is filled before, and the drain read every 250 ms). Through HTTP, wrk spent ${httpSingle.generatorCpuMicrosPerRequest} and ${httpCluster.generatorCpuMicrosPerRequest} µs per request (${percent(httpSingle.cpu.generator ?? NaN)} and ${percent(httpCluster.cpu.generator ?? NaN)} of a core): its own ceiling, one core's worth, is about ${fmt(1e6 / Math.max(httpSingle.generatorCpuMicrosPerRequest, httpCluster.generatorCpuMicrosPerRequest))} requests/s, far above the rates measured.`,
     `- The wide sale over the masters (the median round): commands ${wideShares.commands.map(percent).join(' / ')}, Redis CPU ${wideShares.cpu.map(percent).join(' / ')}; busiest ÷ mean round by round: commands ${commandBalance.map((b) => b.maxOverMean.toFixed(2)).join(', ')}, CPU ${cpuBalance.map((b) => b.maxOverMean.toFixed(2)).join(', ')}.`,
-    `- The wide sale with \`QUEUE_PARTITIONS=${WIDE_PARTITIONS}\` instead of 16: ${fmt(widePartitioned.decidedPerSecond)} decisions/s (median), cluster ÷ single ${widePartitionedRatios.map((x) => x.toFixed(2)).join(', ')} round by round; ${round(widePartitioned.ordersPerJob)} orders per job against ${round(wideMedian.ordersPerJob)} with 16 (an accept batch is one job per partition it touches); Redis ${round(redisMicros(widePartitioned))} µs per decision (masters summed); busiest master's commands ÷ mean ${widePartitionedBalance.map((b) => b.maxOverMean.toFixed(2)).join(', ')}.`,
+    `- The wide sale with \`QUEUE_PARTITIONS=${WIDE_PARTITIONS}\` instead of 16: ${fmt(widePartitioned.decidedPerSecond)} decisions/s (median), cluster ÷ single ${widePartitionedRatios.map((x) => x.toFixed(2)).join(', ')} round by round; ${round(widePartitioned.ordersPerJob)} orders per job against ${round(wideMedian.ordersPerJob)} with 16 (an accept batch is one job per partition it touches); per decision: Redis ${round(redisMicros(widePartitioned))} µs (masters summed; replicas ${round(replicaMicros(widePartitioned))} µs more), workers ${round(workerMicros(widePartitioned))} µs; busiest master's commands ÷ mean ${widePartitionedBalance.map((b) => b.maxOverMean.toFixed(2)).join(', ')}.`,
     `- The hot product over the masters (the median round): commands ${hotShares.map(percent).join(' / ')}: a product's orders stay in its group's slot, so one master does nearly all of it.`,
     '',
     `What a BullMQ Worker per partition costs: the hot product on the cluster with \`QUEUE_PARTITIONS\` 1, 4 and 16 (the cluster's default), ${workers} worker processes each consuming every partition. Connections and blocked clients: the masters' \`connected_clients\` and \`blocked_clients\` once the workers are ready, less before they started, per worker process (the single Redis: ${round(singleConnections)} per process). Idle: the ${workers} processes after the drain, ${singleIdle ? `${round(singleIdle.commandsPerSecond)} commands/s and ${round(singleIdle.cpuShare * 100)}% of a core on the single Redis` : 'not read on the single Redis'} (first round only, 6 s).`,
