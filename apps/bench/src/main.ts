@@ -181,8 +181,8 @@ try {
       runs,
       WORKERS,
       ONLY_CLUSTER
-        ? 'npm run bench -- --only cluster'
-        : 'npm run bench (this section alone: npm run bench -- --only cluster)',
+        ? '`npm run bench -- --only cluster`'
+        : '`npm run bench` (this section alone: `npm run bench -- --only cluster`)',
     );
   };
   if (ONLY_CLUSTER) {

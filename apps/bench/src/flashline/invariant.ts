@@ -19,6 +19,17 @@ export interface Invariant {
   lastDecidedAt: number;
   /** The earliest `decidedAt`: how soon the workers started deciding. */
   firstDecidedAt: number;
+  /** Up to 5 products that failed the check, with what was read, so a violated round can be looked into. */
+  failed: {
+    productId: string;
+    initial: number;
+    stock: number;
+    sold: number;
+    ledger: number;
+    confirmedCounter: number;
+    confirmedUnits: number;
+    confirmedOrders: number;
+  }[];
 }
 
 /** Every key matching a pattern: one SCAN on a single Redis; on a cluster, one per master (RedisNodes.scan). */
@@ -62,6 +73,7 @@ export async function checkInvariant(
     decisionLatencyMs: { p50: 0, p99: 0, max: 0 },
     lastDecidedAt: 0,
     firstDecidedAt: Infinity,
+    failed: [],
   };
   const latencies: number[] = [];
   // One SCAN over the whole keyspace for every product's orders (one per product would read it 1,000 times).
@@ -101,9 +113,21 @@ export async function checkInvariant(
     ).map(Number);
     const ledger = (await redis.hvals(keys.buyers(productId))).reduce((sum, units) => sum + Number(units), 0);
     result.oversold += Math.max(0, sold! - initial) + Math.max(0, -stock!);
-    if (initial - stock! !== confirmedUnits) result.conservationErrors += 1;
-    if (ledger !== confirmedUnits || sold !== confirmedUnits || (confirmedCounter || 0) !== confirmedOrders)
-      result.duplicates += 1;
+    const conserved = initial - stock! === confirmedUnits;
+    const once = ledger === confirmedUnits && sold === confirmedUnits && (confirmedCounter || 0) === confirmedOrders;
+    if (!conserved) result.conservationErrors += 1;
+    if (!once) result.duplicates += 1;
+    if ((!conserved || !once) && result.failed.length < 5)
+      result.failed.push({
+        productId,
+        initial,
+        stock: stock!,
+        sold: sold!,
+        ledger,
+        confirmedCounter: confirmedCounter || 0,
+        confirmedUnits,
+        confirmedOrders,
+      });
   }
   result.lost += Math.max(0, accepted - result.orders);
   latencies.sort((a, b) => a - b);
