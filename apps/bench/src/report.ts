@@ -17,6 +17,17 @@ export interface Ratio {
 
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 
+/** The rows as a markdown table's body lines. */
+export const rowLines = (rows: readonly Row[]) =>
+  rows.map((r) => `| ${r.scenario} | ${r.what} | ${fmt(r.perSecond)} | ${r.notes} |`);
+
+/** The targets as a markdown table's body lines, each marked met or not. */
+export const ratioLines = (ratios: readonly Ratio[]) =>
+  ratios.map(
+    (r) =>
+      `| ${r.target} | ${r.measured.toFixed(2)}× | ${r.kind === 'min' ? '≥' : '≤'} ${r.goal}× | ${(r.kind === 'min' ? r.measured >= r.goal : r.measured <= r.goal) ? 'yes' : '**no**'} |`,
+  );
+
 /** A horizontal bar chart of the rows' throughput, as a small standalone SVG. */
 export function barChart(rows: Row[]): string {
   const width = 820;
@@ -68,16 +79,13 @@ export function writeReport(
     '',
     '| scenario | measured | per second | notes |',
     '|---|---|---|---|',
-    ...run.rows.map((r) => `| ${r.scenario} | ${r.what} | ${fmt(r.perSecond)} | ${r.notes} |`),
+    ...rowLines(run.rows),
     '',
     '### Targets (ratios from this run)',
     '',
     '| target | measured | goal | met |',
     '|---|---|---|---|',
-    ...run.ratios.map(
-      (r) =>
-        `| ${r.target} | ${r.measured.toFixed(2)}× | ${r.kind === 'min' ? '≥' : '≤'} ${r.goal}× | ${(r.kind === 'min' ? r.measured >= r.goal : r.measured <= r.goal) ? 'yes' : '**no**'} |`,
-    ),
+    ...ratioLines(run.ratios),
     '',
     run.extra,
     '',

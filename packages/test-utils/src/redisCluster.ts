@@ -32,6 +32,8 @@ export interface RedisClusterOptions {
   /** Each node's `maxmemory` (`8mb`); none by default. */
   maxmemory?: string;
   appendonly?: boolean;
+  /** False: never rewrite the AOF on its own (as the bench's single Redis: a rewrite forks and takes a core for a while). */
+  aofRewrites?: boolean;
   /** Where the nodes' own data dirs are made (a fresh one each, removed by `stop`); the system's temp dir by default. */
   dir?: string;
 }
@@ -123,6 +125,7 @@ function startNode(options: RedisClusterOptions, port: number, busPort: number):
   return startRedis({
     port,
     appendonly: options.appendonly ?? false,
+    ...(options.aofRewrites === undefined ? {} : { aofRewrites: options.aofRewrites }),
     maxmemory: options.maxmemory,
     parentDir: options.dir,
     args: [

@@ -1,13 +1,27 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type RedisClient, connectRedis, createKeys, createOrdersQueue, loadConfig, setProduct } from '@flashline/core';
+import {
+  type Config,
+  type RedisClient,
+  connectRedis,
+  createKeys,
+  createOrdersQueues,
+  loadConfig,
+  pipelineBySlot,
+  setProduct,
+} from '@flashline/core';
 import { freePort, startApp, type AppProcess } from '@flashline/test-utils';
+import { RedisNodes } from '../cluster/redisNodes.ts';
+import { nodeDeltas, type NodeReading } from '../cluster/nodeStats.ts';
 import { wrkLoad } from '../load/wrk.ts';
 import { round } from '../measure.ts';
-import { cpuSeconds, redisCpuSeconds } from './cpu.ts';
+import { cpuSeconds } from './cpu.ts';
 import { checkInvariant, type Invariant } from './invariant.ts';
+import { targetEnv, type ClusterTarget } from './workerSide.ts';
 
 export interface EndToEndOptions {
   redisUrl: string;
+  /** A Redis Cluster to run on instead of `redisUrl`. */
+  cluster?: ClusterTarget;
   keyPrefix: string;
   products: { productId: string; stock: number }[];
   /** Which product request `i` is for (index into products). */
@@ -34,6 +48,10 @@ export interface EndToEndResult {
   cpu: Record<string, number>;
   /** CPU the API process spent per request answered during the burst, in microseconds. */
   apiCpuMicrosPerRequest: number;
+  /** What each Redis server (a cluster's masters) did during the burst. */
+  perNode: NodeReading[];
+  /** CPU wrk spent per request, in microseconds: one core's worth of it is the generator's own ceiling. */
+  generatorCpuMicrosPerRequest: number;
   invariant: Invariant;
   /** Time from the restock until the first 202 for the product (the API's sold-out memory expiring). */
   restockSeenMs?: number;
@@ -48,7 +66,7 @@ export interface EndToEndResult {
 export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEndResult> {
   const port = await freePort();
   const env = {
-    REDIS_URL: options.redisUrl,
+    ...targetEnv(options),
     KEY_PREFIX: options.keyPrefix,
     PORT: String(port),
     ADMIN_TOKEN: 'bench-admin-token-0123456789',
@@ -56,7 +74,9 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
     RATE_LIMIT_PER_USER: '0',
     ...options.env,
   };
-  const redis = connectRedis({ redisUrl: options.redisUrl, redisTimeoutMs: 2000 }, 'worker');
+  const config = loadConfig(env);
+  const redis = connectRedis(config, 'worker');
+  const nodes = new RedisNodes(options.cluster?.masterUrls ?? [options.redisUrl]);
   const keys = createKeys(options.keyPrefix);
   const apps: AppProcess[] = [];
   try {
@@ -89,7 +109,7 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       ...Object.fromEntries(apps.slice(1).map((w, i) => [`worker${i + 1}`, w.child.pid!])),
     };
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-    const redisBefore = await redisCpuSeconds(redis);
+    const nodesBefore = await nodes.read();
     const load = await wrkLoad({
       url: `${url}/orders`,
       concurrency: options.concurrency,
@@ -109,15 +129,16 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
         round(((cpuSeconds(pid) - cpuBefore[name]!) / seconds) * 100) / 100,
       ]),
     );
-    cpu.redis = round((((await redisCpuSeconds(redis)) - redisBefore) / seconds) * 100) / 100;
+    const perNode = nodeDeltas(nodesBefore, await nodes.read());
+    cpu.redis = round((perNode.reduce((sum, n) => sum + n.cpuSeconds, 0) / seconds) * 100) / 100;
     cpu.generator = round((load.generatorCpuMs / load.elapsedMs) * 100) / 100;
 
     if (options.workersAfterBurst) await startWorkers();
-    const drainMs = await drained(redis, keys, options.products);
+    const drainMs = await drained(redis, config, options.products);
     let restockSeenMs: number | undefined;
     if (options.restock) {
       restockSeenMs = await timeUntilAccepted(redis, keys, url, options.restock);
-      await drained(redis, keys, options.products);
+      await drained(redis, config, options.products);
     }
 
     const accepted = load.statusCounts['202'] ?? 0;
@@ -126,6 +147,7 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       options.keyPrefix,
       restockAdjusted(options),
       accepted + (restockSeenMs === undefined ? 0 : 1),
+      (pattern) => nodes.scan(pattern),
     );
     return {
       requestsPerSecond: load.requestsPerSecond,
@@ -134,12 +156,15 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       drainMs,
       cpu,
       apiCpuMicrosPerRequest: round(apiCpuMicros / load.total),
+      perNode,
+      generatorCpuMicrosPerRequest: round((load.generatorCpuMs * 1000) / load.total),
       invariant,
       ...(restockSeenMs === undefined ? {} : { restockSeenMs }),
     };
   } finally {
     await Promise.all(apps.map((app) => app.stop()));
     redis.disconnect();
+    nodes.close();
   }
 }
 
@@ -148,27 +173,30 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
  * is left). Polls the queue's counts (cheap whatever the number of products), then confirms with the
  * products' pending sets, read once in a pipeline.
  */
-async function drained(
-  redis: RedisClient,
-  keys: ReturnType<typeof createKeys>,
-  products: { productId: string }[],
-): Promise<number> {
+async function drained(redis: RedisClient, config: Config, products: { productId: string }[]): Promise<number> {
   const started = performance.now();
-  const queue = createOrdersQueue(loadConfig({ KEY_PREFIX: keys.prefix }), redis);
+  const keys = createKeys(config.keyPrefix);
+  const queues = createOrdersQueues(config, redis);
   try {
     for (;;) {
-      const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
-      if (Object.values(counts).every((n) => n === 0)) {
-        const pipeline = redis.pipeline();
-        for (const p of products) pipeline.zcard(keys.pending(p.productId));
-        const pending = ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n), 0);
+      const counts = await Promise.all(
+        queues.all.map((queue) => queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')),
+      );
+      if (counts.every((c) => Object.values(c).every((n) => n === 0))) {
+        const replies = await pipelineBySlot(
+          redis,
+          products,
+          (p) => keys.pending(p.productId),
+          (pipeline, p) => pipeline.zcard(keys.pending(p.productId)),
+        );
+        const pending = replies.flat().reduce((sum, [, n]) => sum + Number(n), 0);
         if (pending === 0) return round(performance.now() - started);
       }
       if (performance.now() - started > 120_000) return round(performance.now() - started);
       await sleep(10);
     }
   } finally {
-    await queue.close();
+    await queues.close();
   }
 }
 

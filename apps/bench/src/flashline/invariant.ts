@@ -15,7 +15,38 @@ export interface Invariant {
   decided: Record<string, number>;
   /** Accept (API) to decision (worker) latency over every decided order, from the order records. */
   decisionLatencyMs: { p50: number; p99: number; max: number };
+  /** The latest `decidedAt` of the orders (epoch ms, the workers' clock): when the last decision was made. */
+  lastDecidedAt: number;
+  /** The earliest `decidedAt`: how soon the workers started deciding. */
+  firstDecidedAt: number;
+  /** Up to 5 products that failed the check, with what was read, so a violated round can be looked into. */
+  failed: {
+    productId: string;
+    initial: number;
+    stock: number;
+    sold: number;
+    ledger: number;
+    confirmedCounter: number;
+    confirmedUnits: number;
+    confirmedOrders: number;
+  }[];
 }
+
+/** Every key matching a pattern: one SCAN on a single Redis; on a cluster, one per master (RedisNodes.scan). */
+export type ScanKeys = (pattern: string) => Promise<string[]>;
+
+const scanOne =
+  (redis: RedisClient): ScanKeys =>
+  async (pattern) => {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    return keys;
+  };
 
 /**
  * The invariant check every scenario ends with, read straight from Redis: every order record of the
@@ -27,6 +58,7 @@ export async function checkInvariant(
   keyPrefix: string,
   products: { productId: string; stock: number }[],
   accepted: number,
+  scan: ScanKeys = scanOne(redis),
 ): Promise<Invariant> {
   const keys = createKeys(keyPrefix);
   if (keys.order('x', 'y') !== `${keyPrefix}:{g:${keys.group('x')}}:p:x:order:y`)
@@ -39,6 +71,9 @@ export async function checkInvariant(
     orders: 0,
     decided: {},
     decisionLatencyMs: { p50: 0, p99: 0, max: 0 },
+    lastDecidedAt: 0,
+    firstDecidedAt: Infinity,
+    failed: [],
   };
   const latencies: number[] = [];
   // One SCAN over the whole keyspace for every product's orders (one per product would read it 1,000 times).
@@ -46,14 +81,10 @@ export async function checkInvariant(
   const productOfKey = new RegExp(
     `^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{g:\\d+\\}:p:([A-Za-z0-9_-]+):order:`,
   );
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', keys.everyOrder(), 'COUNT', 1000);
-    cursor = next;
-    for (const key of found) keysByProduct.get(productOfKey.exec(key)?.[1] ?? '')?.push(key);
-  } while (cursor !== '0');
+  for (const key of await scan(keys.everyOrder())) keysByProduct.get(productOfKey.exec(key)?.[1] ?? '')?.push(key);
   for (const { productId, stock: initial } of products) {
     const orderKeys = keysByProduct.get(productId)!;
+    // A product's keys share its group's hash tag: one pipeline per product stays in one cluster slot.
     const pipeline = redis.pipeline();
     for (const key of orderKeys) pipeline.hmget(key, 'status', 'reason', 'quantity', 'createdAt', 'decidedAt');
     const orders = ((await pipeline.exec()) ?? []).map(([, fields]) => fields as (string | null)[]);
@@ -72,15 +103,31 @@ export async function checkInvariant(
         confirmedOrders += 1;
       }
       if (createdAt && decidedAt) latencies.push(Number(decidedAt) - Number(createdAt));
+      if (decidedAt) {
+        result.lastDecidedAt = Math.max(result.lastDecidedAt, Number(decidedAt));
+        result.firstDecidedAt = Math.min(result.firstDecidedAt, Number(decidedAt));
+      }
     }
     const [stock, sold, confirmedCounter] = (
       await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed')
     ).map(Number);
     const ledger = (await redis.hvals(keys.buyers(productId))).reduce((sum, units) => sum + Number(units), 0);
     result.oversold += Math.max(0, sold! - initial) + Math.max(0, -stock!);
-    if (initial - stock! !== confirmedUnits) result.conservationErrors += 1;
-    if (ledger !== confirmedUnits || sold !== confirmedUnits || (confirmedCounter || 0) !== confirmedOrders)
-      result.duplicates += 1;
+    const conserved = initial - stock! === confirmedUnits;
+    const once = ledger === confirmedUnits && sold === confirmedUnits && (confirmedCounter || 0) === confirmedOrders;
+    if (!conserved) result.conservationErrors += 1;
+    if (!once) result.duplicates += 1;
+    if ((!conserved || !once) && result.failed.length < 5)
+      result.failed.push({
+        productId,
+        initial,
+        stock: stock!,
+        sold: sold!,
+        ledger,
+        confirmedCounter: confirmedCounter || 0,
+        confirmedUnits,
+        confirmedOrders,
+      });
   }
   result.lost += Math.max(0, accepted - result.orders);
   latencies.sort((a, b) => a - b);
