@@ -397,6 +397,8 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
         stock: 3,
         sold: 2,
         perUserLimit: null,
+        opensAt: null,
+        closesAt: null,
       });
       assert.equal(await e2e.redis.hget(keys.product(productId), 'rejected:processing_failed'), '0');
       const [entry] = (await e2e.audit.newest(10)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
@@ -443,6 +445,8 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
         stock: 3,
         sold: 2,
         perUserLimit: null,
+        opensAt: null,
+        closesAt: null,
       });
       const entries = (await e2e.audit.newest(20)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
       assert.deepEqual(
