@@ -40,6 +40,12 @@ async function untilServedByAnother(cluster: RedisCluster, slot: number, old: Cl
   throw new Error(`slot ${slot} was not taken over within 20 s`);
 }
 
+/** What a fault hit and when (for `decisions_paused_ms`), and its own timings for the report. */
+interface Seen {
+  watch?: { productIds: string[]; from: number };
+  times: Record<string, number>;
+}
+
 function report(t: TestContext, name: string, result: ScenarioResult, extra: Record<string, unknown>): void {
   t.diagnostic(`${name}: report ${JSON.stringify({ ...result.report, ...extra })}`);
 }
@@ -58,31 +64,37 @@ describe('faults of a Redis Cluster under a burst', () => {
       env: { KEY_PREFIX: `clf${++run}`, QUEUE_PARTITIONS: '8', WORKER_CONCURRENCY: '8', ...env },
     });
 
-  it('kill -9 of a master mid-burst (REDIS_WAIT_REPLICAS=1): its replica takes over; nothing lost, doubled or stuck', async (t) => {
-    const { cluster } = ctx;
-    let watch: { productIds: string[]; from: number } | undefined;
-    const times: Record<string, number> = {};
+  /** One scenario on the shared cluster: the burst, `fault` beside it (which says what it hit, and when, in `seen`). */
+  async function onCluster(env: Record<string, string>, fault: (system: ClusterSystem, seen: Seen) => Promise<void>) {
+    const seen: Seen = { times: {} };
     const result = await runScenario({
       ...PLAN,
       tries: TRIES,
-      start: start(DURABLE),
+      start: start(env),
       system: { workers: 2 },
-      watch: () => watch,
-      fault: async (system) => {
-        await sleep(1000);
-        const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
-        watch = { productIds: served, from: Date.now() };
-        await cluster.kill(master);
-        times.promoted_after_ms = await untilServedByAnother(
-          cluster,
-          cluster.slotOfKey(createKeys(system.prefix).product('sku-0')),
-          master,
-        );
-        // Back as the new master's replica: until then that master has none, and WAIT 1 cannot be met.
-        await cluster.restart(master);
-        await cluster.waitUntilHealthy();
-        times.healthy_after_ms = Date.now() - watch.from;
-      },
+      watch: () => seen.watch,
+      fault: (system) => fault(system, seen),
+    });
+    return { result, times: seen.times };
+  }
+
+  it('kill -9 of a master mid-burst (REDIS_WAIT_REPLICAS=1): its replica takes over; nothing lost, doubled or stuck', async (t) => {
+    const { cluster } = ctx;
+    const { result, times } = await onCluster(DURABLE, async (system, seen) => {
+      await sleep(1000);
+      const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
+      const from = Date.now();
+      seen.watch = { productIds: served, from };
+      await cluster.kill(master);
+      seen.times.promoted_after_ms = await untilServedByAnother(
+        cluster,
+        cluster.slotOfKey(createKeys(system.prefix).product('sku-0')),
+        master,
+      );
+      // Back as the new master's replica: until then that master has none, and WAIT 1 cannot be met.
+      await cluster.restart(master);
+      await cluster.waitUntilHealthy();
+      seen.times.healthy_after_ms = Date.now() - from;
     });
     report(t, 'kill -9 master', result, times);
     assert.deepEqual(result.violations, {});
@@ -95,36 +107,27 @@ describe('faults of a Redis Cluster under a burst', () => {
    * resumed and made master with CLUSTER FAILOVER TAKEOVER: whatever the master acknowledged while its
    * replica was frozen is gone.
    */
-  const lagThenTakeover = (watch: { set?: { productIds: string[]; from: number } }, times: Record<string, number>) =>
-    async function fault(system: ClusterSystem): Promise<void> {
-      const { cluster } = ctx;
-      await sleep(600);
-      const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
-      const [replica] = await cluster.replicasOf(master);
-      assert.ok(replica, 'the master has a replica');
-      cluster.pause(replica);
-      await sleep(1500);
-      watch.set = { productIds: served, from: Date.now() };
-      await cluster.kill(master);
-      cluster.resume(replica);
-      await cluster.failover(replica, 'takeover');
-      times.taken_over_after_ms = Date.now() - watch.set.from;
-      await cluster.restart(master);
-      await cluster.waitUntilHealthy();
-      times.healthy_after_ms = Date.now() - watch.set.from;
-    };
+  async function lagThenTakeover(system: ClusterSystem, seen: Seen): Promise<void> {
+    const { cluster } = ctx;
+    await sleep(600);
+    const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
+    const [replica] = await cluster.replicasOf(master);
+    assert.ok(replica, 'the master has a replica');
+    cluster.pause(replica);
+    await sleep(1500);
+    const from = Date.now();
+    seen.watch = { productIds: served, from };
+    await cluster.kill(master);
+    cluster.resume(replica);
+    await cluster.failover(replica, 'takeover');
+    seen.times.taken_over_after_ms = Date.now() - from;
+    await cluster.restart(master);
+    await cluster.waitUntilHealthy();
+    seen.times.healthy_after_ms = Date.now() - from;
+  }
 
   it('a failover to a lagging replica with REDIS_WAIT_REPLICAS=1: nothing acknowledged is lost (the frozen replica held every 202 back)', async (t) => {
-    const watch: { set?: { productIds: string[]; from: number } } = {};
-    const times: Record<string, number> = {};
-    const result = await runScenario({
-      ...PLAN,
-      tries: TRIES,
-      start: start(DURABLE),
-      system: { workers: 2 },
-      watch: () => watch.set,
-      fault: lagThenTakeover(watch, times),
-    });
+    const { result, times } = await onCluster(DURABLE, lagThenTakeover);
     report(t, 'lagging replica, WAIT 1', result, times);
     assert.deepEqual(result.violations, {});
     assert.ok(result.report.retried > 0, 'no request was held back while the replica lagged');
@@ -137,16 +140,7 @@ describe('faults of a Redis Cluster under a burst', () => {
   });
 
   it('negative control: the same failover with REDIS_WAIT_REPLICAS=0 loses acknowledged orders, and the checker says so', async (t) => {
-    const watch: { set?: { productIds: string[]; from: number } } = {};
-    const times: Record<string, number> = {};
-    const result = await runScenario({
-      ...PLAN,
-      tries: TRIES,
-      start: start({ REDIS_WAIT_REPLICAS: '0' }),
-      system: { workers: 2 },
-      watch: () => watch.set,
-      fault: lagThenTakeover(watch, times),
-    });
+    const { result, times } = await onCluster({ REDIS_WAIT_REPLICAS: '0' }, lagThenTakeover);
     report(t, 'lagging replica, WAIT 0', result, times);
     assert.ok(
       (result.violations.lost ?? 0) > 0,
@@ -156,30 +150,22 @@ describe('faults of a Redis Cluster under a burst', () => {
 
   it('a live reshard mid-burst: the busiest partition and a hot product move to another master; nothing lost or doubled', async (t) => {
     const { cluster } = ctx;
-    let watch: { productIds: string[]; from: number } | undefined;
-    const times: Record<string, number> = {};
-    const result = await runScenario({
-      ...PLAN,
-      tries: TRIES,
-      start: start(DURABLE),
-      system: { workers: 2 },
-      watch: () => watch,
-      fault: async (system) => {
-        await sleep(800);
-        const keys = createKeys(system.prefix);
-        const { productId, partition } = busiestPartition(PLAN.products, system);
-        const slots = [
-          cluster.slotOfKey(keys.product(productId)),
-          cluster.slotOfKey(partitionKey(system.config, partition, 'wait')),
-        ];
-        const owners = await Promise.all(slots.map((slot) => cluster.nodeForSlot(slot)));
-        const target = (await cluster.masters()).find((m) => !owners.some((o) => o.id === m.id)) ?? owners[1]!;
-        const moving = PLAN.products.filter((p) => keys.group(p.productId) === keys.group(productId));
-        watch = { productIds: moving.map((p) => p.productId), from: Date.now() };
-        await cluster.moveSlots(slots, target);
-        times.moved_in_ms = Date.now() - watch.from;
-        times.partition = partition;
-      },
+    const { result, times } = await onCluster(DURABLE, async (system, seen) => {
+      await sleep(800);
+      const keys = createKeys(system.prefix);
+      const { productId, partition } = busiestPartition(PLAN.products, system);
+      const slots = [
+        cluster.slotOfKey(keys.product(productId)),
+        cluster.slotOfKey(partitionKey(system.config, partition, 'wait')),
+      ];
+      const owners = await Promise.all(slots.map((slot) => cluster.nodeForSlot(slot)));
+      const target = (await cluster.masters()).find((m) => !owners.some((o) => o.id === m.id)) ?? owners[1]!;
+      const moving = PLAN.products.filter((p) => keys.group(p.productId) === keys.group(productId));
+      const from = Date.now();
+      seen.watch = { productIds: moving.map((p) => p.productId), from };
+      await cluster.moveSlots(slots, target);
+      seen.times.moved_in_ms = Date.now() - from;
+      seen.times.partition = partition;
     });
     report(t, 'live reshard', result, times);
     assert.deepEqual(result.violations, {});
@@ -187,23 +173,15 @@ describe('faults of a Redis Cluster under a burst', () => {
 
   it('a manual CLUSTER FAILOVER under load: nothing lost or doubled', async (t) => {
     const { cluster } = ctx;
-    let watch: { productIds: string[]; from: number } | undefined;
-    const times: Record<string, number> = {};
-    const result = await runScenario({
-      ...PLAN,
-      tries: TRIES,
-      start: start(DURABLE),
-      system: { workers: 2 },
-      watch: () => watch,
-      fault: async (system) => {
-        await sleep(800);
-        const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
-        const [replica] = await cluster.replicasOf(master);
-        assert.ok(replica, 'the master has a replica');
-        watch = { productIds: served, from: Date.now() };
-        await cluster.failover(replica);
-        times.failed_over_in_ms = Date.now() - watch.from;
-      },
+    const { result, times } = await onCluster(DURABLE, async (system, seen) => {
+      await sleep(800);
+      const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
+      const [replica] = await cluster.replicasOf(master);
+      assert.ok(replica, 'the master has a replica');
+      const from = Date.now();
+      seen.watch = { productIds: served, from };
+      await cluster.failover(replica);
+      seen.times.failed_over_in_ms = Date.now() - from;
     });
     report(t, 'manual failover', result, times);
     assert.deepEqual(result.violations, {});
