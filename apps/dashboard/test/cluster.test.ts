@@ -368,9 +368,12 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
       closing.unshift(() => worker.stop());
       await worker.waitForLog(/^worker ready$/);
 
+      // The order is ended just after its job is moved to failed (the worker's failed handler): wait for both.
       await until(
-        'the job failed for good',
-        async () => (await (await queue().getJob(orderId))?.getState()) === 'failed',
+        'the job failed for good and its order ended',
+        async () =>
+          (await (await queue().getJob(orderId))?.getState()) === 'failed' &&
+          (await getOrder(e2e.redis, keys, orderId))?.status === 'rejected',
       );
       const failed = await getOrder(e2e.redis, keys, orderId);
       assert.deepEqual([failed?.status, failed?.reason], ['rejected', 'processing_failed']);
