@@ -37,8 +37,10 @@ export {
 export { newBatchId, newOrderId, productOfOrder } from './orders/orderId.ts';
 export {
   getOrder,
+  orderFromFields,
   reopenOrder,
   type Order,
+  type OrderEventType,
   type OrderStatus,
   type RejectReason,
   type Decision,

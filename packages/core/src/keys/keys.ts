@@ -63,6 +63,22 @@ export function createKeys(prefix: string) {
     /** Sorted set: ids of the product's undecided orders, scored by acceptance time (the reconciler reads it). */
     pending: (productId: string) => `${product(productId)}:pending`,
     /**
+     * Sorted set: the product's held orders (`reserved`), by order key, scored by their payment deadline
+     * (epoch ms). The product hash's `holdsDueAt` is its lowest score, so an accept can tell without
+     * reading it whether a hold has expired (its units count as free). The scripts that release holds
+     * reach each order hash through its key here: the member is a key of the same hash tag, written by
+     * the scripts themselves, as BullMQ's scripts reach job hashes through the ids in their lists.
+     */
+    holds: (productId: string) => `${product(productId)}:holds`,
+    /**
+     * Stream: the webhook outbox of a product group, written in the same script as each change of an
+     * order's state (WEBHOOK_URL set), read by the worker's relay. Each entry's fields: `event` (the
+     * stable event id, `<orderId>.<seq>`), `type` (`order.reserved`, ...), `at` (epoch ms of the
+     * change), then the order hash's fields as the change left them (orderFromFields reads them; `seq`, the
+     * order's event sequence number, 1 for its first event, is one of them).
+     */
+    outbox: (group: number) => `${prefix}:{g:${group}}:outbox`,
+    /**
      * Set: the ids of a group's products, written in the step that creates a product (its group's
      * hash tag, so in the same script); the reconciler and the sale panel walk every group's.
      */

@@ -47,8 +47,15 @@ function outcomeOf<Kind extends string>(
   };
 }
 
-const isOrderStatus = (value: unknown): value is OrderStatus =>
-  value === 'queued' || value === 'confirmed' || value === 'rejected';
+const ORDER_STATUSES: ReadonlySet<unknown> = new Set<OrderStatus>([
+  'queued',
+  'reserved',
+  'confirmed',
+  'rejected',
+  'cancelled',
+  'expired',
+]);
+export const isOrderStatus = (value: unknown): value is OrderStatus => ORDER_STATUSES.has(value);
 const isRejectReason = (value: unknown): value is RejectReason =>
   value === 'sold_out' || value === 'limit_exceeded' || value === 'processing_failed';
 
