@@ -28,6 +28,8 @@ describe('HTTP API', () => {
         perUserLimit: null,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       const got = await request(api.app).get('/products/p-1').expect(200);
       assert.deepEqual(got.body, put.body);
@@ -43,6 +45,8 @@ describe('HTTP API', () => {
         perUserLimit: 3,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       const kept = await request(api.app).put('/products/p-1').set(admin).send({ stock: 4 }).expect(200);
       assert.equal(bodyOf(kept).perUserLimit, 3, 'an absent perUserLimit should keep the current one');

@@ -31,6 +31,8 @@ describe('stock changes that cannot lose a sale', () => {
         perUserLimit: 2,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       const taken = await request(api.app).post('/products/tv/stock').set(admin).send({ delta: -15 }).expect(200);
       assert.equal(bodyOf(taken).stock, 0);

@@ -233,6 +233,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
         perUserLimit: null,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       assert.equal((await requestJson(`${system.apiUrl}/orders/${failedOrderId}`)).body.status, 'confirmed');
 

@@ -402,6 +402,8 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
         perUserLimit: null,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       assert.equal(await e2e.redis.hget(keys.product(productId), 'rejected:processing_failed'), '0');
       const [entry] = (await e2e.audit.newest(10)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
@@ -450,6 +452,8 @@ describe('the dashboard on a real Redis Cluster, 4 partitions', () => {
         perUserLimit: null,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       const entries = (await e2e.audit.newest(20)).filter((e) => e.user === ADMIN.user && e.phase === 'answered');
       assert.deepEqual(

@@ -45,11 +45,11 @@ function jobFailure(reasons: unknown[], orderCount: number): unknown {
 
 /**
  * What a job returns: a lone order's decision, or how many orders of a batch ended each way
- * (`confirmed`, `sold_out`, `limit_exceeded`, `processing_failed`, and `unknown` for an order with no
+ * (`confirmed`, `reserved`, `sold_out`, `limit_exceeded`, `processing_failed`, and `unknown` for an order with no
  * record, which was never accepted or has expired, and is left alone). Each order's own decision is in
  * its order record; BullMQ keeps a job's result with it, so a batch's stays a few bytes.
  */
-export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason | 'unknown', number>>;
+export type JobResult = Decision | Partial<Record<'confirmed' | 'reserved' | RejectReason | 'unknown', number>>;
 
 /** What a worker process is built from, once: main.ts and createOrderWorker share these. */
 export interface WorkerParts {
@@ -182,12 +182,12 @@ export function createOrderWorker(
         if (reasons.every(isRedisFull)) return await deferWhileRedisFull(job, token, failure);
         throw failure;
       }
-      const counts: Partial<Record<'confirmed' | RejectReason | 'unknown', number>> = {};
+      const counts: Partial<Record<'confirmed' | 'reserved' | RejectReason | 'unknown', number>> = {};
       const count = (outcome: keyof typeof counts) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
       const failedForGood: OrderJob[] = [];
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
-          count(s.value.status === 'confirmed' ? 'confirmed' : s.value.reason);
+          count(s.value.status === 'rejected' ? s.value.reason : s.value.status);
           return;
         }
         const order = orders[i]!;

@@ -91,6 +91,8 @@ describe('order worker', () => {
       perUserLimit: null,
       opensAt: null,
       closesAt: null,
+      holdSeconds: null,
+      reserved: 0,
     });
     assert.equal(await ctx.redis.hget(keys.product('retried'), 'rejected:processing_failed'), '0');
     assert.equal(await ctx.redis.hget(keys.product('retried'), 'confirmed'), '1');
@@ -141,6 +143,8 @@ describe('order worker', () => {
       perUserLimit: null,
       opensAt: null,
       closesAt: null,
+      holdSeconds: null,
+      reserved: 0,
     });
   });
 
@@ -190,6 +194,8 @@ describe('order worker', () => {
         perUserLimit: null,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       assert.equal((await getProduct(ctx.redis, keys, 'by'))?.stock, 3);
       const job = await finishedJob(jobId);

@@ -46,6 +46,7 @@ export {
   type Decision,
 } from './orders/order.ts';
 export { failOrders } from './orders/failOrders.ts';
+export { EXPIRE_HOLDS_PER_CALL, expireHolds, settleHold, type HoldRules } from './orders/holds.ts';
 export {
   createOrderAcceptor,
   type AcceptOutcome,

@@ -47,6 +47,7 @@ describe('order commit', () => {
     keys.fence(productId),
     keys.pending(productId),
     keys.lock(productId),
+    keys.holds(productId),
   ];
   /**
    * A raw call of one product's keys and one order key: numkeys, the keys, the shared arguments
@@ -58,14 +59,17 @@ describe('order commit', () => {
     sections: (string | number)[],
     retention: string | number = RULES.orderRetentionMs,
   ): (string | number)[] => [
-    6,
+    8,
     ...sectionKeys(keys, productId),
     keys.order(productId, 'p.x'),
+    keys.outbox(keys.group(productId)),
     Date.now(),
     MAX_QUANTITY,
     '',
     retention,
-    ...sections,
+    ...sections.slice(0, 1),
+    '', // no webhook events
+    ...sections.slice(1),
   ];
   /** The product's current fencing token, as a lock holder would have it. */
   async function fenceOf(keys: Keys, productId: string): Promise<number> {
@@ -90,6 +94,8 @@ describe('order commit', () => {
       perUserLimit: null,
       opensAt: null,
       closesAt: null,
+      holdSeconds: null,
+      reserved: 0,
     });
     assert.equal(await ctx.redis.hget(keys.buyers('p'), 'u1'), '4');
   });
@@ -177,16 +183,18 @@ describe('order commit', () => {
       [
         'the same product twice',
         [
-          12,
+          15,
           ...sectionKeys(keys, 'p'),
           keys.order('p', 'p.x'),
           ...sectionKeys(keys, 'p'),
           keys.order('p', 'p.y'),
+          keys.outbox(keys.group('p')),
           Date.now(),
           MAX_QUANTITY,
           '',
           RULES.orderRetentionMs,
           2,
+          '',
           'p',
           fence,
           1,
@@ -319,7 +327,7 @@ describe('order commit', () => {
     ];
     const results = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
     const outcomes = results.map((r) =>
-      r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+      r instanceof AppError ? r.code : r.decision.status === 'rejected' ? r.decision.reason : r.decision.status,
     );
     assert.deepEqual(outcomes, ['confirmed', 'confirmed', 'limit_exceeded', 'confirmed', 'sold_out', 'confirmed']);
     assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), {
@@ -329,6 +337,8 @@ describe('order commit', () => {
       perUserLimit: 2,
       opensAt: null,
       closesAt: null,
+      holdSeconds: null,
+      reserved: 0,
     });
     // Replayed whole: nothing changes, the decisions come back.
     const replay = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
@@ -354,6 +364,8 @@ describe('order commit', () => {
       perUserLimit: null,
       opensAt: null,
       closesAt: null,
+      holdSeconds: null,
+      reserved: 0,
     });
     assert.equal(await ctx.redis.hget(keys.buyers('p'), 'ann'), '3');
     assert.equal((await getProductStats(ctx.redis, keys, ['p']))[0]?.confirmed, 2);
@@ -404,6 +416,8 @@ describe('order commit', () => {
       perUserLimit: null,
       opensAt: null,
       closesAt: null,
+      holdSeconds: null,
+      reserved: 0,
     });
     const batches = batchers.reduce((sum, b) => sum + b.stats.batches, 0);
     assert.ok(batches < 30, `300 concurrent orders took ${batches} commits: not batched`);
@@ -481,7 +495,7 @@ describe('order commit', () => {
       const statuses = (outcomes.kind === 'sections' ? outcomes.sections : []).map((section) =>
         section.kind === 'decided'
           ? section.orders.map((r) =>
-              r.kind !== 'decided' ? r.kind : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+              r.kind !== 'decided' ? r.kind : r.decision.status === 'rejected' ? r.decision.reason : r.decision.status,
             )
           : section.kind,
       );
@@ -496,6 +510,8 @@ describe('order commit', () => {
         perUserLimit: null,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       assert.deepEqual(await getProduct(ctx.redis, keys, b), {
         productId: b,
@@ -504,6 +520,8 @@ describe('order commit', () => {
         perUserLimit: 2,
         opensAt: null,
         closesAt: null,
+        holdSeconds: null,
+        reserved: 0,
       });
       assert.deepEqual(await ctx.redis.hgetall(keys.buyers(b)), { u1: '2', u2: '1' });
       const [stats] = await getProductStats(ctx.redis, keys, [b]);

@@ -12,6 +12,10 @@ export type ErrorCode =
   | 'idempotency_key_reused'
   | 'insufficient_stock'
   | 'precondition_failed'
+  | 'hold_expired'
+  | 'order_cancelled'
+  | 'already_confirmed'
+  | 'not_reserved'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
@@ -33,6 +37,10 @@ export const httpStatusByCode: Record<ErrorCode, number> = {
   idempotency_key_reused: 422,
   insufficient_stock: 409,
   precondition_failed: 412,
+  hold_expired: 409,
+  order_cancelled: 409,
+  already_confirmed: 409,
+  not_reserved: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

@@ -72,8 +72,13 @@ for _ = 1, sections do
   local productKey, pendingKey = KEYS[k], KEYS[k + 1]
   a = a + 2
   k = k + 2
-  local fields = redis.call('HMGET', productKey, 'stock', 'opensAt', 'closesAt')
+  local fields = redis.call('HMGET', productKey, 'stock', 'opensAt', 'closesAt', 'holdsDueAt', 'reserved')
   local stock = fields[1] and tonumber(fields[1])
+  -- A hold past its deadline is free, even before its timer ends it: its units may be sold (the
+  -- commit ends the hold first). Until then, the held units are an upper bound on what it frees.
+  if stock and fields[4] and tonumber(fields[4]) <= nowMs then
+    stock = stock + tonumber(fields[5] or '0')
+  end
   local window, opensInMs = nil, ''
   if fields[2] and nowMs < tonumber(fields[2]) then
     window, opensInMs = 'not_open', tostring(tonumber(fields[2]) - nowMs)

@@ -11,18 +11,21 @@
     ARGV[3] perUserLimit: integer >= 1; 0 = no limit; '' = keep the current one
     ARGV[4] opensAt, epoch milliseconds: orders before it are refused; 0 = none; '' = keep the current one
     ARGV[5] closesAt, epoch milliseconds: orders at or after it are refused; 0 = none; '' = keep
-    ARGV[6] the precondition: 0 = none; '*' = the product exists; n = it is in one of the n states
+    ARGV[6] holdSeconds: integer 1..86400, a won order's units are held that long for payment; 0 = none
+            (won orders are confirmed at once); '' = keep the current one
+    ARGV[7] the precondition: 0 = none; '*' = the product exists; n = it is in one of the n states
             that follow, each a triple stock, sold, perUserLimit (as the product's ETag names them)
 
   Output (codes named in redis/replies.ts, SetProductCode):
     -1  the product is in none of the given states (or does not exist): nothing changed
     -2  the window would close before it opens (the one set now with the one kept): nothing changed
-    otherwise { stock, sold, perUserLimit, opensAt, closesAt } as strings (the window's nil when
-    none), after the update
+    otherwise { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved } as strings
+    (nil for no window bound, no holdSeconds, no unit ever held), after the update
+  Changing holdSeconds changes only the orders decided from then on: a hold keeps its deadline.
 ]]
-local productId, stock, limit, opensAt, closesAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local any = ARGV[6] == '*'
-local states = any and 0 or tonumber(ARGV[6])
+local productId, stock, limit, opensAt, closesAt, hold = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local any = ARGV[7] == '*'
+local states = any and 0 or tonumber(ARGV[7])
 if not string.match(stock, '^%d+$') or #stock > 15 then
   return redis.error_reply('ERR invalid stock')
 end
@@ -34,15 +37,18 @@ for _, time in ipairs({ opensAt, closesAt }) do
     return redis.error_reply('ERR invalid sale window')
   end
 end
-if not states or #ARGV ~= (any and 6 or 6 + 3 * states) then
+if hold ~= '' and (not string.match(hold, '^%d+$') or tonumber(hold) > 86400) then
+  return redis.error_reply('ERR invalid holdSeconds')
+end
+if not states or #ARGV ~= (any and 7 or 7 + 3 * states) then
   return redis.error_reply('ERR invalid precondition')
 end
 if any or states > 0 then
   local current = redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit')
   local matched = any and current[1] ~= false
   for i = 0, states - 1 do
-    if current[1] and current[1] == ARGV[7 + 3 * i] and (current[2] or '0') == ARGV[8 + 3 * i]
-      and (current[3] or '0') == ARGV[9 + 3 * i] then
+    if current[1] and current[1] == ARGV[8 + 3 * i] and (current[2] or '0') == ARGV[9 + 3 * i]
+      and (current[3] or '0') == ARGV[10 + 3 * i] then
       matched = true
     end
   end
@@ -66,6 +72,11 @@ for field, time in pairs({ opensAt = opensAt, closesAt = closesAt }) do
   end
 end
 redis.call('HSETNX', KEYS[1], 'sold', 0)
+if hold == '0' then
+  redis.call('HDEL', KEYS[1], 'holdSeconds')
+elseif hold ~= '' then
+  redis.call('HSET', KEYS[1], 'holdSeconds', hold)
+end
 if limit ~= '' then
   redis.call('HSET', KEYS[1], 'perUserLimit', limit)
 else
@@ -73,4 +84,4 @@ else
 end
 -- Registered in the step that creates it: the reconciler can never miss a product with orders.
 redis.call('SADD', KEYS[2], productId)
-return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt')
+return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved')

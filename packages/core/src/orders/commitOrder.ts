@@ -19,6 +19,8 @@ export interface CommitRules {
   brokenOnPurpose?: readonly ('idempotency' | 'fencing')[];
   /** REDIS_WAIT_REPLICAS: a commit returns only once this many replicas hold it (none by default). */
   replication?: Replication;
+  /** WEBHOOK_URL set: each decision is written to its group's webhook outbox in the same script. */
+  events?: boolean;
 }
 
 /** The orders of one product in a commit, and how the commit holds the product's lock. */
@@ -50,8 +52,8 @@ export async function commitSections(
   const broken = rules.brokenOnPurpose ?? [];
   // One array, filled in place and passed whole: numkeys, every key, then every argument. ioredis
   // copies it once, where spread arguments are copied twice more (a commit of 64 products holds ~700).
-  const keyCount = sections.reduce((n, s) => n + 5 + s.orders.length, 0);
-  const call = new Array<string | number>(1 + keyCount + 5 + sections.reduce((n, s) => n + 3 + 2 * s.orders.length, 0));
+  const keyCount = 1 + sections.reduce((n, s) => n + 6 + s.orders.length, 0);
+  const call = new Array<string | number>(1 + keyCount + 6 + sections.reduce((n, s) => n + 3 + 2 * s.orders.length, 0));
   call[0] = keyCount;
   let k = 1;
   let a = 1 + keyCount;
@@ -60,12 +62,14 @@ export async function commitSections(
   call[a++] = (broken.includes('idempotency') ? 'i' : '') + (broken.includes('fencing') ? 'f' : '');
   call[a++] = rules.orderRetentionMs;
   call[a++] = sections.length;
+  call[a++] = rules.events ? '1' : '';
   for (const { productId, orders, fence } of sections) {
     call[k++] = keys.product(productId);
     call[k++] = keys.buyers(productId);
     call[k++] = keys.fence(productId);
     call[k++] = keys.pending(productId);
     call[k++] = keys.lock(productId);
+    call[k++] = keys.holds(productId);
     call[a++] = productId;
     call[a++] = fence;
     call[a++] = orders.length;
@@ -75,6 +79,7 @@ export async function commitSections(
       call[a++] = order.quantity;
     }
   }
+  call[k++] = keys.outbox(group);
   const reply = await redis.commitOrders(call);
   // A decision is answered (its job completed, the buyer told) only once it would outlive its master.
   if (rules.replication) await waitForReplicas(redis, keys, [keys.product(sections[0]!.productId)], rules.replication);

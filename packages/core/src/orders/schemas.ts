@@ -50,6 +50,14 @@ export const productUpdateSchema = z
       .optional(),
     opensAt: saleTime,
     closesAt: saleTime,
+    /** Seconds a won order's units are held for payment (`reserved`) before they return to stock; null: none. */
+    holdSeconds: z
+      .number('must be an integer or null')
+      .int('must be an integer or null')
+      .min(1, 'must be at least 1')
+      .max(86_400, 'must be at most 86400 (a day)')
+      .nullable()
+      .optional(),
   })
   .refine((p) => !(typeof p.opensAt === 'number' && typeof p.closesAt === 'number' && p.opensAt >= p.closesAt), {
     path: ['closesAt'],

@@ -8,8 +8,11 @@
 export type OrderStatus = 'queued' | 'reserved' | 'confirmed' | 'rejected' | 'cancelled' | 'expired';
 export type RejectReason = 'sold_out' | 'limit_exceeded' | 'processing_failed';
 
-/** What the commit decides for an order: won (held or sold at once) or rejected. */
-export type Decision = { status: 'confirmed' | 'reserved' } | { status: 'rejected'; reason: RejectReason };
+/** What the commit decides for an order: sold at once, won and held until a deadline (epoch ms), or rejected. */
+export type Decision =
+  | { status: 'confirmed' }
+  | { status: 'reserved'; holdExpiresAt: number }
+  | { status: 'rejected'; reason: RejectReason };
 
 /** The webhook event types: one per state an order enters after `queued`. */
 export type OrderEventType = `order.${Exclude<OrderStatus, 'queued'>}`;

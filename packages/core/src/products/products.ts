@@ -4,37 +4,48 @@ import { AppError } from '../errors/appError.ts';
 import { PRODUCT_GROUPS, type Keys } from '../keys/keys.ts';
 import type { ProductUpdate } from '../orders/schemas.ts';
 import { decodeAdjustStock, decodeSetProduct, type ProductFields } from '../redis/replies.ts';
+import { expireHolds, type HoldRules } from '../orders/holds.ts';
 
 export interface Product {
   productId: string;
-  /** Units left to sell. */
+  /** Units free to sell (not held, not sold). */
   stock: number;
+  /** Units held now for orders that are `reserved` (waiting for payment); 0 without holdSeconds. */
+  reserved: number;
+  /** Units sold: orders confirmed (paid, with holdSeconds). */
   sold: number;
   /** Most units one user may buy; null for no limit. */
   perUserLimit: number | null;
   /** The sale window (ISO 8601, UTC): orders before `opensAt` and from `closesAt` on are refused; null: no bound. */
   opensAt: string | null;
   closesAt: string | null;
+  /** Seconds a won order's units are held for payment (`reserved`, then `confirmed` or back to stock); null: none. */
+  holdSeconds: number | null;
 }
 
 /** The fields of a product hash, in this order: what getProduct reads and the scripts answer. */
-const PRODUCT_FIELDS = ['stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt'] as const;
+const PRODUCT_FIELDS = ['stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved'] as const;
 
-function toProduct(productId: string, [stock, sold, limit, opensAt, closesAt]: (string | null)[]): Product | null {
+function toProduct(
+  productId: string,
+  [stock, sold, limit, opensAt, closesAt, holdSeconds, reserved]: (string | null)[],
+): Product | null {
   if (stock == null) return null;
   const perUserLimit = Number(limit ?? 0);
   return {
     productId,
     stock: Number(stock),
+    reserved: Number(reserved ?? 0),
     sold: Number(sold ?? 0),
     perUserLimit: perUserLimit > 0 ? perUserLimit : null,
     opensAt: opensAt ? new Date(Number(opensAt)).toISOString() : null,
     closesAt: closesAt ? new Date(Number(closesAt)).toISOString() : null,
+    holdSeconds: holdSeconds ? Number(holdSeconds) : null,
   };
 }
 
-const fromFields = (productId: string, { stock, sold, perUserLimit, opensAt, closesAt }: ProductFields) =>
-  toProduct(productId, [stock, sold, perUserLimit, opensAt, closesAt])!;
+const fromFields = (productId: string, f: ProductFields) =>
+  toProduct(productId, [f.stock, f.sold, f.perUserLimit, f.opensAt, f.closesAt, f.holdSeconds, f.reserved])!;
 
 /** setProduct-2.lua's window argument: '' keeps the current bound, 0 removes it. */
 const windowArg = (time: number | null | undefined): string | number => (time === undefined ? '' : (time ?? 0));
@@ -90,6 +101,7 @@ export async function setProduct(
     limit,
     windowArg(update.opensAt),
     windowArg(update.closesAt),
+    update.holdSeconds === undefined ? '' : (update.holdSeconds ?? 0),
     ...precondition(states),
   ]);
   const outcome = decodeSetProduct(reply);
@@ -138,6 +150,20 @@ export async function listProducts(redis: RedisClient, keys: Keys): Promise<stri
   });
 }
 
-export async function getProduct(redis: RedisClient, keys: Keys, productId: string): Promise<Product | null> {
-  return toProduct(productId, await redis.hmget(keys.product(productId), ...PRODUCT_FIELDS));
+/**
+ * Reads a product. With `holds` (what the API passes), a hold past its deadline is ended first, so the
+ * stock shown never leaves out units whose hold has expired, however late their timer is.
+ */
+export async function getProduct(
+  redis: RedisClient,
+  keys: Keys,
+  productId: string,
+  holds?: HoldRules,
+): Promise<Product | null> {
+  const [dueAt, ...fields] = await redis.hmget(keys.product(productId), 'holdsDueAt', ...PRODUCT_FIELDS);
+  if (holds && dueAt != null && Number(dueAt) <= Date.now()) {
+    await expireHolds(redis, keys, productId, holds);
+    return toProduct(productId, await redis.hmget(keys.product(productId), ...PRODUCT_FIELDS));
+  }
+  return toProduct(productId, fields);
 }

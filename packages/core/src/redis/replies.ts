@@ -26,6 +26,16 @@ export const AcquireLockCode = { held: -1 } as const;
 export const DoneCode = { done: 1, notDone: 0 } as const;
 /** lua/failOrder-3.lua */
 export const FailOrderCode = { failed: 1, alreadyDecided: 0, missing: -1 } as const;
+/** lua/settleHold-5.lua: the first entry of its reply. */
+export const SettleHoldCode = [
+  'changed',
+  'unchanged',
+  'hold_expired',
+  'order_cancelled',
+  'already_confirmed',
+  'not_reserved',
+  'not_found',
+] as const;
 /** lua/rateLimit-1.lua; a positive reply is the milliseconds until the window ends. */
 export const RateLimitCode = { allowed: 0 } as const;
 
@@ -229,6 +239,8 @@ export function decodeCommitOrders(reply: unknown, orderCounts: readonly number[
       if (status === 'invalid') orders[i] = INVALID;
       else if (status === 'unknown') orders[i] = UNKNOWN;
       else if (status === 'confirmed') orders[i] = { kind: 'decided', decision: CONFIRMED, applied };
+      else if (status === 'reserved' && typeof reason === 'string' && /^\d+$/.test(reason))
+        orders[i] = { kind: 'decided', decision: { status, holdExpiresAt: Number(reason) }, applied };
       else if (status === 'rejected' && isRejectReason(reason))
         orders[i] = { kind: 'decided', decision: { status, reason }, applied };
       else throw unexpected('commitOrders', [status, reason]);
@@ -274,32 +286,39 @@ export const SetProductCode = { preconditionFailed: -1, invalidWindow: -2 } as c
 /** lua/adjustStock-1.lua; any other reply is the product's fields. */
 export const AdjustStockCode = { unknownProduct: -1, insufficientStock: -2 } as const;
 
-/** A product's fields as the scripts answer them: stock, sold, perUserLimit (0: none), its window (epoch ms, null: none). */
+/**
+ * A product's fields as the scripts answer them: stock, sold, perUserLimit (0: none), its window
+ * (epoch ms, null: none), holdSeconds (null: none) and the units held now (null: none ever).
+ */
 export type ProductFields = {
   stock: string;
   sold: string;
   perUserLimit: string;
   opensAt: string | null;
   closesAt: string | null;
+  holdSeconds: string | null;
+  reserved: string | null;
 };
 
 function productFields(script: string, reply: unknown): ProductFields {
   const fields = reply as unknown[];
   if (
     !Array.isArray(reply) ||
-    reply.length !== 5 ||
+    reply.length !== 7 ||
     !fields.slice(0, 3).every((field) => typeof field === 'string') ||
     !fields.slice(3).every((field) => field === null || typeof field === 'string')
   )
     throw unexpected(script, reply);
-  const [stock, sold, perUserLimit, opensAt, closesAt] = reply as [
+  const [stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved] = reply as [
     string,
     string,
     string,
+    string | null,
+    string | null,
     string | null,
     string | null,
   ];
-  return { stock, sold, perUserLimit, opensAt, closesAt };
+  return { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved };
 }
 
 export type SetProductReply =
@@ -341,4 +360,36 @@ export function decodeRateLimits(reply: unknown, counters: number): { count: num
       throw unexpected('rateLimits', reply);
     return { count, ttlMs };
   });
+}
+
+// ---- holds
+
+export type SettleHoldReply =
+  | { kind: 'not_found' }
+  | { kind: Exclude<(typeof SettleHoldCode)[number], 'not_found'>; fields: Record<string, string> };
+
+export function decodeSettleHold(reply: unknown): SettleHoldReply {
+  if (!Array.isArray(reply)) throw unexpected('settleHold', reply);
+  const [code, flat] = reply as [unknown, unknown];
+  if (code === 'not_found') return { kind: 'not_found' };
+  const kind = SettleHoldCode.find((known) => known === code);
+  if (!kind || kind === 'not_found' || !Array.isArray(flat)) throw unexpected('settleHold', reply);
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[String(flat[i])] = String(flat[i + 1]);
+  return { kind, fields };
+}
+
+/** lua/expireHolds-4.lua: units given back, holds looked at, the earliest deadline left (null: none). */
+export interface ExpireHoldsReply {
+  units: number;
+  looked: number;
+  nextDueAt: number | null;
+}
+
+export function decodeExpireHolds(reply: unknown): ExpireHoldsReply {
+  if (!Array.isArray(reply) || reply.length !== 3) throw unexpected('expireHolds', reply);
+  const [units, looked, next] = reply as unknown[];
+  if (typeof units !== 'number' || typeof looked !== 'number' || typeof next !== 'string')
+    throw unexpected('expireHolds', reply);
+  return { units, looked, nextDueAt: next === '' ? null : Number(next) };
 }

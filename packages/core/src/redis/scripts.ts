@@ -14,6 +14,21 @@ export function defineScripts(redis: Redis | Cluster): void {
   }
 }
 
+/**
+ * A line `-- #include <name>` is replaced by lua/lib/<name>.lua: Redis runs one self-contained source
+ * per script, and the functions several scripts share (ending a hold, writing a webhook event) are
+ * written once.
+ */
+function withIncludes(file: string, source: string): string {
+  return source.replace(/^-- #include ([A-Za-z]+)$/gm, (_, name: string) => {
+    try {
+      return readFileSync(`${luaDir}lib/${name}.lua`, 'utf8');
+    } catch {
+      throw new Error(`lua/${file}: no lua/lib/${name}.lua to include`);
+    }
+  });
+}
+
 const luaFiles = readdirSync(luaDir)
   .filter((file) => file.endsWith('.lua'))
   .map((file) => {
@@ -21,7 +36,7 @@ const luaFiles = readdirSync(luaDir)
     const match = /^([A-Za-z]+)-(\d+|n)\.lua$/.exec(file);
     if (!match) throw new Error(`lua/${file}: name it <command>-<numberOfKeys>.lua (or -n.lua)`);
     const numberOfKeys = match[2] === 'n' ? undefined : Number(match[2]);
-    return { name: match[1]!, numberOfKeys, source: readFileSync(luaDir + file, 'utf8') };
+    return { name: match[1]!, numberOfKeys, source: withIncludes(file, readFileSync(luaDir + file, 'utf8')) };
   });
 
 type Arg = string | number;
@@ -48,5 +63,7 @@ declare module 'ioredis' {
     failOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
     reopenOrder(keysThenArgs: Arg[]): Result<unknown, Context>;
     rateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
+    settleHold(keysThenArgs: Arg[]): Result<unknown, Context>;
+    expireHolds(keysThenArgs: Arg[]): Result<unknown, Context>;
   }
 }

@@ -1,0 +1,89 @@
+import type { RedisClient } from '../redis/connect.ts';
+import type { Keys } from '../keys/keys.ts';
+import { AppError } from '../errors/appError.ts';
+import { decodeExpireHolds, decodeSettleHold, type ExpireHoldsReply } from '../redis/replies.ts';
+import { orderFromFields, type Order } from './order.ts';
+import { productOfOrder } from './orderId.ts';
+
+/** What the scripts that end holds need to know: how long an ended order is kept, and whether to write webhook events. */
+export interface HoldRules {
+  orderRetentionMs: number;
+  /** WEBHOOK_URL set: each change is written to the webhook outbox in the same script. */
+  events: boolean;
+}
+
+/** The most holds one expireHolds call looks at: a call's time stays bounded (about 1 ms per 100). */
+export const EXPIRE_HOLDS_PER_CALL = 1000;
+
+const refusals = {
+  hold_expired: 'its hold expired before it was confirmed: its units went back to stock (refund the buyer)',
+  order_cancelled: 'it was cancelled: its units went back to stock (refund the buyer)',
+  already_confirmed: 'it is confirmed (paid): it can no longer be cancelled',
+  not_reserved: 'it holds no units: it is still queued, or was rejected',
+} as const;
+
+/**
+ * Ends a held order as the shop asks, after payment (`confirm`) or instead of it (`cancel`), in one
+ * compare-and-set (lua/settleHold-5.lua): only a `reserved` order before its deadline changes; a
+ * repeat answers the order as it is. Throws `not_found`, or the 409 that says why the order cannot.
+ */
+export async function settleHold(
+  redis: RedisClient,
+  keys: Keys,
+  orderId: string,
+  action: 'confirm' | 'cancel',
+  rules: HoldRules,
+): Promise<Order> {
+  const productId = productOfOrder(orderId);
+  const notFound = new AppError('not_found', `order ${orderId} does not exist`);
+  if (productId === null) throw notFound;
+  const reply = decodeSettleHold(
+    await redis.settleHold([
+      keys.order(productId, orderId),
+      keys.product(productId),
+      keys.buyers(productId),
+      keys.holds(productId),
+      keys.outbox(keys.group(productId)),
+      action,
+      productId,
+      rules.orderRetentionMs,
+      rules.events ? '1' : '',
+    ]),
+  );
+  if (reply.kind === 'not_found') throw notFound;
+  const order = orderFromFields(orderId, reply.fields);
+  if (!order) throw notFound;
+  if (reply.kind === 'changed' || reply.kind === 'unchanged') return order;
+  throw new AppError(
+    reply.kind,
+    `order ${orderId} cannot be ${action === 'confirm' ? 'confirmed' : 'cancelled'}: ${refusals[reply.kind]}`,
+  );
+}
+
+/**
+ * Ends `expired` the product's holds past their deadline (lua/expireHolds-4.lua), all of them: calls
+ * again while a call found as many as it may look at. Safe beside any other caller: each hold ends once.
+ */
+export async function expireHolds(
+  redis: RedisClient,
+  keys: Keys,
+  productId: string,
+  rules: HoldRules,
+): Promise<ExpireHoldsReply> {
+  let units = 0;
+  for (;;) {
+    const reply = decodeExpireHolds(
+      await redis.expireHolds([
+        keys.product(productId),
+        keys.buyers(productId),
+        keys.holds(productId),
+        keys.outbox(keys.group(productId)),
+        rules.orderRetentionMs,
+        rules.events ? '1' : '',
+        EXPIRE_HOLDS_PER_CALL,
+      ]),
+    );
+    units += reply.units;
+    if (reply.looked < EXPIRE_HOLDS_PER_CALL) return { ...reply, units };
+  }
+}
