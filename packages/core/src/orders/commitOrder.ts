@@ -79,7 +79,7 @@ export async function commitSections(
       call[a++] = order.quantity;
     }
   }
-  call[k++] = keys.outbox(group);
+  call[k] = keys.outbox(group);
   const reply = await redis.commitOrders(call);
   // A decision is answered (its job completed, the buyer told) only once it would outlive its master.
   if (rules.replication) await waitForReplicas(redis, keys, [keys.product(sections[0]!.productId)], rules.replication);
