@@ -8,6 +8,7 @@ import { requestLog } from './http/requestLog.ts';
 import { securityHeaders } from './http/securityHeaders.ts';
 import { requireUtf8 } from './http/validate.ts';
 import { healthRoutes } from './routes/health.ts';
+import { holdRoutes } from './routes/holds.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
 
@@ -46,6 +47,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(express.json({ limit: '4kb', strict: true, verify: requireUtf8 }));
   // Orders first: POST /orders is nearly all the traffic of a sale, and every router it passes costs.
   app.use(orderRoutes(deps));
+  app.use(holdRoutes(deps));
   app.use(productRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));

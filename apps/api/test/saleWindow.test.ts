@@ -25,7 +25,16 @@ describe('sale windows: opensAt and closesAt', () => {
     const opensAt = iso(Date.now() + 3_600_000);
     const closesAt = iso(Date.now() + 7_200_000);
     const put = await request(api.app).put('/products/w1').set(admin).send({ stock: 5, opensAt, closesAt }).expect(200);
-    assert.deepEqual(bodyOf(put), { productId: 'w1', stock: 5, sold: 0, perUserLimit: null, opensAt, closesAt });
+    assert.deepEqual(bodyOf(put), {
+      productId: 'w1',
+      stock: 5,
+      sold: 0,
+      perUserLimit: null,
+      opensAt,
+      closesAt,
+      holdSeconds: null,
+      reserved: 0,
+    });
     // Another time zone, the same instant; a PUT without the window keeps it.
     const local = new Date(Date.parse(opensAt)).toISOString().replace('Z', '+00:00');
     await request(api.app).put('/products/w1').set(admin).send({ stock: 6, opensAt: local }).expect(200);

@@ -27,6 +27,7 @@ export { adjustStock, getProduct, listProducts, productETag, setProduct, type Pr
 export {
   idSchema,
   idempotencyKeySchema,
+  orderIdSchema,
   orderRequestSchema,
   tokenOrderRequestSchema,
   productUpdateSchema,
@@ -46,7 +47,7 @@ export {
   type Decision,
 } from './orders/order.ts';
 export { failOrders } from './orders/failOrders.ts';
-export { EXPIRE_HOLDS_PER_CALL, expireHolds, settleHold, type HoldRules } from './orders/holds.ts';
+export { EXPIRE_HOLDS_PER_CALL, expireHolds, holdRulesOf, settleHold, type HoldRules } from './orders/holds.ts';
 export {
   createOrderAcceptor,
   type AcceptOutcome,

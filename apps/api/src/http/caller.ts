@@ -54,9 +54,22 @@ export function orderSeenBy(caller: Caller, order: Order): Order | Omit<Order, '
 /**
  * The fields anyone holding an order id may read: its decision, never its buyer. Listed, not
  * subtracted, so a field added to orders later stays hidden until someone decides it is public.
- * (An absent reason or decidedAt is undefined here, and JSON leaves it out.)
+ * (An absent reason, decidedAt or hold time is undefined here, and JSON leaves it out.)
  */
 function withoutBuyer(order: Order): Omit<Order, 'userId'> {
   const { orderId, productId, quantity, status, reason, createdAt, decidedAt } = order;
-  return { orderId, productId, quantity, status, reason, createdAt, decidedAt };
+  const { holdExpiresAt, confirmedAt, cancelledAt, expiredAt } = order;
+  return {
+    orderId,
+    productId,
+    quantity,
+    status,
+    reason,
+    createdAt,
+    decidedAt,
+    holdExpiresAt,
+    confirmedAt,
+    cancelledAt,
+    expiredAt,
+  };
 }

@@ -3,6 +3,7 @@ import {
   AppError,
   adjustStock,
   getProduct,
+  holdRulesOf,
   idSchema,
   productETag,
   productUpdateSchema,
@@ -16,6 +17,8 @@ import { jsonBody, parse } from '../http/validate.ts';
 export function productRoutes({ redis, keys, config }: ApiDeps): Router {
   const router = Router();
   const admin = requireAdmin(config.adminToken);
+  // A read ends the product's expired holds first: its stock never leaves out units that are free.
+  const holds = holdRulesOf(config);
 
   // Sets the stock absolutely. With If-Match (the ETag of a GET), only if nothing changed since that read.
   router.put('/products/:productId', admin, async (req, res) => {
@@ -35,7 +38,7 @@ export function productRoutes({ redis, keys, config }: ApiDeps): Router {
 
   router.get('/products/:productId', async (req, res) => {
     const productId = parse(idSchema, req.params.productId, 'productId');
-    const product = await getProduct(redis, keys, productId);
+    const product = await getProduct(redis, keys, productId, holds);
     if (!product) throw new AppError('not_found', `product ${productId} does not exist`);
     res.set('ETag', productETag(product)).json(product);
   });

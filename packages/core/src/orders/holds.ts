@@ -4,6 +4,7 @@ import { AppError } from '../errors/appError.ts';
 import { decodeExpireHolds, decodeSettleHold, type ExpireHoldsReply } from '../redis/replies.ts';
 import { orderFromFields, type Order } from './order.ts';
 import { productOfOrder } from './orderId.ts';
+import type { Config } from '../config/config.ts';
 
 /** What the scripts that end holds need to know: how long an ended order is kept, and whether to write webhook events. */
 export interface HoldRules {
@@ -87,3 +88,9 @@ export async function expireHolds(
     if (reply.looked < EXPIRE_HOLDS_PER_CALL) return { ...reply, units };
   }
 }
+
+/** The hold rules every process derives from its config. */
+export const holdRulesOf = (config: Pick<Config, 'orderRetentionMs'>): HoldRules => ({
+  orderRetentionMs: config.orderRetentionMs,
+  events: false,
+});

@@ -5,6 +5,9 @@ export const idSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -');
 
+/** An order id as a path parameter (`<productId>.<random>`; productOfOrder tells whether it is one of ours). */
+export const orderIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'is not an order id');
+
 export function orderRequestSchema(maxQuantity: number) {
   return z.strictObject({
     productId: idSchema,
