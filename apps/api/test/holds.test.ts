@@ -39,7 +39,7 @@ describe('held units through the API: holdSeconds, confirm, cancel', () => {
     const orderId = await won('h1', 'ann', 2);
     const held = bodyOf(await request(api.app).get(`/orders/${orderId}`).expect(200));
     assert.equal(held.status, 'reserved');
-    const deadline = Date.parse(String(held.holdExpiresAt));
+    const deadline = Date.parse(held.holdExpiresAt!);
     assert.ok(Math.abs(deadline - (Date.now() + 300_000)) < 5_000, `holdExpiresAt ${held.holdExpiresAt}`);
     const product = bodyOf(await request(api.app).get('/products/h1').expect(200));
     assert.deepEqual([product.stock, product.reserved, product.sold], [1, 2, 0]);
@@ -47,7 +47,7 @@ describe('held units through the API: holdSeconds, confirm, cancel', () => {
     await request(api.app).post(`/orders/${orderId}/confirm`).expect(401);
     const confirmed = bodyOf(await request(api.app).post(`/orders/${orderId}/confirm`).set(admin).expect(200));
     assert.equal(confirmed.status, 'confirmed');
-    assert.ok(Date.parse(String(confirmed.confirmedAt)) >= Date.parse(String(held.decidedAt)));
+    assert.ok(Date.parse(confirmed.confirmedAt!) >= Date.parse(held.decidedAt!));
     assert.equal(confirmed.holdExpiresAt, held.holdExpiresAt);
     // A repeat is 200 with the order as it is; a cancel now is refused, and neither changes a thing.
     const before = await everything();

@@ -10,6 +10,7 @@ import {
   startReconciler,
   workerId,
 } from '@flashline/core';
+import { createHoldWorker } from './holdWorker.ts';
 import { createOrderWorker, createWorkerParts } from './orderWorker.ts';
 
 await runMain('worker', async (config, log) => {
@@ -19,10 +20,14 @@ await runMain('worker', async (config, log) => {
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
   const parts = createWorkerParts(config, redis, metrics);
-  const { keys, queues } = parts;
+  const { keys, queues, holdsQueues } = parts;
   // One BullMQ worker per partition this process consumes (WORKER_PARTITIONS, every one by default).
   const workers = config.workerPartitions.map((partition) =>
     createOrderWorker(config, redis, log, metrics, parts, partition),
+  );
+  // And one per partition of the holds queue: the expiry timers of the held orders of its products.
+  const holdWorkers = config.workerPartitions.map((partition) =>
+    createHoldWorker(config, redis, log, parts, partition, metrics),
   );
   let publishFailures = 0;
   const stopPublishing = publishMetrics(redis, keys, metrics.registry, id, (error) => {
@@ -43,17 +48,18 @@ await runMain('worker', async (config, log) => {
       queues,
       afterMs: config.reconcile.afterMs,
       orderRetentionMs: config.orderRetentionMs,
+      holds: parts.holdRules,
       intervalMs: config.reconcile.intervalMs,
     },
     (report) => {
       metrics.observeFailed(report.failed);
-      if (report.checked > 0) log('info', 'reconciled overdue orders', { ...report });
+      if (report.checked > 0 || report.expiredUnits > 0) log('info', 'reconciled overdue orders', { ...report });
     },
     (error) => log('warn', 'reconciler failed', errorFields(error)),
   );
 
-  for (const worker of workers) void worker.run().catch(() => {});
-  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+  for (const worker of [...workers, ...holdWorkers]) void worker.run().catch(() => {});
+  await Promise.all([...workers, ...holdWorkers].map((worker) => worker.waitUntilReady()));
   log('info', 'worker ready', {
     pid: process.pid,
     concurrency: config.workerConcurrency,
@@ -65,14 +71,14 @@ await runMain('worker', async (config, log) => {
     stopReconciler();
     // Let active jobs finish (their locks are released as each `using` ends), within the deadline;
     // past it, force-close: unfinished jobs stall and another worker redoes them idempotently.
-    const finished = Promise.all(workers.map((worker) => worker.close())).then(() => true);
+    const finished = Promise.all([...workers, ...holdWorkers].map((worker) => worker.close())).then(() => true);
     const inTime = await Promise.race([finished, sleep(config.shutdownTimeoutMs).then(() => false)]);
     if (!inTime) {
       log('warn', 'active jobs did not finish in time; closing anyway', { deadlineMs: config.shutdownTimeoutMs });
-      await Promise.all(workers.map((worker) => worker.close(true)));
+      await Promise.all([...workers, ...holdWorkers].map((worker) => worker.close(true)));
     }
     stopPublishing();
-    await queues.close();
+    await Promise.all([queues.close(), holdsQueues.close()]);
     await redis.quit().catch(() => redis.disconnect());
   };
 });

@@ -3,8 +3,13 @@ import {
   type RedisClient,
   AppError,
   ProductLocks,
+  createHoldsQueues,
   createKeys,
   createOrdersQueues,
+  holdRulesOf,
+  HoldTimers,
+  type HoldRules,
+  type HoldsQueues,
   partitionQueue,
   type OrdersQueues,
   OrderBatcher,
@@ -57,10 +62,16 @@ export interface WorkerParts {
   batcher: OrderBatcher;
   /** The orders queue's partitions (producer handles): the reconciler re-drives lost jobs through them. */
   queues: OrdersQueues;
+  /** The holds queue's partitions: the expiry timers of held orders. */
+  holdsQueues: HoldsQueues;
+  timers: HoldTimers;
+  holdRules: HoldRules;
 }
 
 export function createWorkerParts(config: Config, redis: RedisClient, metrics?: WorkerMetrics): WorkerParts {
   const keys = createKeys(config.keyPrefix);
+  const holdRules = holdRulesOf(config);
+  const holdsQueues = createHoldsQueues(config, redis);
   const batcher = new OrderBatcher({
     redis,
     keys,
@@ -70,12 +81,20 @@ export function createWorkerParts(config: Config, redis: RedisClient, metrics?: 
       orderRetentionMs: config.orderRetentionMs,
       brokenOnPurpose: config.brokenOnPurpose,
       ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
+      events: holdRules.events,
     },
     maxBatch: config.maxBatch,
     claimInScript: config.commitClaimsLock,
   });
   metrics?.trackBatches(() => batcher.stats);
-  return { keys, batcher, queues: createOrdersQueues(config, redis) };
+  return {
+    keys,
+    batcher,
+    queues: createOrdersQueues(config, redis),
+    holdsQueues,
+    timers: new HoldTimers(holdsQueues, keys),
+    holdRules,
+  };
 }
 
 /**
@@ -98,7 +117,7 @@ export function createOrderWorker(
   parts: WorkerParts = createWorkerParts(config, redis, metrics),
   partition = 0,
 ): Worker<OrdersJobData, JobResult> {
-  const { keys, batcher } = parts;
+  const { keys, batcher, timers } = parts;
   if (config.brokenOnPurpose.length > 0)
     log('warn', 'SAFETY CHECKS OFF ON PURPOSE (FLASHLINE_BREAK): test use only', { broken: config.brokenOnPurpose });
 
@@ -117,6 +136,8 @@ export function createOrderWorker(
         log('info', 'failed order retried by an operator', { orderId: order.orderId, reopened: true });
     }
     const { decision, applied } = await batcher.decide(order);
+    // A held order's job completes only once its expiry timer is set (a replay sets it again, in vain).
+    if (decision.status === 'reserved') await timers.schedule(order.productId, decision.holdExpiresAt);
     // Counted once per order: a replay (the decision was stored by an earlier run) is not.
     // job.timestamp is set when the API enqueued the order, right after accepting it.
     if (applied) metrics?.observeDecision(decision, timestamp);

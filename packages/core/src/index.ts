@@ -48,6 +48,14 @@ export {
 } from './orders/order.ts';
 export { failOrders } from './orders/failOrders.ts';
 export { EXPIRE_HOLDS_PER_CALL, expireHolds, holdRulesOf, settleHold, type HoldRules } from './orders/holds.ts';
+export { HOLD_TIMER_SLOT_MS, HoldTimers } from './orders/holdTimers.ts';
+export {
+  HOLDS_QUEUE,
+  createHoldsQueues,
+  holdsPartitionQueue,
+  type HoldExpiryJob,
+  type HoldsQueues,
+} from './queue/holdsQueue.ts';
 export {
   createOrderAcceptor,
   type AcceptOutcome,

@@ -3,6 +3,7 @@ import { type RedisClient, createKeys, hashTagOf, type OrderJob } from '@flashli
 import { mapConcurrent, requestJson, type JsonReply } from './http.ts';
 import { percentile } from './burst.ts';
 import { scanKeys } from './scanKeys.ts';
+import type { ShopOutcome } from './shop.ts';
 import { SYSTEM_ADMIN_TOKEN, partitionKey, type BaseSystem } from './system.ts';
 
 /**
@@ -18,6 +19,8 @@ import { SYSTEM_ADMIN_TOKEN, partitionKey, type BaseSystem } from './system.ts';
 export interface ProductPlan {
   productId: string;
   stock: number;
+  /** Won orders are held this long for payment (`reserved`) before they expire. */
+  holdSeconds?: number;
 }
 
 export interface Outcome {
@@ -44,6 +47,14 @@ export interface CheckReport {
   stuck: number;
   duplicates: number;
   unexpected: number;
+  /** Holds still `reserved` more than HOLD_GRACE_MS after their deadline: their units counted neither free nor sold. */
+  stale_holds: number;
+  /** The shop's answers the orders contradict: a 200 confirm of an order not confirmed, a 200 cancel of one not cancelled or expired, a 409 that does not match. */
+  shop_mismatches: number;
+  /** How long after its deadline each expired hold ended (expiredAt − holdExpiresAt), in ms. */
+  hold_release_lag_ms?: { p50: number; p99: number; max: number };
+  /** The shop's actions by answer (`200 confirmed`, `409 hold_expired`, ...). */
+  shop?: Record<string, number>;
   time_to_terminal_ms: { p50: number; p99: number; max: number };
   decided: Record<string, number>;
   drained_in_ms: number;
@@ -56,11 +67,11 @@ export interface CheckReport {
 }
 
 export async function setUpProducts(apiUrl: string, products: ProductPlan[]): Promise<void> {
-  for (const { productId, stock } of products) {
+  for (const { productId, stock, holdSeconds } of products) {
     const reply = await requestJson(`${apiUrl}/products/${productId}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` },
-      body: { stock },
+      body: { stock, ...(holdSeconds ? { holdSeconds } : {}) },
     });
     if (reply.status !== 200) throw new Error(`could not set up ${productId}: ${reply.status}`);
   }
@@ -87,9 +98,13 @@ export function planOrders(
 export async function submitBurst(
   apiUrl: string,
   orders: { userId: string; productId: string; quantity: number }[],
-  options: { concurrency: number; tries?: number; timeoutMs?: number },
+  options: { concurrency: number; tries?: number; timeoutMs?: number; onOutcome?: (outcome: Outcome) => void },
 ): Promise<Outcome[]> {
   const tries = options.tries ?? 5;
+  const told = (outcome: Outcome) => {
+    options.onOutcome?.(outcome);
+    return outcome;
+  };
   return mapConcurrent(orders, options.concurrency, async (order) => {
     let last: Pick<JsonReply, 'status' | 'body'> = { status: 0, body: undefined as unknown as JsonReply['body'] };
     for (let attempt = 1; attempt <= tries; attempt++) {
@@ -101,16 +116,16 @@ export async function submitBurst(
       });
       const unknown = last.status === 0 || last.status >= 500;
       if (!unknown) {
-        return {
+        return told({
           ...order,
           status: last.status,
           tries: attempt,
           ...(last.status === 202 ? { orderId: last.body.orderId } : { code: last.body?.error?.code }),
-        };
+        });
       }
       await sleep(100 * attempt);
     }
-    return { ...order, status: 0, tries, ...(last.body?.error?.code ? { code: last.body.error.code } : {}) };
+    return told({ ...order, status: 0, tries, ...(last.body?.error?.code ? { code: last.body.error.code } : {}) });
   });
 }
 
@@ -120,12 +135,21 @@ interface StoredOrder extends OrderJob {
   reason?: string;
   createdAt: number;
   decidedAt?: number;
+  holdExpiresAt?: number;
+  expiredAt?: number;
 }
 
 interface Snapshot {
   orders: StoredOrder[];
   products: Map<string, { product: Record<string, string>; buyers: Record<string, string> }>;
+  /** Redis's clock at the snapshot (epoch ms): the one the hold deadlines are on. */
+  now: number;
 }
+
+/** Holds may end this long after their deadline (the timers' slot and a busy worker) before they count as stale. */
+const HOLD_GRACE_MS = 2000;
+/** The statuses an accepted order may end in, or wait in (reserved, with a deadline ahead). */
+const SETTLED = new Set(['confirmed', 'rejected', 'reserved', 'cancelled', 'expired']);
 
 /**
  * Every order, product and buyer ledger, read in one MULTI per hash tag (on a single Redis, one MULTI
@@ -166,13 +190,16 @@ async function snapshot(redis: RedisClient, prefix: string, productIds: string[]
       ...(f.reason ? { reason: f.reason } : {}),
       createdAt: Number(f.createdAt),
       ...(f.decidedAt ? { decidedAt: Number(f.decidedAt) } : {}),
+      ...(f.holdExpiresAt ? { holdExpiresAt: Number(f.holdExpiresAt) } : {}),
+      ...(f.expiredAt ? { expiredAt: Number(f.expiredAt) } : {}),
     };
   });
   const at = orderKeys.length;
   const products = new Map(
     productIds.map((id, i) => [id, { product: rows[at + 2 * i]!, buyers: rows[at + 2 * i + 1]! }]),
   );
-  return { orders, products };
+  const [seconds, micros] = await redis.time();
+  return { orders, products, now: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) };
 }
 
 /** Waits until the queue is empty and no order is queued (or the timeout), then checks everything. */
@@ -180,7 +207,7 @@ export async function check(
   system: BaseSystem,
   products: ProductPlan[],
   outcomes: Outcome[],
-  options: { timeoutMs?: number; watch?: { productIds: string[]; from: number } } = {},
+  options: { timeoutMs?: number; watch?: { productIds: string[]; from: number }; shop?: ShopOutcome[] } = {},
 ): Promise<CheckReport> {
   const redis = system.client;
   const partitions = Array.from({ length: system.config.queuePartitions }, (_, p) => p);
@@ -214,7 +241,11 @@ export async function check(
   }
   const drainedInMs = Date.now() - started;
 
-  const { orders, products: stored } = await snapshot(
+  const {
+    orders,
+    products: stored,
+    now,
+  } = await snapshot(
     redis,
     system.prefix,
     products.map((p) => p.productId),
@@ -231,7 +262,7 @@ export async function check(
     if (mine.length > 1) duplicates += mine.length - 1;
     if (outcome.status === 202) {
       const order = mine.find((o) => o.orderId === outcome.orderId);
-      if (!order || (order.status !== 'confirmed' && order.status !== 'rejected')) lost += 1;
+      if (!order || !SETTLED.has(order.status)) lost += 1;
     } else if (outcome.status !== 0 && mine.length > 0) {
       unexpected += mine.length; // refused with a 4xx, yet an order exists
     }
@@ -241,24 +272,45 @@ export async function check(
     if (!request || request.productId !== order.productId || request.quantity !== order.quantity) unexpected += 1;
   }
 
+  // Units are free (stock), held (reserved orders) or sold (confirmed orders), never two at once:
+  // initial = free + held + sold, and the product's own counters agree with its orders.
+  const won = (o: StoredOrder) => o.status === 'confirmed' || o.status === 'reserved';
   let oversold = 0;
   let conservationErrors = 0;
   for (const { productId, stock: initial } of products) {
     const { product, buyers } = stored.get(productId)!;
     const remaining = Number(product.stock);
-    const confirmed = orders
-      .filter((o) => o.productId === productId && o.status === 'confirmed')
-      .reduce((sum, o) => sum + o.quantity, 0);
-    if (remaining < 0 || confirmed > initial) oversold += Math.max(confirmed - initial, -remaining, 1);
-    if (initial - remaining !== confirmed || Number(product.sold) !== confirmed) conservationErrors += 1;
-    // A unit taken twice for one order shows as a buyer ledger above that buyer's confirmed orders.
-    for (const [userId, units] of Object.entries(buyers)) {
+    const mineOf = (status: string) =>
+      orders.filter((o) => o.productId === productId && o.status === status).reduce((sum, o) => sum + o.quantity, 0);
+    const confirmed = mineOf('confirmed');
+    const held = mineOf('reserved');
+    if (remaining < 0 || confirmed + held > initial) oversold += Math.max(confirmed + held - initial, -remaining, 1);
+    if (
+      initial - remaining !== confirmed + held ||
+      Number(product.sold) !== confirmed ||
+      Number(product.reserved ?? 0) !== held
+    )
+      conservationErrors += 1;
+    // A unit taken twice for one order shows as a buyer ledger above that buyer's won orders; a unit
+    // given back twice (a cancel and an expiry), below.
+    const ledger = new Map(Object.entries(buyers).map(([userId, units]) => [userId, Number(units)]));
+    for (const order of orders)
+      if (order.productId === productId && won(order)) ledger.set(order.userId, ledger.get(order.userId) ?? 0);
+    for (const [userId, units] of ledger) {
       const mine = (byUser.get(userId) ?? [])
-        .filter((o) => o.productId === productId && o.status === 'confirmed')
+        .filter((o) => o.productId === productId && won(o))
         .reduce((s, o) => s + o.quantity, 0);
-      if (Number(units) > mine) duplicates += 1;
+      if (units > mine) duplicates += 1;
+      else if (units < mine) conservationErrors += 1;
     }
   }
+  const staleHolds = orders.filter(
+    (o) => o.status === 'reserved' && (o.holdExpiresAt === undefined || o.holdExpiresAt < now - HOLD_GRACE_MS),
+  ).length;
+  const lags = orders.flatMap((o) =>
+    o.expiredAt !== undefined && o.holdExpiresAt !== undefined ? [o.expiredAt - o.holdExpiresAt] : [],
+  );
+  const shop = options.shop ? shopCheck(options.shop, new Map(orders.map((o) => [o.orderId, o]))) : undefined;
 
   const refused: Record<string, number> = {};
   const decided: Record<string, number> = {};
@@ -279,6 +331,12 @@ export async function check(
     stuck: orders.filter((o) => o.status === 'queued').length,
     duplicates,
     unexpected,
+    stale_holds: staleHolds,
+    shop_mismatches: shop?.mismatches ?? 0,
+    ...(lags.length > 0
+      ? { hold_release_lag_ms: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags) } }
+      : {}),
+    ...(shop ? { shop: shop.answers } : {}),
     time_to_terminal_ms: {
       p50: percentile(times, 50),
       p99: percentile(times, 99),
@@ -302,8 +360,45 @@ function longestPause(orders: StoredOrder[], watch: { productIds: string[]; from
   return longest;
 }
 
-/** The six figures that must be zero. */
+/**
+ * The shop's answers against the orders as they ended: what the API told the shop must be what
+ * happened (an order it was told is paid is confirmed, for good).
+ */
+function shopCheck(
+  actions: ShopOutcome[],
+  byId: Map<string, StoredOrder>,
+): { mismatches: number; answers: Record<string, number> } {
+  const answers: Record<string, number> = {};
+  let mismatches = 0;
+  for (const { orderId, action, status, code, orderStatus } of actions) {
+    const answer = `${action} ${status} ${status === 200 ? orderStatus : (code ?? '')}`.trim();
+    answers[answer] = (answers[answer] ?? 0) + 1;
+    const now = byId.get(orderId)?.status;
+    const expected: Record<string, string[]> = {
+      '200': action === 'confirm' ? ['confirmed'] : ['cancelled', 'expired'],
+      hold_expired: ['expired'],
+      order_cancelled: ['cancelled'],
+      already_confirmed: ['confirmed'],
+      not_reserved: ['rejected'],
+    };
+    const allowed = status === 200 ? expected['200'] : status === 409 ? expected[code ?? ''] : undefined;
+    // A 200 also names the status it answered with: the order must still be in it.
+    if (allowed && (!now || !allowed.includes(now) || (status === 200 && orderStatus !== now))) mismatches += 1;
+  }
+  return { mismatches, answers };
+}
+
+/** The figures that must be zero. */
 export function violations(report: CheckReport): Partial<CheckReport> {
-  const keys = ['oversold', 'conservation_errors', 'lost', 'stuck', 'duplicates', 'unexpected'] as const;
+  const keys = [
+    'oversold',
+    'conservation_errors',
+    'lost',
+    'stuck',
+    'duplicates',
+    'unexpected',
+    'stale_holds',
+    'shop_mismatches',
+  ] as const;
   return Object.fromEntries(keys.filter((k) => report[k] !== 0).map((k) => [k, report[k]]));
 }

@@ -49,6 +49,7 @@ export {
   type ProductPlan,
 } from './checker.ts';
 export { runScenario, products, type ScenarioOptions, type ScenarioResult } from './scenario.ts';
+export { startShop, type ShopOutcome, type ShopPlan } from './shop.ts';
 export { parseMetrics, samplesOf, sumOf, typeOf, type Sample } from './prometheus.ts';
 export { untilActive, untilBacklog, workerWithActiveJob } from './backlog.ts';
 export { productsOfOneGroup } from './groups.ts';

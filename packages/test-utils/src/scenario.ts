@@ -8,6 +8,7 @@ import {
   type Outcome,
   type ProductPlan,
 } from './checker.ts';
+import { startShop, type ShopPlan } from './shop.ts';
 import { startSystem, type BaseSystem, type System, type SystemOptions } from './system.ts';
 
 export interface ScenarioOptions<S extends BaseSystem = System> {
@@ -28,6 +29,8 @@ export interface ScenarioOptions<S extends BaseSystem = System> {
   /** Undo every fault (restart what was killed, resume what was paused); runs after the burst and the fault. */
   heal?: (system: S) => Promise<void>;
   drainTimeoutMs?: number;
+  /** The shop confirms and cancels holds (products with holdSeconds) while the burst and the faults run. */
+  shop?: ShopPlan;
   /** The products the fault hit and when, once it has (read at the check): the report gets `decisions_paused_ms`. */
   watch?: () => { productIds: string[]; from: number } | undefined;
 }
@@ -45,18 +48,22 @@ export async function runScenario<S extends BaseSystem = System>(options: Scenar
   const system = await start(options.system);
   try {
     await setUpProducts(system.apiUrl, options.products);
+    const shop = options.shop ? startShop(system.apiUrl, options.shop) : undefined;
     const burst = submitBurst(system.apiUrl, planOrders(options.products, options.orders, options.seed), {
       concurrency: options.concurrency ?? 32,
       ...(options.tries ? { tries: options.tries } : {}),
+      ...(shop ? { onOutcome: shop.onOutcome } : {}),
     });
     const extra: Outcome[] = [];
     await options.fault(system, burst, extra);
     const outcomes = [...(await burst), ...extra];
     await options.heal?.(system);
+    const shopOutcomes = await shop?.done();
     const watch = options.watch?.();
     const report = await check(system, options.products, outcomes, {
       timeoutMs: options.drainTimeoutMs ?? 30_000,
       ...(watch ? { watch } : {}),
+      ...(shopOutcomes ? { shop: shopOutcomes } : {}),
     });
     return { report, violations: violations(report), exitCodes: await system.stop() };
   } catch (error) {

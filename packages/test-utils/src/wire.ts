@@ -13,11 +13,17 @@ export interface ApiBody {
   reason?: string;
   createdAt: string;
   decidedAt?: string;
+  holdExpiresAt?: string;
+  confirmedAt?: string;
+  cancelledAt?: string;
+  expiredAt?: string;
   stock: number;
+  reserved: number;
   sold: number;
   perUserLimit: number | null;
   opensAt: string | null;
   closesAt: string | null;
+  holdSeconds: number | null;
   error: { code: string; message: string };
 }
 

@@ -139,7 +139,7 @@ const schema = z
       .string()
       .default('')
       .transform((list) => list.split(',').filter(Boolean))
-      .pipe(z.array(z.enum(['idempotency', 'fencing'], 'lists what to break: idempotency, fencing'))),
+      .pipe(z.array(z.enum(['idempotency', 'fencing', 'holds'], 'lists what to break: idempotency, fencing, holds'))),
     RATE_LIMIT_WINDOW_MS: int(1, 1000),
     RATE_LIMIT_PER_IP: int(0, 200),
     RATE_LIMIT_PER_USER: int(0, 5),

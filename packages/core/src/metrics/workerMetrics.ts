@@ -34,6 +34,12 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     registers: [registry],
   });
 
+  const holdUnitsExpired = new Counter({
+    name: 'flashline_hold_units_expired_total',
+    help: "Held units this worker's expiry timers gave back to stock (holds past their payment deadline)",
+    registers: [registry],
+  });
+
   const lockObserver: LockObserver = {
     acquired(waitMs, busyAttempts) {
       lockWait.observe(waitMs / 1000);
@@ -56,6 +62,10 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     observeDecision(decision: Decision, acceptedAt: number, now = Date.now()) {
       decided.inc({ status: decision.status, reason: decision.status === 'rejected' ? decision.reason : 'none' });
       decisionLatency.observe(Math.max(0, now - acceptedAt) / 1000);
+    },
+    /** Units of holds past their deadline that an expiry timer gave back. */
+    observeExpiredUnits(units: number) {
+      holdUnitsExpired.inc(units);
     },
     /** Orders ended rejected / processing_failed (a job out of attempts, or the reconciler). */
     observeFailed(count = 1) {

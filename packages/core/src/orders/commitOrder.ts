@@ -16,7 +16,7 @@ export interface CommitRules {
   /** How long a decided order is kept before it expires. */
   orderRetentionMs: number;
   /** Negative controls of the fault tests only (FLASHLINE_BREAK): safety checks switched off. */
-  brokenOnPurpose?: readonly ('idempotency' | 'fencing')[];
+  brokenOnPurpose?: readonly ('idempotency' | 'fencing' | 'holds')[];
   /** REDIS_WAIT_REPLICAS: a commit returns only once this many replicas hold it (none by default). */
   replication?: Replication;
   /** WEBHOOK_URL set: each decision is written to its group's webhook outbox in the same script. */

@@ -11,6 +11,11 @@ export interface HoldRules {
   orderRetentionMs: number;
   /** WEBHOOK_URL set: each change is written to the webhook outbox in the same script. */
   events: boolean;
+  /**
+   * FLASHLINE_BREAK=holds, for the fault tests' negative control only (refused in production): confirm
+   * and cancel skip their compare-and-set and end a hold whatever it became (expired, cancelled).
+   */
+  careless?: boolean;
 }
 
 /** The most holds one expireHolds call looks at: a call's time stays bounded (about 1 ms per 100). */
@@ -49,6 +54,7 @@ export async function settleHold(
       productId,
       rules.orderRetentionMs,
       rules.events ? '1' : '',
+      rules.careless ? 'c' : '',
     ]),
   );
   if (reply.kind === 'not_found') throw notFound;
@@ -90,7 +96,8 @@ export async function expireHolds(
 }
 
 /** The hold rules every process derives from its config. */
-export const holdRulesOf = (config: Pick<Config, 'orderRetentionMs'>): HoldRules => ({
+export const holdRulesOf = (config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose'>): HoldRules => ({
   orderRetentionMs: config.orderRetentionMs,
   events: false,
+  ...(config.brokenOnPurpose.includes('holds') ? { careless: true } : {}),
 });

@@ -5,6 +5,7 @@ import { finishedJobAges, type OrderJob, type OrdersQueues } from '../queue/orde
 import { decodeExtendLock } from '../redis/replies.ts';
 import { listProducts } from '../products/products.ts';
 import { failOrders } from './failOrders.ts';
+import { expireHolds, type HoldRules } from './holds.ts';
 
 export interface ReconcileDeps {
   redis: RedisClient;
@@ -15,6 +16,8 @@ export interface ReconcileDeps {
   afterMs: number;
   /** How long an order ended processing_failed is kept. */
   orderRetentionMs: number;
+  /** The sweep of holds past their deadline, the backstop of the expiry timers; none when not given. */
+  holds?: HoldRules;
 }
 
 export interface ReconcileReport {
@@ -26,6 +29,8 @@ export interface ReconcileReport {
   failed: number;
   /** Finished jobs removed because they outlived the orders they name. */
   removedJobs: number;
+  /** Units of holds past their deadline by more than HOLD_SWEEP_GRACE_MS that the sweep gave back (their timer was late or lost). */
+  expiredUnits: number;
   /** When the pass began (ms since the epoch) and how long it took. */
   startedAt: number;
   durationMs: number;
@@ -40,6 +45,8 @@ const alive = new Set(['waiting', 'wait', 'active', 'delayed', 'prioritized', 'w
 const ORDERS_PER_PRODUCT = 500;
 /** Products looked at together: their reads go out at once, so a pass costs a few round trips per group of products. */
 const PRODUCTS_AT_ONCE = 32;
+/** A hold this long past its deadline is its timer's no more: the sweep ends it. */
+const HOLD_SWEEP_GRACE_MS = 1000;
 /** Finished jobs removed per pass and kind. */
 const JOBS_REMOVED_PER_PASS = 1000;
 
@@ -71,6 +78,7 @@ export async function reconcileOnce(
     redriven: 0,
     failed: 0,
     removedJobs: 0,
+    expiredUnits: 0,
     startedAt: Date.now(),
     durationMs: 0,
     leaseLost: false,
@@ -92,6 +100,7 @@ async function reconcileProducts(
   report: ReconcileReport,
 ): Promise<void> {
   const { redis, keys, queues } = deps;
+  if (deps.holds) await sweepHolds(deps, deps.holds, productIds, now, report);
   const queueOf = (order: { productId: string }) => queues.ofGroup(keys.group(order.productId));
   const overdue = await Promise.all(
     productIds.map((productId) =>
@@ -160,6 +169,20 @@ async function reconcileProducts(
   // From now on the order's own job is the one to watch.
   await Promise.all(toRedrive.flatMap(({ order }) => (order.batchId ? [redis.hdel(order.orderKey, 'job')] : [])));
   report.redriven += toRedrive.length;
+}
+
+/** Ends the holds that their timers should have ended by now (a timer lost with Redis's last writes, workers down). */
+async function sweepHolds(
+  { redis, keys }: ReconcileDeps,
+  rules: HoldRules,
+  productIds: readonly string[],
+  now: number,
+  report: ReconcileReport,
+): Promise<void> {
+  const dueAt = await Promise.all(productIds.map((productId) => redis.hget(keys.product(productId), 'holdsDueAt')));
+  const late = productIds.filter((_, i) => dueAt[i] != null && Number(dueAt[i]) <= now - HOLD_SWEEP_GRACE_MS);
+  const released = await Promise.all(late.map((productId) => expireHolds(redis, keys, productId, rules)));
+  report.expiredUnits += released.reduce((sum, { units }) => sum + units, 0);
 }
 
 /**
