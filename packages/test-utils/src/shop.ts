@@ -66,7 +66,7 @@ export function startShop(apiUrl: string, plan: ShopPlan) {
 
   return {
     /** Pass each request's outcome as it comes (submitBurst's onOutcome). */
-    onOutcome(outcome: Outcome): void {
+    onOutcome: (outcome: Outcome): void => {
       if (outcome.status !== 202 || !outcome.orderId) return;
       const roll = next();
       const delayMs = Math.floor(next() * plan.maxDelayMs);
