@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestJson } from './http.ts';
-import type { Outcome } from './checker.ts';
 import { SYSTEM_ADMIN_TOKEN } from './system.ts';
 
 /** What the shop does with the holds of a sale: shares of the accepted orders it confirms and cancels (the rest expire). */
@@ -66,7 +65,7 @@ export function startShop(apiUrl: string, plan: ShopPlan) {
 
   return {
     /** Pass each request's outcome as it comes (submitBurst's onOutcome). */
-    onOutcome: (outcome: Outcome): void => {
+    onOutcome: (outcome: { status: number; orderId?: string }): void => {
       if (outcome.status !== 202 || !outcome.orderId) return;
       const roll = next();
       const delayMs = Math.floor(next() * plan.maxDelayMs);
