@@ -65,6 +65,20 @@ describe('Redis crashes', () => {
     );
   });
 
+  it('the same crash during a sale with one-second holds: none lost, none outlives its deadline', async (t) => {
+    const probe: DownProbe = { answers: [] };
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      products: PLAN.products.map((p) => ({ ...p, holdSeconds: 1 })),
+      shop: { confirm: 0.4, cancel: 0.2, maxDelayMs: 1500, seed: 4 },
+      system: { workers: 2, latencyMs: 1, env: SLOW },
+      fault: killRedis(2000, probe),
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.deepEqual(violations, {});
+    assert.ok((report.decided.expired ?? 0) > 0, 'holds expired');
+  });
+
   it('negative control: the same crash with persistence off is flagged', async (t) => {
     const probe: DownProbe = { answers: [] };
     const { violations } = await runScenario({
@@ -99,6 +113,23 @@ describe('network faults between the processes and Redis', () => {
     let dropped = 0;
     const { report, violations } = await runScenario({
       ...PLAN,
+      system: { workers: 2, latencyMs: 2, env: SLOW },
+      fault: async (system) => {
+        await dropReplies(system)();
+        dropped = system.proxy!.repliesDropped;
+      },
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}; replies dropped: ${dropped}`);
+    assert.deepEqual(violations, {});
+    assert.ok(dropped >= 20, `only ${dropped} replies were dropped`);
+  });
+
+  it('the same faults during a sale with one-second holds: confirm, cancel and expiry each once', async (t) => {
+    let dropped = 0;
+    const { report, violations } = await runScenario({
+      ...PLAN,
+      products: PLAN.products.map((p) => ({ ...p, holdSeconds: 1 })),
+      shop: { confirm: 0.4, cancel: 0.2, maxDelayMs: 1500, seed: 6 },
       system: { workers: 2, latencyMs: 2, env: SLOW },
       fault: async (system) => {
         await dropReplies(system)();

@@ -8,6 +8,13 @@ import { products, runScenario, untilActive, workerWithActiveJob, type System } 
 const PLAN = { products: products(10, 400), orders: 3000, seed: 7 };
 const WORKERS = { workers: 3, latencyMs: 3 };
 const SLOW = { WORKER_CONCURRENCY: '4' };
+// The same sale with a one-second hold: holds expire while the kills go on, and the shop confirms and
+// cancels some of them meanwhile (some after their deadline).
+const HELD = {
+  ...PLAN,
+  products: PLAN.products.map((p) => ({ ...p, holdSeconds: 1 })),
+  shop: { confirm: 0.4, cancel: 0.2, maxDelayMs: 1500, seed: 3 },
+};
 
 /**
  * kill -9, every `everyMs` while the burst runs, a worker that runs a job at that moment (batch jobs
@@ -54,6 +61,30 @@ describe('worker crashes', () => {
     assert.deepEqual(
       exitCodes,
       exitCodes.map(() => 0),
+    );
+  });
+
+  it('the same kills during a sale with holds: every unit free, held or sold once, no hold outlives its deadline', async (t) => {
+    const { report, violations } = await runScenario({
+      ...HELD,
+      system: { ...WORKERS, env: SLOW },
+      fault: killWorkersInTurn(1000),
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.deepEqual(violations, {});
+    assert.ok((report.decided.expired ?? 0) > 0 && (report.decided.confirmed ?? 0) > 0, 'holds expired and paid');
+  });
+
+  it('negative control: the same with the holds compare-and-set off (FLASHLINE_BREAK=holds) is flagged', async (t) => {
+    const { report, violations } = await runScenario({
+      ...HELD,
+      system: { ...WORKERS, env: { ...SLOW, FLASHLINE_BREAK: 'holds' } },
+      fault: killWorkersInTurn(1000),
+    });
+    t.diagnostic(`report ${JSON.stringify(report)}`);
+    assert.ok(
+      (violations.conservation_errors ?? 0) > 0,
+      `the checker missed the units given twice: ${JSON.stringify(violations)}`,
     );
   });
 

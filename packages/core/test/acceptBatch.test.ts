@@ -197,4 +197,27 @@ for (const inSteps of [false, true])
       assert.equal(await ctx.redis.hget(keys.order('open', orderId), 'status'), 'confirmed');
       await queue.close();
     });
+
+    it('takes an order for units whose hold has expired though no timer ended it yet', async () => {
+      const { keys, queue, acceptor } = setup();
+      await setProduct(ctx.redis, keys, 'held', { stock: 2, holdSeconds: 1 });
+      const rules = { maxQuantity: 10, orderRetentionMs: 60_000 };
+      const decide = async (userId: string) => {
+        const accepted = await acceptor.accept({ productId: 'held', userId, quantity: 2 });
+        assert.equal(accepted.kind, 'accepted', `${userId}: ${JSON.stringify(accepted)}`);
+        const order = { orderId: (accepted as { orderId: string }).orderId, productId: 'held', userId, quantity: 2 };
+        await commitSections(ctx.redis, keys, [{ productId: 'held', orders: [order], fence: 'claim' }], rules);
+        return order.orderId;
+      };
+      const first = await decide('ann');
+      const early = await acceptor.accept({ productId: 'held', userId: 'bob', quantity: 2 });
+      assert.ok(early.kind === 'refused' && early.error.code === 'sold_out', 'held units are not free');
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      // No timer ran: the hold is past its deadline, still reserved, and its units may be sold.
+      assert.equal(await ctx.redis.hget(keys.order('held', first), 'status'), 'reserved');
+      const second = await decide('cat');
+      assert.equal(await ctx.redis.hget(keys.order('held', second), 'status'), 'reserved');
+      assert.equal(await ctx.redis.hget(keys.order('held', first), 'status'), 'expired');
+      await queue.close();
+    });
   });

@@ -24,7 +24,7 @@ export interface ShopOutcome {
 /**
  * The shop's backend during a sale with holds: for each accepted order (as the burst reports it) it
  * confirms or cancels the hold after a while, or leaves it to expire. Like a careful backend it waits
- * while the order is still `queued` (409 not_reserved, then GET says queued) and retries an unknown
+ * while the order is still `queued` (409 not_reserved, and GET does not say rejected) and retries an unknown
  * outcome (5xx, timeout), the same request again: confirm and cancel are idempotent.
  */
 export function startShop(apiUrl: string, plan: ShopPlan) {
@@ -54,7 +54,8 @@ export function startShop(apiUrl: string, plan: ShopPlan) {
       };
       if (reply.status === 409 && last.code === 'not_reserved') {
         const order = await requestJson(`${apiUrl}/orders/${orderId}`, { headers: admin, timeoutMs: 5000 });
-        if (order.status === 200 && order.body.status !== 'queued') return last; // rejected: nothing to do
+        // Rejected: nothing to do. Queued, or decided since the 409 (reserved, or ended): ask again.
+        if (order.status === 200 && order.body.status === 'rejected') return last;
       } else if (reply.status !== 0 && reply.status < 500) {
         return last;
       }
