@@ -91,7 +91,7 @@ export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileRepor
 export { rateLimitedError, takeRateLimit, type RateLimit, type RateLimitScope } from './limits/rateLimiter.ts';
 export { LEASE_SHARE, MAX_WINDOWS, RateLimitBatcher } from './limits/rateLimitBatcher.ts';
 export { SoldOutMemory } from './products/soldOutMemory.ts';
-export { getProductStats, type ProductStats } from './products/productStats.ts';
+export { getProductStats, type HoldUnits, type ProductStats } from './products/productStats.ts';
 export { createRegistry, type MetricsJson } from './metrics/registry.ts';
 export { createApiMetrics, UNMATCHED_ROUTE, type ApiMetrics } from './metrics/apiMetrics.ts';
 export { createWorkerMetrics, type WorkerMetrics } from './metrics/workerMetrics.ts';

@@ -13,8 +13,23 @@ const FIELDS = [
   'sold_out',
   'limit_exceeded',
   'processing_failed',
+  'reserved',
+  'paid',
+  'expired',
+  'cancelled',
+  'paidShare',
   'decisionsPerSecond',
 ];
+const share = new Intl.NumberFormat('en', { style: 'percent', maximumFractionDigits: 0 });
+// A held unit's count is in `holds` (paid, expired, cancelled); the paid share is null until a hold ends.
+const formatted = (field, value) =>
+  field === 'decisionsPerSecond'
+    ? rate.format(value)
+    : field === 'paidShare'
+      ? value === null
+        ? '–'
+        : share.format(value)
+      : number.format(value);
 const STALE_AFTER_MS = 2000;
 
 // What the browser tests read to measure staleness without trusting the page's own display.
@@ -61,11 +76,9 @@ function render(view) {
 
   const t = view.totals;
   const rejected = t.rejected.sold_out + t.rejected.limit_exceeded + t.rejected.processing_failed;
-  const totals = { ...t, ...t.rejected, rejected, workers: view.workers };
-  for (const element of document.querySelectorAll('[data-total]')) {
-    const value = totals[element.dataset.total];
-    setText(element, element.dataset.total === 'decisionsPerSecond' ? rate.format(value) : number.format(value));
-  }
+  const totals = { ...t, ...t.rejected, ...t.holds, rejected, workers: view.workers };
+  for (const element of document.querySelectorAll('[data-total]'))
+    setText(element, formatted(element.dataset.total, totals[element.dataset.total]));
   const jobs = view.jobs;
   const queue = { ...jobs, depth: jobs.waiting + jobs.prioritized + jobs.active + jobs.delayed };
   for (const element of document.querySelectorAll('[data-queue]'))
@@ -120,11 +133,11 @@ function renderRows(rows) {
   rows.forEach((product, index) => {
     const { tr, cells } = rowFor(product.productId);
     keep.add(product.productId);
-    const values = { ...product, ...product.rejected };
+    const values = { ...product, ...product.rejected, ...product.holds };
     for (const field of FIELDS) {
       const value = values[field];
-      setText(cells[field], field === 'decisionsPerSecond' ? rate.format(value) : number.format(value));
-      cells[field].classList.toggle('zero', value === 0);
+      setText(cells[field], formatted(field, value));
+      cells[field].classList.toggle('zero', value === 0 || value === null);
     }
     cells.stock.classList.toggle('soldout', product.stock === 0);
     tr.classList.toggle('idle', product.decisionsPerSecond === 0 && product.queued === 0);

@@ -1,8 +1,10 @@
-import type { ProductStats } from '@flashline/core';
+import type { HoldUnits, ProductStats } from '@flashline/core';
 import type { JobCounts, LockState, SaleReading } from './readSale.ts';
 
 export interface ProductRow extends ProductStats {
   rejectedTotal: number;
+  /** Of the held units whose hold has ended, the share paid for (0..1); null while none has ended. */
+  paidShare: number | null;
   /** Orders decided (confirmed or rejected) per second, over the last few readings. */
   decisionsPerSecond: number;
 }
@@ -15,6 +17,10 @@ export interface SaleTotals {
   queued: number;
   confirmed: number;
   rejected: ProductStats['rejected'];
+  reserved: number;
+  held: number;
+  holds: HoldUnits;
+  paidShare: number | null;
   decisionsPerSecond: number;
 }
 
@@ -31,7 +37,11 @@ export interface SaleSnapshot {
 }
 
 const decidedOf = (p: ProductStats) =>
-  p.confirmed + p.rejected.sold_out + p.rejected.limit_exceeded + p.rejected.processing_failed;
+  p.confirmed + p.held + p.rejected.sold_out + p.rejected.limit_exceeded + p.rejected.processing_failed;
+
+/** Paid units over the units of every hold that has ended (paid, expired or cancelled). */
+const paidShareOf = ({ paid, expired, cancelled }: HoldUnits): number | null =>
+  paid + expired + cancelled > 0 ? paid / (paid + expired + cancelled) : null;
 
 /**
  * Turns readings into rows with decision rates. The rate is taken over a window of a few
@@ -55,6 +65,7 @@ export class RateWindow {
       return {
         ...p,
         rejectedTotal,
+        paidShare: paidShareOf(p.holds),
         decisionsPerSecond: seconds > 0 ? Math.max(0, (decidedOf(p) - before) / seconds) : 0,
       };
     });
@@ -70,6 +81,10 @@ export function totalsOf(rows: readonly ProductRow[]): SaleTotals {
     queued: 0,
     confirmed: 0,
     rejected: { sold_out: 0, limit_exceeded: 0, processing_failed: 0 },
+    reserved: 0,
+    held: 0,
+    holds: { units: 0, paid: 0, expired: 0, cancelled: 0 },
+    paidShare: null,
     decisionsPerSecond: 0,
   };
   for (const row of rows) {
@@ -82,7 +97,11 @@ export function totalsOf(rows: readonly ProductRow[]): SaleTotals {
     totals.rejected.limit_exceeded += row.rejected.limit_exceeded;
     totals.rejected.processing_failed += row.rejected.processing_failed;
     totals.decisionsPerSecond += row.decisionsPerSecond;
+    totals.reserved += row.reserved;
+    totals.held += row.held;
+    for (const key of ['units', 'paid', 'expired', 'cancelled'] as const) totals.holds[key] += row.holds[key];
   }
+  totals.paidShare = paidShareOf(totals.holds);
   return totals;
 }
 

@@ -12,12 +12,27 @@ export interface ProductStats {
   accepted: number;
   /** Orders accepted and not decided yet. */
   queued: number;
+  /** Orders confirmed at their decision (a product without holdSeconds). */
   confirmed: number;
   rejected: Record<RejectReason, number>;
+  /** Units held now, waiting for payment. */
+  reserved: number;
+  /** Orders won with a hold (holdSeconds), whatever became of the hold since. */
+  held: number;
+  /** Units of holds, by how they ended so far: every unit ever held, those paid, expired and cancelled. */
+  holds: HoldUnits;
+}
+
+export interface HoldUnits {
+  units: number;
+  paid: number;
+  expired: number;
+  cancelled: number;
 }
 
 const REASONS: readonly RejectReason[] = ['sold_out', 'limit_exceeded', 'processing_failed'];
-const FIELDS = ['stock', 'sold', 'accepted', 'confirmed', ...REASONS.map((reason) => `rejected:${reason}`)];
+const HOLD_FIELDS = ['reserved', 'held', 'holds:units', 'holds:paid', 'holds:expired', 'holds:cancelled'];
+const FIELDS = ['stock', 'sold', 'accepted', 'confirmed', ...REASONS.map((reason) => `rejected:${reason}`), ...HOLD_FIELDS];
 
 /**
  * Reads the counters the Lua scripts keep in each product hash (acceptOrder, commitOrders,
@@ -40,6 +55,7 @@ export async function getProductStats(
     const values = (fields as (string | null)[]).map((value) => Number(value ?? 0));
     if ((fields as (string | null)[])[0] == null) return;
     const [stock = 0, sold = 0, accepted = 0, confirmed = 0, soldOut = 0, limit = 0, failed = 0] = values;
+    const [reserved = 0, held = 0, units = 0, paid = 0, expired = 0, cancelled = 0] = values.slice(7);
     stats.push({
       productId,
       stock,
@@ -48,6 +64,9 @@ export async function getProductStats(
       queued: Number(queued),
       confirmed,
       rejected: { sold_out: soldOut, limit_exceeded: limit, processing_failed: failed },
+      reserved,
+      held,
+      holds: { units, paid, expired, cancelled },
     });
   });
   return stats;
