@@ -32,7 +32,14 @@ export interface HoldUnits {
 
 const REASONS: readonly RejectReason[] = ['sold_out', 'limit_exceeded', 'processing_failed'];
 const HOLD_FIELDS = ['reserved', 'held', 'holds:units', 'holds:paid', 'holds:expired', 'holds:cancelled'];
-const FIELDS = ['stock', 'sold', 'accepted', 'confirmed', ...REASONS.map((reason) => `rejected:${reason}`), ...HOLD_FIELDS];
+const FIELDS = [
+  'stock',
+  'sold',
+  'accepted',
+  'confirmed',
+  ...REASONS.map((reason) => `rejected:${reason}`),
+  ...HOLD_FIELDS,
+];
 
 /**
  * Reads the counters the Lua scripts keep in each product hash (acceptOrder, commitOrders,
