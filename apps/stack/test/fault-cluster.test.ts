@@ -12,6 +12,7 @@ import {
   type ClusterSystem,
   type ProductPlan,
   type RedisCluster,
+  type ScenarioOptions,
   type ScenarioResult,
 } from '@flashline/test-utils';
 
@@ -65,10 +66,15 @@ describe('faults of a Redis Cluster under a burst', () => {
     });
 
   /** One scenario on the shared cluster: the burst, `fault` beside it (which says what it hit, and when, in `seen`). */
-  async function onCluster(env: Record<string, string>, fault: (system: ClusterSystem, seen: Seen) => Promise<void>) {
+  async function onCluster(
+    env: Record<string, string>,
+    fault: (system: ClusterSystem, seen: Seen) => Promise<void>,
+    plan: Partial<Pick<ScenarioOptions<ClusterSystem>, 'products' | 'shop'>> = {},
+  ) {
     const seen: Seen = { times: {} };
     const result = await runScenario({
       ...PLAN,
+      ...plan,
       tries: TRIES,
       start: start(env),
       system: { workers: 2 },
@@ -78,29 +84,42 @@ describe('faults of a Redis Cluster under a burst', () => {
     return { result, times: seen.times };
   }
 
-  it('kill -9 of a master mid-burst (REDIS_WAIT_REPLICAS=1): its replica takes over; nothing lost, doubled or stuck', async (t) => {
+  /** kill -9 of the master serving sku-0, 300 ms into the burst; back as its successor's replica. */
+  async function killMaster(system: ClusterSystem, seen: Seen): Promise<void> {
     const { cluster } = ctx;
-    const { result, times } = await onCluster(DURABLE, async (system, seen) => {
-      // Early in the burst: on an idle machine the whole burst can be over in about a second.
-      await sleep(300);
-      const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
-      const from = Date.now();
-      seen.watch = { productIds: served, from };
-      await cluster.kill(master);
-      seen.times.promoted_after_ms = await untilServedByAnother(
-        cluster,
-        cluster.slotOfKey(createKeys(system.prefix).product('sku-0')),
-        master,
-      );
-      // Back as the new master's replica: until then that master has none, and WAIT 1 cannot be met.
-      await cluster.restart(master);
-      await cluster.waitUntilHealthy();
-      seen.times.healthy_after_ms = Date.now() - from;
-    });
+    // Early in the burst: on an idle machine the whole burst can be over in about a second.
+    await sleep(300);
+    const { master, served } = await masterOfProduct(cluster, system, 'sku-0');
+    const from = Date.now();
+    seen.watch = { productIds: served, from };
+    await cluster.kill(master);
+    seen.times.promoted_after_ms = await untilServedByAnother(
+      cluster,
+      cluster.slotOfKey(createKeys(system.prefix).product('sku-0')),
+      master,
+    );
+    // Back as the new master's replica: until then that master has none, and WAIT 1 cannot be met.
+    await cluster.restart(master);
+    await cluster.waitUntilHealthy();
+    seen.times.healthy_after_ms = Date.now() - from;
+  }
+
+  it('kill -9 of a master mid-burst (REDIS_WAIT_REPLICAS=1): its replica takes over; nothing lost, doubled or stuck', async (t) => {
+    const { result, times } = await onCluster(DURABLE, killMaster);
     report(t, 'kill -9 master', result, times);
     assert.deepEqual(result.violations, {});
     assert.ok(result.report.retried > 0, 'no request met the failover');
     assert.ok(result.report.accepted > 1000, `only ${result.report.accepted} accepted`);
+  });
+
+  it('the same kill during a sale with one-second holds: holds expire, are paid and cancelled across the failover, each once', async (t) => {
+    const { result, times } = await onCluster(DURABLE, killMaster, {
+      products: PLAN.products.map((p) => ({ ...p, holdSeconds: 1 })),
+      shop: { confirm: 0.4, cancel: 0.2, maxDelayMs: 1500, seed: 8 },
+    });
+    report(t, 'kill -9 master, holds', result, times);
+    assert.deepEqual(result.violations, {});
+    assert.ok((result.report.decided.expired ?? 0) > 0 && (result.report.decided.confirmed ?? 0) > 0);
   });
 
   /**

@@ -5,6 +5,7 @@ import { decodeExpireHolds, decodeSettleHold, type ExpireHoldsReply } from '../r
 import { orderFromFields, type Order } from './order.ts';
 import { productOfOrder } from './orderId.ts';
 import type { Config } from '../config/config.ts';
+import { waitForReplicas, type Replication } from '../redis/replication.ts';
 
 /** What the scripts that end holds need to know: how long an ended order is kept, and whether to write webhook events. */
 export interface HoldRules {
@@ -16,6 +17,8 @@ export interface HoldRules {
    * and cancel skip their compare-and-set and end a hold whatever it became (expired, cancelled).
    */
   careless?: boolean;
+  /** REDIS_WAIT_REPLICAS: a confirm or cancel answers only once this many replicas hold it. */
+  replication?: Replication;
 }
 
 /** The most holds one expireHolds call looks at: a call's time stays bounded (about 1 ms per 100). */
@@ -58,6 +61,9 @@ export async function settleHold(
     ]),
   );
   if (reply.kind === 'not_found') throw notFound;
+  // The shop is told "paid" or "cancelled" only once that would outlive the master (a repeat, too:
+  // it may be the retry of an answer that was lost with an unreplicated change).
+  if (rules.replication) await waitForReplicas(redis, keys, [keys.order(productId, orderId)], rules.replication);
   const order = orderFromFields(orderId, reply.fields);
   if (!order) throw notFound;
   if (reply.kind === 'changed' || reply.kind === 'unchanged') return order;
@@ -96,8 +102,11 @@ export async function expireHolds(
 }
 
 /** The hold rules every process derives from its config. */
-export const holdRulesOf = (config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose'>): HoldRules => ({
+export const holdRulesOf = (
+  config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose' | 'replication'>,
+): HoldRules => ({
   orderRetentionMs: config.orderRetentionMs,
   events: false,
   ...(config.brokenOnPurpose.includes('holds') ? { careless: true } : {}),
+  ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
 });
