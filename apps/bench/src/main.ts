@@ -18,16 +18,19 @@ import { measureEndToEnd, type EndToEndOptions, type EndToEndResult } from './fl
 import { holds, type Invariant } from './flashline/invariant.ts';
 import { measureWorkerSide, type WorkerSideOptions } from './flashline/workerSide.ts';
 import { measureCommitShapes, type CommitShape } from './flashline/commitShape.ts';
+import { holdsSection, holdsSteps } from './flashline/holdsSection.ts';
 import { clusterReport } from './cluster/clusterReport.ts';
 import { clusterSteps, runClusterRounds } from './cluster/clusterRounds.ts';
 import { round } from './measure.ts';
 import { ratioLines, rowLines, writeReport, type Ratio, type Row } from './report.ts';
 
-// `npm run bench -- --only http` (or `cluster`): those scenarios alone, printed, docs/benchmarks.md left as it is.
+// `npm run bench -- --only http` (or `cluster`, `holds`): those scenarios alone, printed, docs/benchmarks.md left as it is.
 const only = process.argv.indexOf('--only');
 const ONLY_HTTP = only !== -1 && process.argv[only + 1] === 'http';
 const ONLY_CLUSTER = only !== -1 && process.argv[only + 1] === 'cluster';
-if (only !== -1 && !ONLY_HTTP && !ONLY_CLUSTER) throw new Error('--only takes one value: http or cluster');
+const ONLY_HOLDS = only !== -1 && process.argv[only + 1] === 'holds';
+if (only !== -1 && !ONLY_HTTP && !ONLY_CLUSTER && !ONLY_HOLDS)
+  throw new Error('--only takes one value: http, cluster or holds');
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 20_000);
 const STORM = Number(process.env.BENCH_STORM ?? 50_000);
 const SOAK = Number(process.env.BENCH_SOAK ?? 200_000);
@@ -77,14 +80,17 @@ const steps = ONLY_HTTP
   ? inRounds(HTTP_SIDE)
   : ONLY_CLUSTER
     ? clusterSteps(ROUNDS)
-    : [
-        ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
-        ...inRounds(WORKER_SIDE),
-        'commit shapes',
-        ...inRounds(HTTP_SIDE),
-        ...clusterSteps(ROUNDS),
-        ...(SOAK > 0 ? ['Flashline soak (worker memory)'] : []),
-      ];
+    : ONLY_HOLDS
+      ? holdsSteps(ROUNDS)
+      : [
+          ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
+          ...inRounds(WORKER_SIDE),
+          'commit shapes',
+          ...inRounds(HTTP_SIDE),
+          ...clusterSteps(ROUNDS),
+          ...holdsSteps(ROUNDS),
+          ...(SOAK > 0 ? ['Flashline soak (worker memory)'] : []),
+        ];
 let step = 0;
 const startedAt = performance.now();
 // Read now: at the end the 1-minute load average is mostly the bench's own.
@@ -185,7 +191,42 @@ try {
         : '`npm run bench` (this section alone: `npm run bench -- --only cluster`)',
     );
   };
-  if (ONLY_CLUSTER) {
+  const holdsPart = () =>
+    holdsSection({
+      redisUrl: redis.url,
+      fresh,
+      rounds: ROUNDS,
+      workers: WORKERS,
+      env,
+      orders: ORDERS,
+      progress,
+    }).then((part) => {
+      checks.push(...part.checks);
+      return part;
+    });
+  if (ONLY_HOLDS) {
+    const part = await holdsPart();
+    console.log(
+      [
+        `## Held units alone (\`npm run bench -- --only holds\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
+        '',
+        '| scenario | measured | per second | notes |',
+        '|---|---|---|---|',
+        ...rowLines(part.rows),
+        '',
+        '| target | measured | goal | met |',
+        '|---|---|---|---|',
+        ...ratioLines(part.ratios),
+      ].join('\n'),
+    );
+    const violated = checks.filter(({ check }) => !holds(check));
+    if (violated.length > 0) {
+      console.error(
+        `invariant violated in: ${violated.map((v) => `${v.scenario} ${JSON.stringify(v.check)}`).join('; ')}`,
+      );
+      process.exitCode = 1;
+    }
+  } else if (ONLY_CLUSTER) {
     const cluster = await clusterSection();
     console.log(
       [
@@ -608,6 +649,8 @@ try {
       rows.push(...httpRows);
       const cluster = await clusterSection();
       rows.push(...cluster.rows);
+      const heldUnits = await holdsPart();
+      rows.push(...heldUnits.rows);
 
       // 6. Worker memory over a long run, and Redis bytes per order.
       let soak: WorkerSide | undefined;
@@ -659,6 +702,7 @@ try {
           kind: 'max',
         },
         ...cluster.ratios,
+        ...heldUnits.ratios,
       ];
       // CPU per decision, summed over the worker processes and Redis: what each design costs the machine.
       const microsPer = (cpu: number[], perSecond: number) =>

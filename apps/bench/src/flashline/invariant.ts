@@ -4,11 +4,11 @@ import { percentile } from '../measure.ts';
 export interface Invariant {
   /** Units sold beyond the initial stock, summed over products (negative stock included). */
   oversold: number;
-  /** Products where initial stock − stock left ≠ units of the confirmed orders. */
+  /** Products where initial stock − stock left ≠ units of the won orders (confirmed, or held: reserved). */
   conservationErrors: number;
   /** Orders still queued after the drain, plus accepted orders with no order record. */
   lost: number;
-  /** Products where the buyers' ledger or the confirmed counter disagrees with the confirmed orders: an order applied twice. */
+  /** Products where the buyers' ledger, sold + reserved, or the won counters disagree with the won orders: an order applied twice. */
   duplicates: number;
   /** Orders read, and their decisions by outcome. */
   orders: number;
@@ -88,17 +88,22 @@ export async function checkInvariant(
     const pipeline = redis.pipeline();
     for (const key of orderKeys) pipeline.hmget(key, 'status', 'reason', 'quantity', 'createdAt', 'decidedAt');
     const orders = ((await pipeline.exec()) ?? []).map(([, fields]) => fields as (string | null)[]);
+    // Won: confirmed, or held for payment (reserved, a product with holdSeconds).
     let confirmedUnits = 0;
     let confirmedOrders = 0;
+    // Orders ever won: those won now, and holds that ended since (expired, cancelled): the won counters count them.
+    let wonEver = 0;
     for (const [status, reason, quantity, createdAt, decidedAt] of orders) {
       result.orders += 1;
       if (status === 'queued' || !status) {
         result.lost += 1;
         continue;
       }
-      const outcome = status === 'confirmed' ? status : `rejected ${reason}`;
+      const ended = status === 'expired' || status === 'cancelled';
+      if (ended) wonEver += 1;
+      const outcome = status === 'confirmed' || status === 'reserved' || ended ? status : `rejected ${reason}`;
       result.decided[outcome] = (result.decided[outcome] ?? 0) + 1;
-      if (status === 'confirmed') {
+      if (status === 'confirmed' || status === 'reserved') {
         confirmedUnits += Number(quantity);
         confirmedOrders += 1;
       }
@@ -108,13 +113,16 @@ export async function checkInvariant(
         result.firstDecidedAt = Math.min(result.firstDecidedAt, Number(decidedAt));
       }
     }
-    const [stock, sold, confirmedCounter] = (
-      await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed')
+    const [stock, soldAtOnce, confirmedAtOnce, reserved, held] = (
+      await redis.hmget(keys.product(productId), 'stock', 'sold', 'confirmed', 'reserved', 'held')
     ).map(Number);
+    // Held units count as won, as sold ones do (no hold is paid for in these runs).
+    const sold = soldAtOnce! + (reserved || 0);
+    const confirmedCounter = (confirmedAtOnce || 0) + (held || 0);
     const ledger = (await redis.hvals(keys.buyers(productId))).reduce((sum, units) => sum + Number(units), 0);
-    result.oversold += Math.max(0, sold! - initial) + Math.max(0, -stock!);
+    result.oversold += Math.max(0, sold - initial) + Math.max(0, -stock!);
     const conserved = initial - stock! === confirmedUnits;
-    const once = ledger === confirmedUnits && sold === confirmedUnits && (confirmedCounter || 0) === confirmedOrders;
+    const once = ledger === confirmedUnits && sold === confirmedUnits && confirmedCounter === confirmedOrders + wonEver;
     if (!conserved) result.conservationErrors += 1;
     if (!once) result.duplicates += 1;
     if ((!conserved || !once) && result.failed.length < 5)
@@ -122,9 +130,9 @@ export async function checkInvariant(
         productId,
         initial,
         stock: stock!,
-        sold: sold!,
+        sold,
         ledger,
-        confirmedCounter: confirmedCounter || 0,
+        confirmedCounter,
         confirmedUnits,
         confirmedOrders,
       });

@@ -30,8 +30,8 @@ export interface WorkerSideOptions {
   redisUrl: string;
   cluster?: ClusterTarget;
   keyPrefix: string;
-  /** Product ids and the stock of each. */
-  products: { productId: string; stock: number }[];
+  /** Product ids and the stock of each (and its holdSeconds: won orders are then held, `reserved`). */
+  products: { productId: string; stock: number; holdSeconds?: number }[];
   /** Which product each order is for (index into products), one entry per order. */
   orderProducts: number[];
   workers: number;
@@ -107,7 +107,8 @@ export async function measureWorkerSide(options: WorkerSideOptions) {
   const keys = createKeys(config.keyPrefix);
   const queues = createOrdersQueues(config, redis);
   try {
-    for (const product of options.products) await setProduct(redis, keys, product.productId, { stock: product.stock });
+    for (const { productId, stock, holdSeconds } of options.products)
+      await setProduct(redis, keys, productId, { stock, ...(holdSeconds ? { holdSeconds } : {}) });
     const memoryBefore = await nodes.usedMemory();
     // Accepted exactly as the API does, PREFILL_IN_FLIGHT at a time (the HTTP scenarios' in-flight
     // count), so the accept path forms the batches it would form under that load.
