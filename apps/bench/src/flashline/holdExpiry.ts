@@ -35,7 +35,8 @@ async function readOrders(redis: RedisClient, keys: Keys, productId: string) {
     found.push(...batch);
   } while (cursor !== '0');
   const pipeline = redis.pipeline();
-  for (const key of found) pipeline.hmget(key, 'status', 'userId', 'decidedAt', 'holdExpiresAt', 'expiredAt');
+  // SCAN may return a key twice (a rehash meanwhile): each order once.
+  for (const key of new Set(found)) pipeline.hmget(key, 'status', 'userId', 'decidedAt', 'holdExpiresAt', 'expiredAt');
   return ((await pipeline.exec()) ?? []).map(([, fields]) => {
     const [status, userId, decidedAt, holdExpiresAt, expiredAt] = fields as (string | null)[];
     return {

@@ -81,7 +81,10 @@ export async function checkInvariant(
   const productOfKey = new RegExp(
     `^${keyPrefix.replace(/[^A-Za-z0-9_-]/g, '\\$&')}:\\{g:\\d+\\}:p:([A-Za-z0-9_-]+):order:`,
   );
-  for (const key of await scan(keys.everyOrder())) keysByProduct.get(productOfKey.exec(key)?.[1] ?? '')?.push(key);
+  // SCAN may return a key twice (while the keyspace is rehashed, as it is after a run's writes): each order
+  // is counted once. Counted twice, it was taken for an order applied twice (the rare "wide sale" violation).
+  for (const key of new Set(await scan(keys.everyOrder())))
+    keysByProduct.get(productOfKey.exec(key)?.[1] ?? '')?.push(key);
   for (const { productId, stock: initial } of products) {
     const orderKeys = keysByProduct.get(productId)!;
     // A product's keys share its group's hash tag: one pipeline per product stays in one cluster slot.
