@@ -204,11 +204,11 @@ try {
       checks.push(...part.checks);
       return part;
     });
-  if (ONLY_HOLDS) {
-    const part = await holdsPart();
+  /** A section run alone (`--only`): its tables printed, docs/benchmarks.md left as it is; exit 1 on a violated invariant. */
+  const printAlone = (title: string, part: { rows: Row[]; ratios: Ratio[]; lines?: string[] }) => {
     console.log(
       [
-        `## Held units alone (\`npm run bench -- --only holds\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
+        `## ${title} (\`npm run bench -- --only ${process.argv[only + 1]}\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
         '',
         '| scenario | measured | per second | notes |',
         '|---|---|---|---|',
@@ -217,6 +217,7 @@ try {
         '| target | measured | goal | met |',
         '|---|---|---|---|',
         ...ratioLines(part.ratios),
+        ...(part.lines ? ['', ...part.lines] : []),
       ].join('\n'),
     );
     const violated = checks.filter(({ check }) => !holds(check));
@@ -226,31 +227,10 @@ try {
       );
       process.exitCode = 1;
     }
-  } else if (ONLY_CLUSTER) {
-    const cluster = await clusterSection();
-    console.log(
-      [
-        `## The cluster scenarios alone (\`npm run bench -- --only cluster\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
-        '',
-        '| scenario | measured | per second | notes |',
-        '|---|---|---|---|',
-        ...rowLines(cluster.rows),
-        '',
-        '| target | measured | goal | met |',
-        '|---|---|---|---|',
-        ...ratioLines(cluster.ratios),
-        '',
-        ...cluster.lines,
-      ].join('\n'),
-    );
-    const violated = checks.filter(({ check }) => !holds(check));
-    if (violated.length > 0) {
-      console.error(
-        `invariant violated in: ${violated.map((v) => `${v.scenario} ${JSON.stringify(v.check)}`).join('; ')}`,
-      );
-      process.exitCode = 1;
-    }
-  } else {
+  };
+  if (ONLY_HOLDS) printAlone('Held units alone', await holdsPart());
+  else if (ONLY_CLUSTER) printAlone('The cluster scenarios alone', await clusterSection());
+  else {
     // 5. The HTTP ceilings (Express validating and answering 202, without Redis and with one
     // Queue.add) and Flashline through HTTP (the API process, the worker processes, a generator
     // process), round by round: the ceilings move as much as Flashline from one minute to the next.
@@ -457,23 +437,15 @@ try {
     const restockSeenMs = Math.max(...httpSide.storm.rounds.map((run) => run.restockSeenMs ?? NaN));
     if (ONLY_HTTP) {
       // Printed, not written: the report's other sections would be missing (docs/benchmarks.md is a full run's).
-      console.log(
-        [
-          `## HTTP scenarios alone (\`npm run bench -- --only http\`, ${new Date().toISOString().slice(0, 10)}, load average before the run ${LOAD_BEFORE})`,
-          '',
-          '| scenario | measured | per second | notes |',
-          '|---|---|---|---|',
-          ...rowLines(httpRows),
-          '',
-          '| target | measured | goal | met |',
-          '|---|---|---|---|',
-          ...ratioLines(httpRatios),
-          '',
+      printAlone('HTTP scenarios alone', {
+        rows: httpRows,
+        ratios: httpRatios,
+        lines: [
           '| scenario | accept p50 / p99 (ms) | accept → decision p50 / p99 (ms) | drain after the burst (ms) | CPU per process |',
           '|---|---|---|---|---|',
           ...details,
-        ].join('\n'),
-      );
+        ],
+      });
     } else {
       // 1. The seed documents' algorithms, 50 clients each.
       const seed: Record<string, number> = {};

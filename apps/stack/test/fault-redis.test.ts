@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { products, requestJson, runScenario, type Outcome, type System } from '@flashline/test-utils';
+import {
+  products,
+  requestJson,
+  runScenario,
+  type Outcome,
+  type ScenarioOptions,
+  type System,
+} from '@flashline/test-utils';
 
 const PLAN = { products: products(10, 300), orders: 3000, seed: 11 };
 const SLOW = { WORKER_CONCURRENCY: '4' };
@@ -109,10 +116,12 @@ function dropReplies(system: System) {
 }
 
 describe('network faults between the processes and Redis', () => {
-  it('dropped replies, cut connections and latency spikes: nothing lost or doubled', async (t) => {
+  /** The burst with dropReplies beside it (and `plan` over PLAN): nothing may be lost or doubled. */
+  async function withDroppedReplies(t: TestContext, plan: Partial<ScenarioOptions> = {}) {
     let dropped = 0;
     const { report, violations } = await runScenario({
       ...PLAN,
+      ...plan,
       system: { workers: 2, latencyMs: 2, env: SLOW },
       fault: async (system) => {
         await dropReplies(system)();
@@ -122,24 +131,15 @@ describe('network faults between the processes and Redis', () => {
     t.diagnostic(`report ${JSON.stringify(report)}; replies dropped: ${dropped}`);
     assert.deepEqual(violations, {});
     assert.ok(dropped >= 20, `only ${dropped} replies were dropped`);
-  });
+  }
 
-  it('the same faults during a sale with one-second holds: confirm, cancel and expiry each once', async (t) => {
-    let dropped = 0;
-    const { report, violations } = await runScenario({
-      ...PLAN,
+  it('dropped replies, cut connections and latency spikes: nothing lost or doubled', (t) => withDroppedReplies(t));
+
+  it('the same faults during a sale with one-second holds: confirm, cancel and expiry each once', (t) =>
+    withDroppedReplies(t, {
       products: PLAN.products.map((p) => ({ ...p, holdSeconds: 1 })),
       shop: { confirm: 0.4, cancel: 0.2, maxDelayMs: 1500, seed: 6 },
-      system: { workers: 2, latencyMs: 2, env: SLOW },
-      fault: async (system) => {
-        await dropReplies(system)();
-        dropped = system.proxy!.repliesDropped;
-      },
-    });
-    t.diagnostic(`report ${JSON.stringify(report)}; replies dropped: ${dropped}`);
-    assert.deepEqual(violations, {});
-    assert.ok(dropped >= 20, `only ${dropped} replies were dropped`);
-  });
+    }));
 
   it('negative control: dropped commit replies with the idempotency check off are flagged', async (t) => {
     const { violations } = await runScenario({

@@ -25,6 +25,7 @@ import {
   snapshot,
   uniqueKeys,
   useRedis,
+  order,
 } from './helpers.ts';
 
 const MAX_QUANTITY = 10;
@@ -33,13 +34,6 @@ const RULES = { maxQuantity: MAX_QUANTITY, orderRetentionMs: 60_000 };
 describe('order commit', () => {
   const ctx = useRedis();
 
-  let seq = 0;
-  const order = (productId: string, userId: string, quantity: number): OrderJob => ({
-    orderId: `${productId}.${String(++seq).padStart(16, '0')}`,
-    productId,
-    userId,
-    quantity,
-  });
   /** A section's five keys, in the order lua/commitOrders-n.lua reads them. */
   const sectionKeys = (keys: Keys, productId: string) => [
     keys.product(productId),
@@ -305,6 +299,9 @@ describe('order commit', () => {
       queued: 1,
       confirmed: 2,
       rejected: { sold_out: 2, limit_exceeded: 0, processing_failed: 1 },
+      reserved: 0,
+      held: 0,
+      holds: { units: 0, paid: 0, expired: 0, cancelled: 0 },
     });
     for (const o of [stalled!, ...decidable]) {
       const ttl = await ctx.redis.pttl(keys.order('p', o.orderId));

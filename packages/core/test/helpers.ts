@@ -21,6 +21,16 @@ export function uniqueKeys(): Keys {
   return createKeys(`t${process.pid}x${counter}`);
 }
 
+let orders = 0;
+
+/** An order of `quantity` units of the product for the user, with an order id of our form that no other test has. */
+export const order = (productId: string, userId: string, quantity: number): OrderJob => ({
+  orderId: `${productId}.${String(++orders).padStart(16, '0')}`,
+  productId,
+  userId,
+  quantity,
+});
+
 /** A worker-style client with Flashline's scripts defined. */
 export function scriptedClient(redis: TestRedis): RedisClient {
   return connectRedis({ redisUrl: redis.url, redisTimeoutMs: 2000 }, 'worker');

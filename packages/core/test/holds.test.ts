@@ -11,20 +11,13 @@ import {
   type Keys,
   type OrderJob,
 } from '../src/index.ts';
-import { claimAndCommit, recordAsAccepted, uniqueKeys, useRedis } from './helpers.ts';
+import { claimAndCommit, order, recordAsAccepted, uniqueKeys, useRedis } from './helpers.ts';
 
 const RULES = { maxQuantity: 10, orderRetentionMs: 60_000 };
 const HOLDS = { orderRetentionMs: 60_000, events: false };
 
 describe('held units (holdSeconds)', () => {
   const ctx = useRedis();
-  let seq = 0;
-  const order = (productId: string, userId: string, quantity: number): OrderJob => ({
-    orderId: `${productId}.${String(++seq).padStart(16, '0')}`,
-    productId,
-    userId,
-    quantity,
-  });
   const decide = async (keys: Keys, productId: string, orders: OrderJob[]) => {
     const results = await claimAndCommit(ctx.redis, keys, productId, orders, RULES);
     assert.ok(results, 'the lock was free');
