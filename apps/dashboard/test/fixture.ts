@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { type Queue } from 'bullmq';
 import {
   type RedisClient,
@@ -6,12 +7,14 @@ import {
   createLogger,
   createOrdersQueue,
   createOrdersQueues,
+  listen,
   loadConfig,
   type Config,
+  type Listening,
   type Keys,
   type Logger,
 } from '@flashline/core';
-import type { TestRedis } from '@flashline/test-utils';
+import { startRedis, type TestRedis } from '@flashline/test-utils';
 import { createDashboardApp } from '../src/app.ts';
 import { AuditLog } from '../src/audit/auditLog.ts';
 import { LoginThrottle } from '../src/auth/loginThrottle.ts';
@@ -105,4 +108,28 @@ function dashboardWith(
       redis.disconnect();
     },
   };
+}
+
+/**
+ * The dashboard listening on a free port, on a private redis-server, for the enclosing `describe`
+ * (started in `before`, stopped in `after`): read `.fixture` and `.base` (its URL) inside tests.
+ */
+export function useListeningDashboard(
+  prefix: string,
+  options: FixtureOptions = {},
+): { server: TestRedis; fixture: DashboardFixture; base: string } {
+  const context = {} as { server: TestRedis; fixture: DashboardFixture; http: Listening; base: string };
+  before(async () => {
+    context.server = await startRedis();
+    context.fixture = dashboardOn(context.server, prefix, options);
+    context.http = await listen(context.fixture.app, 0, '127.0.0.1', loadConfig({}).http);
+    context.base = `http://127.0.0.1:${context.http.port}`;
+  });
+  after(async () => {
+    context.fixture.sale.close();
+    await context.http.close();
+    await context.fixture.close();
+    await context.server.stop();
+  });
+  return context;
 }

@@ -1,41 +1,15 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
-import {
-  commitSections,
-  expireHolds,
-  listen,
-  loadConfig,
-  setProduct,
-  settleHold,
-  type Listening,
-  type OrderJob,
-} from '@flashline/core';
-import { startRedis, type TestRedis } from '@flashline/test-utils';
-import { dashboardOn, type DashboardFixture } from './fixture.ts';
+import { describe, it } from 'node:test';
+import { commitSections, expireHolds, setProduct, settleHold, type OrderJob } from '@flashline/core';
+import { useListeningDashboard } from './fixture.ts';
 import { readEvents } from './saleEvents.ts';
 
 describe('sale panel: held units', () => {
-  let server: TestRedis;
-  let fixture: DashboardFixture;
-  let http: Listening;
-  let base: string;
-
-  before(async () => {
-    server = await startRedis();
-    fixture = dashboardOn(server, 'held', { intervalMs: 100 });
-    http = await listen(fixture.app, 0, '127.0.0.1', loadConfig({}).http);
-    base = `http://127.0.0.1:${http.port}`;
-  });
-  after(async () => {
-    fixture.sale.close();
-    await http.close();
-    await fixture.close();
-    await server.stop();
-  });
+  const ctx = useListeningDashboard('held', { intervalMs: 100 });
 
   it('shows units held now, paid, expired and cancelled, and the share of ended holds paid, per product and in total', async () => {
-    const { redis, keys } = fixture;
+    const { redis, keys } = ctx.fixture;
     const rules = { orderRetentionMs: 60_000, events: false };
     // Two products, five one-unit holds each: per product 2 paid, 1 cancelled, 1 expired, 1 still held.
     for (const [productId, holdSeconds] of [
@@ -94,7 +68,7 @@ describe('sale panel: held units', () => {
       },
     );
 
-    const [view] = await readEvents(`${base}/sale/events?sort=name`, 2).then((views) => views.slice(-1));
+    const [view] = await readEvents(`${ctx.base}/sale/events?sort=name`, 2).then((views) => views.slice(-1));
     const a = view!.rows.find((row) => row.productId === 'a')!;
     assert.equal(a.reserved, 1);
     assert.deepEqual(a.holds, { units: 5, paid: 2, expired: 1, cancelled: 1 });
