@@ -54,7 +54,7 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     lockObserver,
     /** A decision this worker's commit applied; `acceptedAt` is the job's enqueue time (epoch ms). */
     observeDecision(decision: Decision, acceptedAt: number, now = Date.now()) {
-      decided.inc({ status: decision.status, reason: decision.status === 'confirmed' ? 'none' : decision.reason });
+      decided.inc({ status: decision.status, reason: decision.status === 'rejected' ? decision.reason : 'none' });
       decisionLatency.observe(Math.max(0, now - acceptedAt) / 1000);
     },
     /** Orders ended rejected / processing_failed (a job out of attempts, or the reconciler). */
