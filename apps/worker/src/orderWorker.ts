@@ -11,6 +11,7 @@ import {
   errorFields,
   failOrders,
   isRedisFull,
+  publishDecided,
   reopenOrder,
   type Config,
   type Decision,
@@ -46,10 +47,11 @@ function jobFailure(reasons: unknown[], orderCount: number): unknown {
 /**
  * What a job returns: a lone order's decision, or how many orders of a batch ended each way
  * (`confirmed`, `sold_out`, `limit_exceeded`, `processing_failed`, and `unknown` for an order with no
- * record, which was never accepted or has expired, and is left alone). Each order's own decision is in
+ * record, which was never accepted or has expired, and is left alone; `reserved` for an order won and
+ * held for payment). Each order's own decision is in
  * its order record; BullMQ keeps a job's result with it, so a batch's stays a few bytes.
  */
-export type JobResult = Decision | Partial<Record<'confirmed' | RejectReason | 'unknown', number>>;
+export type JobResult = Decision | Partial<Record<'confirmed' | 'reserved' | RejectReason | 'unknown', number>>;
 
 /** What a worker process is built from, once: main.ts and createOrderWorker share these. */
 export interface WorkerParts {
@@ -108,6 +110,17 @@ export function createOrderWorker(
     if (failed > 0) metrics?.observeFailed(failed);
   };
 
+  // Tells the API processes which of a job's orders are decided (replays included): one message per job,
+  // sent once the job's orders are settled, and not awaited. Lost (Redis down, this process killed right
+  // after the commit), it only delays the answer of a request waiting on them to the end of its wait.
+  const announce = (orders: readonly Pick<OrderJob, 'orderId'>[]) => {
+    publishDecided(
+      redis,
+      keys,
+      orders.map((order) => order.orderId),
+    ).catch((error: unknown) => log('debug', 'could not announce decisions', errorFields(error)));
+  };
+
   // One order of a job: its decision, or its error.
   const decideOne = async (order: OrderJob, reopen: boolean, timestamp: number): Promise<Decision> => {
     if (reopen) {
@@ -160,7 +173,9 @@ export function createOrderWorker(
       const reopen = job.attemptsMade > 0 || job.stalledCounter > 0;
       if (!('orders' in job.data)) {
         try {
-          return await decideOne(job.data, reopen, job.timestamp);
+          const decision = await decideOne(job.data, reopen, job.timestamp);
+          announce([job.data]);
+          return decision;
         } catch (error) {
           if (error instanceof AppError && permanent.has(error.code)) throw new UnrecoverableError(error.message);
           if (isRedisFull(error)) return await deferWhileRedisFull(job, token, error);
@@ -182,15 +197,17 @@ export function createOrderWorker(
         if (reasons.every(isRedisFull)) return await deferWhileRedisFull(job, token, failure);
         throw failure;
       }
-      const counts: Partial<Record<'confirmed' | RejectReason | 'unknown', number>> = {};
+      const counts: Partial<Record<'confirmed' | 'reserved' | RejectReason | 'unknown', number>> = {};
       const count = (outcome: keyof typeof counts) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
       const failedForGood: OrderJob[] = [];
+      const decided: OrderJob[] = [];
       settled.forEach((s, i) => {
+        const order = orders[i]!;
         if (s.status === 'fulfilled') {
-          count(s.value.status === 'confirmed' ? 'confirmed' : s.value.reason);
+          count(s.value.status === 'rejected' ? s.value.reason : s.value.status);
+          decided.push(order);
           return;
         }
-        const order = orders[i]!;
         if (s.reason instanceof AppError && s.reason.code === 'not_found') {
           log('warn', 'job names an order with no record: nothing decided', { orderId: order.orderId, jobId: job.id });
           count('unknown');
@@ -201,6 +218,7 @@ export function createOrderWorker(
         count('processing_failed');
       });
       await giveUp(failedForGood);
+      announce([...decided, ...failedForGood]);
       return counts;
     },
     {
@@ -235,7 +253,9 @@ export function createOrderWorker(
         }
         log('warn', 'order failed for good', { jobId: job.id, attempts: job.attemptsMade, ...errorFields(error) });
         // Only a queued order changes: those of a batch already decided keep their decision.
-        await giveUp(ordersOf(job.data));
+        const orders = ordersOf(job.data);
+        await giveUp(orders);
+        announce(orders);
       })
       .catch((failError: unknown) => {
         // Redis is down as well: the order stays queued until a reconciler decides it.

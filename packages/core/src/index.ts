@@ -46,6 +46,9 @@ export {
   type Decision,
 } from './orders/order.ts';
 export { failOrders } from './orders/failOrders.ts';
+export { decidedIdsOf, isDecided, publishDecided } from './orders/decisions.ts';
+export { OrderWaiters, type OrderWaitersDeps, type Waiting, type Woken } from './orders/orderWaiters.ts';
+export { subscribe, type Subscription, type SubscriptionHandlers } from './redis/subscriber.ts';
 export {
   createOrderAcceptor,
   type AcceptOutcome,
