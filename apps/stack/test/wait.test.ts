@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createKeys } from '@flashline/core';
+import {
+  SYSTEM_ADMIN_TOKEN,
+  percentile,
+  requestJson,
+  startClusterSystem,
+  startSystem,
+  useRedisCluster,
+  type BaseSystem,
+  type JsonReply,
+} from '@flashline/test-utils';
+
+const admin = { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` };
+/** How soon after its decision (decidedAt) a waiting buyer must have the answer: far below a 1 s poll. */
+const BOUND_MS = 500;
+const WAIT_S = 20;
+
+interface Answer {
+  reply: JsonReply;
+  at: number;
+}
+
+/**
+ * Buyers wait on queued orders (no worker runs yet); then a worker starts and decides them: each
+ * waiting request must answer within BOUND_MS of its order's decidedAt, long before its wait ends.
+ * One order's product is deleted first, so its worker gives up on it (processing_failed): the
+ * give-up path announces its decision too.
+ */
+async function waitThroughDecisions(system: BaseSystem, buyers: number): Promise<number[]> {
+  for (const [productId, stock] of [
+    ['tv', buyers],
+    ['doomed', 5],
+  ] as const) {
+    const put = await requestJson(`${system.apiUrl}/products/${productId}`, {
+      method: 'PUT',
+      headers: admin,
+      body: { stock },
+    });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+  }
+  const order = async (productId: string, userId: string) => {
+    const reply = await requestJson(`${system.apiUrl}/orders`, {
+      method: 'POST',
+      body: { productId, userId, quantity: 1 },
+    });
+    assert.equal(reply.status, 202, JSON.stringify(reply.body));
+    return reply.body.orderId;
+  };
+  const orderIds = await Promise.all(Array.from({ length: buyers }, (_, i) => order('tv', `buyer${i}`)));
+  const doomed = await order('doomed', 'unlucky');
+  await system.client.del(createKeys(system.prefix).product('doomed'));
+  const started = Date.now();
+  const answers = Promise.all(
+    [...orderIds, doomed].map(async (orderId): Promise<Answer> => {
+      const reply = await requestJson(`${system.apiUrl}/orders/${orderId}?wait=${WAIT_S}`, {
+        headers: admin,
+        timeoutMs: (WAIT_S + 10) * 1000,
+      });
+      return { reply, at: Date.now() };
+    }),
+  );
+  // The requests are in (they wait), then the worker comes.
+  await sleep(500);
+  await system.startWorker(0);
+  const all = await answers;
+  const lags = all.map(({ reply, at }) => {
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.notEqual(reply.body.status, 'queued', `answered queued after ${at - started} ms`);
+    return at - Date.parse(reply.body.decidedAt!);
+  });
+  const last = all.at(-1)!.reply.body;
+  assert.equal(last.status, 'rejected');
+  assert.equal(last.reason, 'processing_failed');
+  assert.ok(
+    lags.every((lag) => lag < BOUND_MS),
+    `decision to answer: p50 ${percentile(lags, 50)} ms, max ${Math.max(...lags)} ms (bound ${BOUND_MS})`,
+  );
+  return lags;
+}
+
+describe('waiting buyers with the real processes', () => {
+  let system: BaseSystem;
+  before(async () => {
+    system = await startSystem({ workers: 0, appendonly: false });
+  });
+  after(() => system?.stop());
+
+  it(`answers every waiting buyer within ${BOUND_MS} ms of the worker's decision, on one Redis`, async (t) => {
+    const lags = await waitThroughDecisions(system, 50);
+    t.diagnostic(`decision to answer: p50 ${percentile(lags, 50)} ms, max ${Math.max(...lags)} ms`);
+  });
+});
+
+/**
+ * The same on a Redis Cluster (3 masters, 3 replicas, 4 partitions): the worker PUBLISHes on whichever
+ * node its client picks, the API process is subscribed on another, and the cluster bus carries the message.
+ */
+describe('waiting buyers on a Redis Cluster', () => {
+  const ctx = useRedisCluster();
+  let system: BaseSystem | undefined;
+  after(() => system?.stop());
+
+  it(`answers every waiting buyer within ${BOUND_MS} ms of the decision, through the cluster bus`, async (t) => {
+    system = await startClusterSystem(ctx.cluster, {
+      workers: 0,
+      env: { KEY_PREFIX: 'wait', QUEUE_PARTITIONS: '4' },
+    });
+    const lags = await waitThroughDecisions(system, 30);
+    t.diagnostic(`decision to answer: p50 ${percentile(lags, 50)} ms, max ${Math.max(...lags)} ms`);
+  });
+});
