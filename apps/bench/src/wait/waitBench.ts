@@ -26,6 +26,8 @@ export interface HalfResult {
   /** Decision (the order's decidedAt) to the buyer having it, ms. */
   lagMs: { p50: number; p99: number; max: number };
   answered: number;
+  /** From the buyers' start until the API held every one's wait (NaN for polling). */
+  registeredMs: number;
   requests: number;
   failures: number;
   /** The API process while nobody's order is decided: CPU µs per buyer per second, Redis commands per second. */
@@ -44,9 +46,20 @@ function openFilesLimit(): number {
   return line === 'unlimited' ? Infinity : Number(line);
 }
 
-async function heapUsedBytes(url: string): Promise<number> {
+/** One sample of the API's own metrics (GET /metrics). */
+async function apiMetric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+const heapUsedBytes = (url: string) => apiMetric(url, 'nodejs_heap_size_used_bytes');
+
+/** Until the API process holds `count` waiting requests (its flashline_order_waits gauge): the time it took. */
+async function untilWaiting(url: string, count: number, from: number): Promise<number> {
+  for (;;) {
+    if ((await apiMetric(url, 'flashline_order_waits')) >= count) return performance.now() - from;
+    if (performance.now() - from > 120_000) throw new Error(`the API never held ${count} waiting requests`);
+    await sleep(100);
+  }
 }
 
 async function commandsSoFar(admin: Redis): Promise<number> {
@@ -95,11 +108,13 @@ async function half(options: WaitBenchOptions, mode: BuyerMode, keyPrefix: strin
     const rssBefore = rssMiB(pid);
     const heapBefore = await heapUsedBytes(url);
 
+    const buyersFrom = performance.now();
     const buyers = startBuyers(url, orderIds, mode);
     try {
       await buyers.in;
-      // Every wait registered; every poller past its first round.
-      await sleep(mode.kind === 'poll' ? mode.pollMs + 500 : 1500);
+      // Every wait registered (and its first read made); every poller past its first round.
+      const registeredMs = mode.kind === 'wait' ? await untilWaiting(url, options.buyers, buyersFrom) : NaN;
+      await sleep(mode.kind === 'poll' ? mode.pollMs + 500 : 1000);
       const idleFrom = { at: performance.now(), api: cpuSeconds(pid), gen: await buyers.cpuMs() };
       const commandsFrom = await commandsSoFar(options.admin);
       await sleep(options.idleMs);
@@ -123,6 +138,7 @@ async function half(options: WaitBenchOptions, mode: BuyerMode, keyPrefix: strin
         mode,
         lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: lags.at(-1) ?? NaN },
         answered: lags.length,
+        registeredMs,
         requests: result.requests,
         failures: result.failures,
         idle: {
@@ -182,7 +198,7 @@ export function waitReport(r: WaitBenchResult, buyers: number): { rows: Row[]; l
     scenario: `Flashline ${buyers.toLocaleString('en-US')} buyers ${name}`,
     what: `decision → answer p50 ${n(h.lagMs.p50)} ms, p99 ${n(h.lagMs.p99)} ms (max ${n(h.lagMs.max)}); ${n(h.answered)} answered`,
     perSecond: (h.answered * 1000) / h.decide.elapsedMs,
-    notes: `API idle ${n(h.idle.apiCpuMicrosPerBuyerSecond, 2)} µs CPU per buyer a second, ${n(h.idle.redisCommandsPerSecond)} Redis commands/s; API ${n(h.decide.apiCpuMicrosPerBuyer, 1)} µs CPU per buyer while deciding; RSS +${n(h.memory.rssBytesPerBuyer)} B, heap +${n(h.memory.heapBytesPerBuyer)} B per buyer (${n(h.memory.rssMiB)} MiB); ${n(h.requests)} requests, ${n(h.failures)} failed; buyers' process ${Math.round(h.idle.generatorCoreShare * 100)}% of a core idle, ${Math.round(h.decide.generatorCoreShare * 100)}% deciding`,
+    notes: `${Number.isFinite(h.registeredMs) ? `every wait registered ${n(h.registeredMs)} ms after the buyers started; ` : ''}API idle ${n(h.idle.apiCpuMicrosPerBuyerSecond, 2)} µs CPU per buyer a second, ${n(h.idle.redisCommandsPerSecond)} Redis commands/s; API ${n(h.decide.apiCpuMicrosPerBuyer, 1)} µs CPU per buyer while deciding; RSS +${n(h.memory.rssBytesPerBuyer)} B, heap +${n(h.memory.heapBytesPerBuyer)} B per buyer (${n(h.memory.rssMiB)} MiB); ${n(h.requests)} requests, ${n(h.failures)} failed; buyers' process ${Math.round(h.idle.generatorCoreShare * 100)}% of a core idle, ${Math.round(h.decide.generatorCoreShare * 100)}% deciding`,
   });
   const ratio = (what: string, w: number, p: number) => `| ${what} | ${n(w, 2)} | ${n(p, 2)} | ${n(w / p, 3)}× |`;
   const { wait: w, poll: p } = r;
