@@ -48,7 +48,10 @@ function openFilesLimit(): number {
 
 /** One sample of the API's own metrics (GET /metrics). */
 async function apiMetric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await fetch(`${url}/metrics`).then(
+    (res) => res.text(),
+    () => '',
+  );
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 const heapUsedBytes = (url: string) => apiMetric(url, 'nodejs_heap_size_used_bytes');
