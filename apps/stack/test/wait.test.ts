@@ -26,13 +26,13 @@ interface Answer {
 /**
  * Buyers wait on queued orders (no worker runs yet); then a worker starts and decides them: each
  * waiting request must answer within BOUND_MS of its order's decidedAt, long before its wait ends.
- * One order's product is deleted first, so its worker gives up on it (processing_failed): the
- * give-up path announces its decision too.
+ * One order in ten is for a product deleted first, so the worker gives up on it (processing_failed):
+ * the give-up paths announce their decisions too.
  */
 async function waitThroughDecisions(system: BaseSystem, buyers: number): Promise<number[]> {
   for (const [productId, stock] of [
     ['tv', buyers],
-    ['doomed', 5],
+    ['doomed', buyers],
   ] as const) {
     const put = await requestJson(`${system.apiUrl}/products/${productId}`, {
       method: 'PUT',
@@ -49,12 +49,17 @@ async function waitThroughDecisions(system: BaseSystem, buyers: number): Promise
     assert.equal(reply.status, 202, JSON.stringify(reply.body));
     return reply.body.orderId;
   };
-  const orderIds = await Promise.all(Array.from({ length: buyers }, (_, i) => order('tv', `buyer${i}`)));
-  const doomed = await order('doomed', 'unlucky');
+  // Accepted together, so that most share jobs: a doomed order alone in its job fails the job for good (the
+  // worker's `failed` path gives up on it), one beside others fails alone (the job's processor gives up on it).
+  const orderIds = await Promise.all(
+    Array.from({ length: buyers }, (_, i) =>
+      i % 10 === 9 ? order('doomed', `unlucky${i}`) : order('tv', `buyer${i}`),
+    ),
+  );
   await system.client.del(createKeys(system.prefix).product('doomed'));
   const started = Date.now();
   const answers = Promise.all(
-    [...orderIds, doomed].map(async (orderId): Promise<Answer> => {
+    orderIds.map(async (orderId): Promise<Answer> => {
       const reply = await requestJson(`${system.apiUrl}/orders/${orderId}?wait=${WAIT_S}`, {
         headers: admin,
         timeoutMs: (WAIT_S + 10) * 1000,
@@ -71,9 +76,9 @@ async function waitThroughDecisions(system: BaseSystem, buyers: number): Promise
     assert.notEqual(reply.body.status, 'queued', `answered queued after ${at - started} ms`);
     return at - Date.parse(reply.body.decidedAt!);
   });
-  const last = all.at(-1)!.reply.body;
-  assert.equal(last.status, 'rejected');
-  assert.equal(last.reason, 'processing_failed');
+  all.forEach(({ reply }, i) => {
+    if (i % 10 === 9) assert.deepEqual([reply.body.status, reply.body.reason], ['rejected', 'processing_failed']);
+  });
   assert.ok(
     lags.every((lag) => lag < BOUND_MS),
     `decision to answer: p50 ${percentile(lags, 50)} ms, max ${Math.max(...lags)} ms (bound ${BOUND_MS})`,
