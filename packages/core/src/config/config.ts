@@ -297,7 +297,7 @@ const schema = z
       maxConnections: env.HTTP_MAX_CONNECTIONS,
     },
     // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
-    // and a few hundred bytes); past it a wait is answered at once, as without `wait`. 0: never wait.
+    // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
     orderWaitMax: env.ORDER_WAIT_MAX,
   }));
 
