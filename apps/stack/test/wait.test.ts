@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { createKeys } from '@flashline/core';
 import {
   SYSTEM_ADMIN_TOKEN,
@@ -10,7 +11,9 @@ import {
   startSystem,
   useRedisCluster,
   type BaseSystem,
+  type ClusterNode,
   type JsonReply,
+  type RedisCluster,
 } from '@flashline/test-utils';
 
 const admin = { authorization: `Bearer ${SYSTEM_ADMIN_TOKEN}` };
@@ -104,7 +107,7 @@ describe('waiting buyers with the real processes', () => {
  * node its client picks, the API process is subscribed on another, and the cluster bus carries the message.
  */
 describe('waiting buyers on a Redis Cluster', () => {
-  const ctx = useRedisCluster();
+  const ctx = useRedisCluster({ nodeTimeoutMs: 2000 });
   let system: BaseSystem | undefined;
   after(() => system?.stop());
 
@@ -116,4 +119,57 @@ describe('waiting buyers on a Redis Cluster', () => {
     const lags = await waitThroughDecisions(system, 30);
     t.diagnostic(`decision to answer: p50 ${percentile(lags, 50)} ms, max ${Math.max(...lags)} ms`);
   });
+
+  it("answers a waiting buyer after the node holding the API process's subscription is killed", async () => {
+    assert.ok(system, 'the system of the test above');
+    await system.stopWorker(0);
+    const put = await requestJson(`${system.apiUrl}/products/solo`, {
+      method: 'PUT',
+      headers: admin,
+      body: { stock: 1 },
+    });
+    assert.equal(put.status, 200);
+    const order = await requestJson(`${system.apiUrl}/orders`, {
+      method: 'POST',
+      body: { productId: 'solo', userId: 'carol', quantity: 1 },
+    });
+    assert.equal(order.status, 202, JSON.stringify(order.body));
+    const answer = requestJson(`${system.apiUrl}/orders/${order.body.orderId}?wait=25`, { timeoutMs: 40_000 }).then(
+      (reply) => ({ reply, at: Date.now() }),
+    );
+    await sleep(300);
+    const node = await subscriberNode(ctx.cluster);
+    await ctx.cluster.kill(node);
+    try {
+      await system.startWorker(0);
+      const { reply, at } = await answer;
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.equal(reply.body.status, 'confirmed', JSON.stringify(reply.body));
+      const lag = at - Date.parse(reply.body.decidedAt!);
+      assert.ok(
+        lag < 3000,
+        `answered ${lag} ms after the decision (the ${node.role} holding the subscription was killed)`,
+      );
+    } finally {
+      await ctx.cluster.restart(node);
+      await ctx.cluster.waitUntilHealthy();
+    }
+  });
 });
+
+/** The cluster node the API process's subscriber connection is on (CLIENT LIST of each node). */
+async function subscriberNode(cluster: RedisCluster): Promise<ClusterNode> {
+  for (const node of cluster.nodes) {
+    const client = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      if (/name=flashline-subscriber /.test(String(await client.call('CLIENT', 'LIST')))) return node;
+    } catch {
+      // A node down: not the subscriber's.
+    } finally {
+      client.disconnect();
+    }
+  }
+  return assert.fail("no node holds the API process's subscription");
+}
