@@ -17,6 +17,7 @@ export type { ApiDeps } from './deps.ts';
 /** The HTTP API without a port: routes and middleware only (main.ts listens). */
 export function createApp(deps: ApiDeps): Express {
   const metrics = deps.metrics ?? createApiMetrics();
+  metrics.trackWaits(() => deps.waiters.size);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -1,4 +1,4 @@
-import type { RedisClient, ApiMetrics, Config, Keys, Logger, OrdersQueues } from '@flashline/core';
+import type { RedisClient, ApiMetrics, Config, Keys, Logger, OrdersQueues, OrderWaiters } from '@flashline/core';
 
 /** What the API's routes and middleware are built from (its own module, so that they need not import the app). */
 export interface ApiDeps {
@@ -8,6 +8,8 @@ export interface ApiDeps {
   /** The orders queue's partitions (QUEUE_PARTITIONS): a product's orders go to its own. */
   queues: OrdersQueues;
   log: Logger;
+  /** The requests waiting for a decision (`GET /orders/:id?wait=`), fed by the process's one subscription. */
+  waiters: OrderWaiters;
   /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
   metrics?: ApiMetrics;
 }

@@ -9,6 +9,7 @@ import {
   withSecrets,
 } from '@flashline/core';
 import { createApp } from './app.ts';
+import { startDecisionWaits } from './decisionWaits.ts';
 
 await runMain('api', async (baseConfig, log) => {
   const config = withSecrets(baseConfig, log, ['adminToken']);
@@ -26,12 +27,16 @@ await runMain('api', async (baseConfig, log) => {
     log('warn', 'waiting for Redis', { redisUrl: redactUrl(config.redisUrl), error: lastError });
   }
   const queues = createOrdersQueues(config, redis);
-  const app = createApp({ config, redis, keys: createKeys(config.keyPrefix), queues, log });
+  const keys = createKeys(config.keyPrefix);
+  const waits = startDecisionWaits(config, redis, keys, log);
+  const app = createApp({ config, redis, keys, queues, log, waiters: waits.waiters });
 
   const http = await listen(app, config.port, config.host, config.http);
   log('info', 'api listening', { url: `http://${config.host}:${http.port}`, port: http.port });
 
   return async () => {
+    // Waiting requests answer now (their orders as they are), so the server's close is not held up by them.
+    waits.close();
     await http.close();
     await queues.close();
     await redis.quit().catch(() => redis.disconnect());

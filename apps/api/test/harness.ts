@@ -12,9 +12,11 @@ import {
   type Keys,
   type Logger,
   type OrdersJobData,
+  type OrderWaiters,
 } from '@flashline/core';
 import { useRedisServer, type TestRedis } from '@flashline/test-utils';
 import { createApp } from '../src/app.ts';
+import { startDecisionWaits } from '../src/decisionWaits.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -24,6 +26,7 @@ export interface ApiUnderTest {
   redis: RedisClient;
   queue: Queue<OrdersJobData>;
   keys: Keys;
+  waiters: OrderWaiters;
   close(): Promise<void>;
 }
 
@@ -51,14 +54,17 @@ export async function apiOn(
   await waitUntilReady(redis, 5000);
   const queue = createOrdersQueue(config, redis);
   const keys = createKeys(prefix);
-  const app = createApp({ config, redis, keys, queues: onePartition(queue), log });
+  const waits = startDecisionWaits(config, redis, keys, log);
+  const app = createApp({ config, redis, keys, queues: onePartition(queue), log, waiters: waits.waiters });
   return {
     app,
     config,
     redis,
     queue,
     keys,
+    waiters: waits.waiters,
     async close() {
+      waits.close();
       await queue.close().catch(() => {});
       redis.disconnect();
     },

@@ -22,15 +22,17 @@ import { holdsSection, holdsSteps } from './flashline/holdsSection.ts';
 import { clusterReport } from './cluster/clusterReport.ts';
 import { clusterSteps, runClusterRounds } from './cluster/clusterRounds.ts';
 import { round } from './measure.ts';
+import { measureWaiting, waitReport } from './wait/waitBench.ts';
 import { ratioLines, rowLines, writeReport, type Ratio, type Row } from './report.ts';
 
-// `npm run bench -- --only http` (or `cluster`, `holds`): those scenarios alone, printed, docs/benchmarks.md left as it is.
+// `npm run bench -- --only http` (or `cluster`, `holds`, `wait`): those scenarios alone, printed, docs/benchmarks.md left as it is.
 const only = process.argv.indexOf('--only');
 const ONLY_HTTP = only !== -1 && process.argv[only + 1] === 'http';
 const ONLY_CLUSTER = only !== -1 && process.argv[only + 1] === 'cluster';
 const ONLY_HOLDS = only !== -1 && process.argv[only + 1] === 'holds';
-if (only !== -1 && !ONLY_HTTP && !ONLY_CLUSTER && !ONLY_HOLDS)
-  throw new Error('--only takes one value: http, cluster or holds');
+const ONLY_WAIT = only !== -1 && process.argv[only + 1] === 'wait';
+if (only !== -1 && !ONLY_HTTP && !ONLY_CLUSTER && !ONLY_HOLDS && !ONLY_WAIT)
+  throw new Error('--only takes one value: http, cluster, holds or wait');
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 20_000);
 const STORM = Number(process.env.BENCH_STORM ?? 50_000);
 const SOAK = Number(process.env.BENCH_SOAK ?? 200_000);
@@ -39,6 +41,8 @@ const SOAK = Number(process.env.BENCH_SOAK ?? 200_000);
 // MiB to 400,000), and a run measured from the start on a fast machine ends inside that growth.
 const SOAK_WARMUP = Number(process.env.BENCH_SOAK_WARMUP ?? SOAK);
 const STOCK = ORDERS / 2;
+// Buyers waiting at once for their orders (GET ?wait=), against as many polling once a second.
+const WAIT_BUYERS = Number(process.env.BENCH_WAIT_BUYERS ?? 10_000);
 // The seed algorithms run fewer orders: the WATCH loop and the spin lock decide a few hundred a second.
 const SEED_ORDERS = Math.min(ORDERS, Number(process.env.BENCH_SEED_ORDERS ?? 5000));
 const WORKERS = 2;
@@ -76,21 +80,25 @@ const HTTP_SIDE = [
 ];
 const inRounds = (names: string[]) =>
   Array.from({ length: ROUNDS }, (_, r) => names.map((name) => `${name} (round ${r + 1}/${ROUNDS})`)).flat();
+const WAIT_STEP = `wait: ${WAIT_BUYERS.toLocaleString('en-US')} buyers waiting, then polling`;
 const steps = ONLY_HTTP
   ? inRounds(HTTP_SIDE)
-  : ONLY_CLUSTER
-    ? clusterSteps(ROUNDS)
-    : ONLY_HOLDS
-      ? holdsSteps(ROUNDS)
-      : [
-          ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
-          ...inRounds(WORKER_SIDE),
-          'commit shapes',
-          ...inRounds(HTTP_SIDE),
-          ...clusterSteps(ROUNDS),
-          ...holdsSteps(ROUNDS),
-          ...(SOAK > 0 ? ['Flashline soak (worker memory)'] : []),
-        ];
+  : ONLY_WAIT
+    ? [WAIT_STEP]
+    : ONLY_CLUSTER
+      ? clusterSteps(ROUNDS)
+      : ONLY_HOLDS
+        ? holdsSteps(ROUNDS)
+        : [
+            ...SEED_ALGORITHMS.map((a) => `seed: ${a}`),
+            ...inRounds(WORKER_SIDE),
+            'commit shapes',
+            ...inRounds(HTTP_SIDE),
+            ...clusterSteps(ROUNDS),
+            ...holdsSteps(ROUNDS),
+            ...(SOAK > 0 ? ['Flashline soak (worker memory)'] : []),
+            WAIT_STEP,
+          ];
 let step = 0;
 const startedAt = performance.now();
 // Read now: at the end the 1-minute load average is mostly the bench's own.
@@ -191,6 +199,21 @@ try {
         : '`npm run bench` (this section alone: `npm run bench -- --only cluster`)',
     );
   };
+  // 8. Buyers waiting for their orders' decisions (GET ?wait=30) against as many polling once a second.
+  const waitSection = async () => {
+    progress(WAIT_STEP);
+    const result = await measureWaiting({
+      redisUrl: redis.url,
+      admin,
+      buyers: WAIT_BUYERS,
+      workers: WORKERS,
+      idleMs: 5000,
+      env,
+    });
+    return waitReport(result, WAIT_BUYERS);
+  };
+  const waitIntro = (command: string) =>
+    `${WAIT_BUYERS.toLocaleString('en-US')} buyers for one sale's queued orders, on the real API process and ${WORKERS} worker processes: first each holding one \`GET /orders/:id?wait=30\`, then (a fresh API process, the orders anew) each polling \`GET /orders/:id\` once a second; each buyer on a keep-alive connection of its own, from one buyers' process. Idle: 5 s while no worker runs; deciding: from the workers' start until every buyer has its decision. Decision → answer: the buyer's clock when the decided order reached it, minus the order's \`decidedAt\` (one machine). Memory: the API process's growth from before the buyers came to after the idle 5 s (the heap as V8 reports it, garbage not yet collected included). Per second: answers a second from the workers' start, their boot included. Command: ${command}.`;
   const holdsPart = () =>
     holdsSection({
       redisUrl: redis.url,
@@ -228,7 +251,22 @@ try {
       process.exitCode = 1;
     }
   };
-  if (ONLY_HOLDS) printAlone('Held units alone', await holdsPart());
+  if (ONLY_WAIT) {
+    const wait = await waitSection();
+    console.log(
+      [
+        `## Waiting for the decision (\`npm run bench -- --only wait\`, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average before the run ${LOAD_BEFORE})`,
+        '',
+        waitIntro('`npm run bench -- --only wait`'),
+        '',
+        '| scenario | measured | per second | notes |',
+        '|---|---|---|---|',
+        ...rowLines(wait.rows),
+        '',
+        ...wait.lines,
+      ].join('\n'),
+    );
+  } else if (ONLY_HOLDS) printAlone('Held units alone', await holdsPart());
   else if (ONLY_CLUSTER) printAlone('The cluster scenarios alone', await clusterSection());
   else {
     // 5. The HTTP ceilings (Express validating and answering 202, without Redis and with one
@@ -712,6 +750,8 @@ try {
         `Batch jobs against one job per order, hot product, medians of this run: ${round(hot.decisionsPerSecond / single.decisionsPerSecond)}× the decisions per second.`,
         `A lock claimed by the commit script against one taken with a lease, medians of this run: ${round(hot.decisionsPerSecond / hotLeased.decisionsPerSecond)}× the decisions per second for the hot product, ${round(wide.decisionsPerSecond / wideLeased.decisionsPerSecond)}× for the wide sale.`,
       ];
+      const wait = await waitSection();
+      rows.push(...wait.rows);
       const memory: string[] = [];
       if (soak) {
         const all = soak.rss.samples.filter((s) => s.mib.every(Number.isFinite));
@@ -775,6 +815,12 @@ try {
           ...cpuPerDecision.map((line) => `- ${line}`),
           '',
           ...cluster.lines,
+          '',
+          '### Waiting for the decision',
+          '',
+          waitIntro('`npm run bench` (this section alone: `npm run bench -- --only wait`)'),
+          '',
+          ...wait.lines,
           '',
           '### What a product costs in a commit',
           '',

@@ -16,6 +16,7 @@ import {
   errorFields,
   failOrders,
   isRedisFull,
+  publishDecided,
   reopenOrder,
   type Config,
   type Decision,
@@ -127,6 +128,17 @@ export function createOrderWorker(
     if (failed > 0) metrics?.observeFailed(failed);
   };
 
+  // Tells the API processes which of a job's orders are decided (replays included): one message per job,
+  // sent once the job's orders are settled, and not awaited. Lost (Redis down, this process killed right
+  // after the commit), it only delays the answer of a request waiting on them to the end of its wait.
+  const announce = (orders: readonly Pick<OrderJob, 'orderId'>[]) => {
+    publishDecided(
+      redis,
+      keys,
+      orders.map((order) => order.orderId),
+    ).catch((error: unknown) => log('debug', 'could not announce decisions', errorFields(error)));
+  };
+
   // One order of a job: its decision, or its error.
   const decideOne = async (order: OrderJob, reopen: boolean, timestamp: number): Promise<Decision> => {
     if (reopen) {
@@ -181,7 +193,9 @@ export function createOrderWorker(
       const reopen = job.attemptsMade > 0 || job.stalledCounter > 0;
       if (!('orders' in job.data)) {
         try {
-          return await decideOne(job.data, reopen, job.timestamp);
+          const decision = await decideOne(job.data, reopen, job.timestamp);
+          announce([job.data]);
+          return decision;
         } catch (error) {
           if (error instanceof AppError && permanent.has(error.code)) throw new UnrecoverableError(error.message);
           if (isRedisFull(error)) return await deferWhileRedisFull(job, token, error);
@@ -206,12 +220,14 @@ export function createOrderWorker(
       const counts: Partial<Record<'confirmed' | 'reserved' | RejectReason | 'unknown', number>> = {};
       const count = (outcome: keyof typeof counts) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
       const failedForGood: OrderJob[] = [];
+      const decided: OrderJob[] = [];
       settled.forEach((s, i) => {
+        const order = orders[i]!;
         if (s.status === 'fulfilled') {
           count(s.value.status === 'rejected' ? s.value.reason : s.value.status);
+          decided.push(order);
           return;
         }
-        const order = orders[i]!;
         if (s.reason instanceof AppError && s.reason.code === 'not_found') {
           log('warn', 'job names an order with no record: nothing decided', { orderId: order.orderId, jobId: job.id });
           count('unknown');
@@ -222,6 +238,7 @@ export function createOrderWorker(
         count('processing_failed');
       });
       await giveUp(failedForGood);
+      announce([...decided, ...failedForGood]);
       return counts;
     },
     {
@@ -256,7 +273,9 @@ export function createOrderWorker(
         }
         log('warn', 'order failed for good', { jobId: job.id, attempts: job.attemptsMade, ...errorFields(error) });
         // Only a queued order changes: those of a batch already decided keep their decision.
-        await giveUp(ordersOf(job.data));
+        const orders = ordersOf(job.data);
+        await giveUp(orders);
+        announce(orders);
       })
       .catch((failError: unknown) => {
         // Redis is down as well: the order stays queued until a reconciler decides it.

@@ -56,6 +56,9 @@ export {
   type HoldExpiryJob,
   type HoldsQueues,
 } from './queue/holdsQueue.ts';
+export { decidedIdsOf, isDecided, publishDecided } from './orders/decisions.ts';
+export { OrderWaiters, type OrderWaitersDeps, type Waiting, type Woken } from './orders/orderWaiters.ts';
+export { subscribe, type Subscription, type SubscriptionHandlers } from './redis/subscriber.ts';
 export {
   createOrderAcceptor,
   type AcceptOutcome,

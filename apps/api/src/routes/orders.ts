@@ -1,21 +1,27 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import {
   AppError,
   createOrderAcceptor,
   getOrder,
   idempotencyKeySchema,
+  isDecided,
   orderRequestSchema,
   tokenOrderRequestSchema,
+  type Order,
   type OrderRequest,
 } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
-import { createCallers, orderSeenBy } from '../http/caller.ts';
+import { createCallers, orderSeenBy, type Caller } from '../http/caller.ts';
 import { sendError } from '../http/errors.ts';
 import { jsonBody, parse } from '../http/validate.ts';
 
 const orderIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'is not an order id');
+/** `?wait=`: whole seconds, 1 to 30, written plainly (no sign, no leading zero, once). */
+const waitSchema = z
+  .string('must be given once')
+  .regex(/^(?:[1-9]|[12]\d|30)$/, 'must be a whole number of seconds from 1 to 30');
 
 export function orderRoutes(deps: ApiDeps): Router {
   const router = Router();
@@ -68,12 +74,35 @@ export function orderRoutes(deps: ApiDeps): Router {
   router.get('/orders/:orderId', async (req, res) => {
     const caller = await callers.of(req);
     const orderId = parse(orderIdSchema, req.params.orderId, 'orderId');
-    const order = await getOrder(deps.redis, deps.keys, orderId);
-    // Another buyer's order is answered as if it did not exist: a 403 would confirm that it does.
-    const seen = order ? orderSeenBy(caller, order) : undefined;
-    if (!seen) throw new AppError('not_found', `order ${orderId} does not exist`);
-    res.json(seen);
+    const waitS = req.query.wait === undefined ? undefined : Number(parse(waitSchema, req.query.wait, 'wait'));
+    // Registered before the first read, so a decision published between the two is not missed. With
+    // ORDER_WAIT_MAX requests waiting already, this one is answered at once, as without `wait`.
+    const waiting = waitS === undefined ? undefined : deps.waiters.add(orderId, waitS * 1000);
+    if (!waiting) {
+      answerOrder(res, caller, orderId, await getOrder(deps.redis, deps.keys, orderId));
+      return;
+    }
+    // A client that goes away frees its place at once; its wait then reads nothing more.
+    res.once('close', waiting.cancel);
+    try {
+      let order = await getOrder(deps.redis, deps.keys, orderId);
+      if (order && !isDecided(order) && orderSeenBy(caller, order)) {
+        const woken = await waiting.woken;
+        if (woken.kind === 'gone') return;
+        order = woken.kind === 'read' ? woken.order : await getOrder(deps.redis, deps.keys, orderId);
+      }
+      answerOrder(res, caller, orderId, order);
+    } finally {
+      waiting.cancel();
+    }
   });
 
   return router;
+}
+
+/** The answer of GET /orders/:id, after a wait too: another buyer's order as if it did not exist (a 403 would confirm that it does). */
+function answerOrder(res: Response, caller: Caller, orderId: string, order: Order | null): void {
+  const seen = order ? orderSeenBy(caller, order) : undefined;
+  if (!seen) throw new AppError('not_found', `order ${orderId} does not exist`);
+  res.json(seen);
 }

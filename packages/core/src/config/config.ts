@@ -154,6 +154,7 @@ const schema = z
     HTTP_REQUEST_TIMEOUT_MS: int(100, 30_000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
+    ORDER_WAIT_MAX: int(0, 5000),
   })
   .refine((env) => (env.WORKER_PARTITIONS ?? []).every((p) => p < partitionsOf(env)), {
     path: ['WORKER_PARTITIONS'],
@@ -295,6 +296,9 @@ const schema = z
       keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: env.HTTP_MAX_CONNECTIONS,
     },
+    // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
+    // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
+    orderWaitMax: env.ORDER_WAIT_MAX,
   }));
 
 export type Config = z.output<typeof schema>;

@@ -104,6 +104,14 @@ export function createKeys(prefix: string) {
      * whether it takes writes (a full Redis answers PING but refuses every order). One key for every process.
      */
     readinessProbe: () => `${prefix}:readyz`,
+    /**
+     * Pub/sub channel (no key is stored): after each job, the worker PUBLISHes on it the space-separated ids
+     * of the job's orders that are decided; every API process SUBSCRIBEs to it once and wakes the requests
+     * waiting on those orders (`GET /orders/:id?wait=`). Classic pub/sub, not sharded: on a cluster each
+     * message is relayed to every node, and an API process's one subscription may sit on any of them
+     * (docs/http.md#waiting-for-the-decision).
+     */
+    decidedChannel: () => `${prefix}:decided`,
     /** String: the lease of the one reconciler that runs at a time. */
     reconciler: () => `${prefix}:reconciler`,
     /** Hash: one order and its decision. */

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createRegistry } from './registry.ts';
 
 /** Requests answered before any route matched (per-IP 429, 503 while Redis is down, unknown paths). */
@@ -6,8 +6,21 @@ export const UNMATCHED_ROUTE = 'unmatched';
 
 /** The API process's metrics. Labels are bounded: route patterns, never raw paths or ids. */
 export function createApiMetrics(registry: Registry = createRegistry()) {
+  let waiting = () => 0;
   return {
     registry,
+    orderWaits: new Gauge({
+      name: 'flashline_order_waits',
+      help: 'GET /orders/:id?wait= requests of this process waiting for their order to be decided',
+      registers: [registry],
+      collect() {
+        this.set(waiting());
+      },
+    }),
+    /** Where the gauge of waiting requests reads its value, at each scrape. */
+    trackWaits(size: () => number) {
+      waiting = size;
+    },
     httpRequests: new Counter({
       name: 'flashline_http_requests_total',
       help: 'HTTP requests answered, by route pattern, method and status',
