@@ -11,6 +11,7 @@ import {
   workerId,
 } from '@flashline/core';
 import { createOrderWorker, createWorkerParts } from './orderWorker.ts';
+import { startWebhooks } from './webhooks.ts';
 
 await runMain('worker', async (config, log) => {
   const redis = connectRedis(config, 'worker');
@@ -52,17 +53,23 @@ await runMain('worker', async (config, log) => {
     (error) => log('warn', 'reconciler failed', errorFields(error)),
   );
 
+  // With WEBHOOK_URL: the relay of this process's partitions and their delivery workers.
+  const webhooks = config.webhooks ? startWebhooks(config, config.webhooks, redis, log, metrics) : undefined;
+
   for (const worker of workers) void worker.run().catch(() => {});
-  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+  await Promise.all([...workers.map((worker) => worker.waitUntilReady()), webhooks?.ready]);
   log('info', 'worker ready', {
     pid: process.pid,
     concurrency: config.workerConcurrency,
     partitions: config.workerPartitions,
+    webhooks: webhooks !== undefined,
   });
 
   return async () => {
     clearInterval(stats);
     stopReconciler();
+    // Stopped first: an outbox entry read but not yet added stays in its stream for the next relay.
+    await webhooks?.stopRelay();
     // Let active jobs finish (their locks are released as each `using` ends), within the deadline;
     // past it, force-close: unfinished jobs stall and another worker redoes them idempotently.
     const finished = Promise.all(workers.map((worker) => worker.close())).then(() => true);
@@ -71,6 +78,7 @@ await runMain('worker', async (config, log) => {
       log('warn', 'active jobs did not finish in time; closing anyway', { deadlineMs: config.shutdownTimeoutMs });
       await Promise.all(workers.map((worker) => worker.close(true)));
     }
+    await webhooks?.close(config.shutdownTimeoutMs);
     stopPublishing();
     await queues.close();
     await redis.quit().catch(() => redis.disconnect());

@@ -111,3 +111,10 @@ export {
   type RelaySettings,
   type WebhookQueue,
 } from './webhooks/relay.ts';
+export {
+  createDeliverer,
+  describeOutcome,
+  type Deliverer,
+  type DeliveryKind,
+  type DeliveryOutcome,
+} from './webhooks/deliver.ts';

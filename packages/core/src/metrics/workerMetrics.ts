@@ -1,6 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { LockObserver } from '../locks/productLock.ts';
 import type { Decision } from '../orders/order.ts';
+import type { DeliveryKind } from '../webhooks/deliver.ts';
 import { createRegistry } from './registry.ts';
 
 /** A worker process's metrics; its registry is published to Redis for the dashboard to serve. */
@@ -34,6 +35,18 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     registers: [registry],
   });
 
+  const webhookDeliveries = new Counter({
+    name: 'flashline_webhook_deliveries_total',
+    help: 'Webhook delivery attempts, by outcome (delivered: a 2xx; refused: another status; timeout; connection_error; malformed: not an order event, not retried)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const webhookEventsRelayed = new Counter({
+    name: 'flashline_webhook_events_relayed_total',
+    help: 'Outbox entries this worker moved into the webhooks queue (a re-add after a crash counts again)',
+    registers: [registry],
+  });
+
   const lockObserver: LockObserver = {
     acquired(waitMs, busyAttempts) {
       lockWait.observe(waitMs / 1000);
@@ -54,8 +67,15 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     lockObserver,
     /** A decision this worker's commit applied; `acceptedAt` is the job's enqueue time (epoch ms). */
     observeDecision(decision: Decision, acceptedAt: number, now = Date.now()) {
-      decided.inc({ status: decision.status, reason: decision.status === 'confirmed' ? 'none' : decision.reason });
+      decided.inc({ status: decision.status, reason: decision.status === 'rejected' ? decision.reason : 'none' });
       decisionLatency.observe(Math.max(0, now - acceptedAt) / 1000);
+    },
+    /** One webhook delivery attempt's outcome. */
+    observeDelivery(outcome: DeliveryKind | 'malformed') {
+      webhookDeliveries.inc({ outcome });
+    },
+    observeRelayed(count: number) {
+      webhookEventsRelayed.inc(count);
     },
     /** Orders ended rejected / processing_failed (a job out of attempts, or the reconciler). */
     observeFailed(count = 1) {
