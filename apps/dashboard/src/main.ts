@@ -1,4 +1,12 @@
-import { connectRedis, createKeys, createOrdersQueues, listen, runMain, withSecrets } from '@flashline/core';
+import {
+  connectRedis,
+  createKeys,
+  createOrdersQueues,
+  createWebhookQueues,
+  listen,
+  runMain,
+  withSecrets,
+} from '@flashline/core';
 import { BOARD_PATH, SALE_PATH, createDashboardApp } from './app.ts';
 import { AuditLog } from './audit/auditLog.ts';
 import { LoginThrottle } from './auth/loginThrottle.ts';
@@ -13,13 +21,15 @@ await runMain('dashboard', async (baseConfig, log) => {
   // Built as the API builds it: a job an admin adds on the board gets the same attempts and retention.
   // Every partition: Bull Board lists each, the panel and the metrics add them up.
   const orders = createOrdersQueues(config, redis);
+  // With WEBHOOK_URL, the deliveries too (each partition's webhooks queue): failed ones are retried from the board.
+  const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
   const sale = new SaleFeed({ redis, keys, orders: orders.all, intervalMs: config.salePanelIntervalMs, log });
   const app = createDashboardApp({
     users: {
       admin: { user: config.dashboardUser, password: config.dashboardPassword },
       viewer: { user: config.dashboardViewerUser, password: config.dashboardViewerPassword },
     },
-    queues: [...orders.all],
+    queues: [...orders.all, ...webhooks],
     audit: new AuditLog(redis, keys, config.audit),
     sale,
     streams: config.salePanelStreams,
@@ -46,6 +56,7 @@ await runMain('dashboard', async (baseConfig, log) => {
     sale.close();
     await http.close();
     await orders.close();
+    await Promise.all(webhooks.map((queue) => queue.close()));
     await redis.quit().catch(() => redis.disconnect());
   };
 });
