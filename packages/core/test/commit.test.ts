@@ -319,7 +319,7 @@ describe('order commit', () => {
     ];
     const results = await commitOrders(ctx.redis, keys, 'p', batch, fence, RULES);
     const outcomes = results.map((r) =>
-      r instanceof AppError ? r.code : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+      r instanceof AppError ? r.code : r.decision.status === 'rejected' ? r.decision.reason : r.decision.status,
     );
     assert.deepEqual(outcomes, ['confirmed', 'confirmed', 'limit_exceeded', 'confirmed', 'sold_out', 'confirmed']);
     assert.deepEqual(await getProduct(ctx.redis, keys, 'p'), {
@@ -481,7 +481,7 @@ describe('order commit', () => {
       const statuses = (outcomes.kind === 'sections' ? outcomes.sections : []).map((section) =>
         section.kind === 'decided'
           ? section.orders.map((r) =>
-              r.kind !== 'decided' ? r.kind : r.decision.status === 'confirmed' ? 'confirmed' : r.decision.reason,
+              r.kind !== 'decided' ? r.kind : r.decision.status === 'rejected' ? r.decision.reason : r.decision.status,
             )
           : section.kind,
       );
