@@ -187,7 +187,7 @@ export function createOrderWorker(
       const failedForGood: OrderJob[] = [];
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
-          count(s.value.status === 'confirmed' ? 'confirmed' : s.value.reason);
+          count(s.value.status === 'rejected' ? s.value.reason : 'confirmed');
           return;
         }
         const order = orders[i]!;
