@@ -33,7 +33,8 @@ async function unreliableReceiver(random: () => number) {
       if (!verifyWebhookSignature(typeof header === 'string' ? header : undefined, raw, SECRET)) {
         stats.badSignatures += 1;
         res.statusCode = 400;
-        return res.end();
+        res.end();
+        return;
       }
       const event = JSON.parse(raw.toString()) as WebhookEvent;
       if (
@@ -46,9 +47,13 @@ async function unreliableReceiver(random: () => number) {
       if (roll < 0.15) {
         stats.failed += 1;
         res.statusCode = 500;
-        return res.end('try later');
+        res.end('try later');
+        return;
       }
-      if (roll < 0.2) return void (stats.hung += 1);
+      if (roll < 0.2) {
+        stats.hung += 1;
+        return;
+      }
       const answer = () => {
         acknowledged.set(event.id, (acknowledged.get(event.id) ?? 0) + 1);
         res.statusCode = 200;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue, Worker } from 'bullmq';
 import {
@@ -17,7 +17,7 @@ import {
   type WebhookSettings,
 } from '@flashline/core';
 import { outboxFields, useRedisServer } from '@flashline/test-utils';
-import { createWebhookWorker } from '../src/webhookWorker.ts';
+import { createWebhookWorker, type DeliveryResult } from '../src/webhookWorker.ts';
 
 const SECRET = 'whsec-worker-0123456789abcdef';
 
@@ -34,8 +34,8 @@ describe('webhook delivery worker', () => {
   let server: Server;
   let config: Config;
   let redis: RedisClient;
-  let queue: Queue<WebhookJob>;
-  let worker: Worker;
+  let queue: Queue<WebhookJob, DeliveryResult>;
+  let worker: Worker<WebhookJob, DeliveryResult>;
   /** Each request's arrival time and whether it verified; the first `failFirst` are answered 500. */
   const arrivals: { at: number; signed: boolean }[] = [];
   let failFirst = 0;
@@ -64,7 +64,7 @@ describe('webhook delivery worker', () => {
     });
     const settings = config.webhooks as WebhookSettings;
     redis = connectRedis(config, 'worker');
-    queue = createWebhookQueues(config, settings, redis)[0]!;
+    queue = createWebhookQueues(config, settings, redis)[0]! as Queue<WebhookJob, DeliveryResult>;
     worker = createWebhookWorker(config, settings, redis, createDeliverer(settings), () => {}, undefined, 0);
     void worker.run();
     await worker.waitUntilReady();
