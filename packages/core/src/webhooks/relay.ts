@@ -19,6 +19,9 @@ export interface RelayDeps {
   batch: number;
 }
 
+/** Jobs per addBulk (one MULTI of as many scripts, a few ms of Redis's time). */
+const ADD_CHUNK = 100;
+
 type StreamReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
 /** The product groups whose outbox feeds a partition (the groups whose orders that partition decides). */
@@ -47,7 +50,8 @@ export async function relayOnce(deps: RelayDeps, partition: number): Promise<num
       return { name: job.type, data: job, opts: { jobId: job.event } };
     }),
   );
-  await deps.queues[partition]!.addBulk(jobs);
+  // BullMQ's addBulk is one MULTI: chunks keep each one short, so it never holds Redis (and the commits) for long.
+  for (let i = 0; i < jobs.length; i += ADD_CHUNK) await deps.queues[partition]!.addBulk(jobs.slice(i, i + ADD_CHUNK));
   await deleteEntries(deps.redis, read);
   return jobs.length;
 }
