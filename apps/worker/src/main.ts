@@ -70,6 +70,8 @@ await runMain('worker', async (config, log) => {
     stopReconciler();
     // Stopped first: an outbox entry read but not yet added stays in its stream for the next relay.
     await webhooks?.stopRelay();
+    // Deliveries in flight end alongside the orders' jobs, within the same deadline.
+    const webhooksClosed = webhooks?.close(config.shutdownTimeoutMs);
     // Let active jobs finish (their locks are released as each `using` ends), within the deadline;
     // past it, force-close: unfinished jobs stall and another worker redoes them idempotently.
     const finished = Promise.all(workers.map((worker) => worker.close())).then(() => true);
@@ -78,7 +80,7 @@ await runMain('worker', async (config, log) => {
       log('warn', 'active jobs did not finish in time; closing anyway', { deadlineMs: config.shutdownTimeoutMs });
       await Promise.all(workers.map((worker) => worker.close(true)));
     }
-    await webhooks?.close(config.shutdownTimeoutMs);
+    await webhooksClosed;
     stopPublishing();
     await queues.close();
     await redis.quit().catch(() => redis.disconnect());
