@@ -8,6 +8,7 @@ import {
   connectRedis,
   createDeliverer,
   createWebhookQueues,
+  createWorkerMetrics,
   jobOfEntry,
   loadConfig,
   verifyWebhookSignature,
@@ -39,6 +40,11 @@ describe('webhook delivery worker', () => {
   /** Each request's arrival time and whether it verified; the first `failFirst` are answered 500. */
   const arrivals: { at: number; signed: boolean }[] = [];
   let failFirst = 0;
+  const metrics = createWorkerMetrics();
+  const attemptsBy = async (outcome: string) =>
+    (await metrics.registry.getSingleMetric('flashline_webhook_deliveries_total')?.get())?.values.find(
+      (v) => v.labels.outcome === outcome,
+    )?.value ?? 0;
 
   before(async () => {
     server = createServer((req, res) => {
@@ -65,7 +71,7 @@ describe('webhook delivery worker', () => {
     const settings = config.webhooks as WebhookSettings;
     redis = connectRedis(config, 'worker');
     queue = createWebhookQueues(config, settings, redis)[0]! as Queue<WebhookJob, DeliveryResult>;
-    worker = createWebhookWorker(config, settings, redis, createDeliverer(settings), () => {}, undefined, 0);
+    worker = createWebhookWorker(config, settings, redis, createDeliverer(settings), () => {}, metrics, 0);
     void worker.run();
     await worker.waitUntilReady();
   });
@@ -103,6 +109,11 @@ describe('webhook delivery worker', () => {
     assert.equal(done.attemptsMade, 3);
     assert.equal(arrivals.length, 3);
     assert.ok(arrivals.every((a) => a.signed));
+    assert.deepEqual(
+      [await attemptsBy('refused'), await attemptsBy('delivered')],
+      [2, 1],
+      'the attempts were not counted',
+    );
     const gaps = [arrivals[1]!.at - arrivals[0]!.at, arrivals[2]!.at - arrivals[1]!.at];
     assert.ok(gaps[0]! >= 190 && gaps[0]! < 390, `first retry after ${gaps[0]} ms`);
     assert.ok(gaps[1]! >= 390 && gaps[1]! < 790, `second retry after ${gaps[1]} ms`);
@@ -118,5 +129,6 @@ describe('webhook delivery worker', () => {
     assert.equal(done.attemptsMade, 1);
     assert.match(done.failedReason, /not an order event/);
     assert.equal(arrivals.length, 0);
+    assert.equal(await attemptsBy('malformed'), 1);
   });
 });
