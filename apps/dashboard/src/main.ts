@@ -3,6 +3,7 @@ import {
   createHoldsQueues,
   createKeys,
   createOrdersQueues,
+  createWebhookQueues,
   listen,
   runMain,
   withSecrets,
@@ -23,13 +24,15 @@ await runMain('dashboard', async (baseConfig, log) => {
   const orders = createOrdersQueues(config, redis);
   // The hold expiry timers too: an operator sees a product's next expiries and a timer that failed.
   const holds = createHoldsQueues(config, redis);
+  // With WEBHOOK_URL, the deliveries too (each partition's webhooks queue): failed ones are retried from the board.
+  const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
   const sale = new SaleFeed({ redis, keys, orders: orders.all, intervalMs: config.salePanelIntervalMs, log });
   const app = createDashboardApp({
     users: {
       admin: { user: config.dashboardUser, password: config.dashboardPassword },
       viewer: { user: config.dashboardViewerUser, password: config.dashboardViewerPassword },
     },
-    queues: [...orders.all, ...holds.all],
+    queues: [...orders.all, ...holds.all, ...webhooks],
     audit: new AuditLog(redis, keys, config.audit),
     sale,
     streams: config.salePanelStreams,
@@ -55,7 +58,7 @@ await runMain('dashboard', async (baseConfig, log) => {
     // The panels' event streams never end by themselves: end them, or the server would wait forever.
     sale.close();
     await http.close();
-    await Promise.all([orders.close(), holds.close()]);
+    await Promise.all([orders.close(), holds.close(), ...webhooks.map((queue) => queue.close())]);
     await redis.quit().catch(() => redis.disconnect());
   };
 });

@@ -7,6 +7,7 @@ import {
   createLogger,
   createOrdersQueue,
   createOrdersQueues,
+  createWebhookQueues,
   listen,
   loadConfig,
   type Config,
@@ -32,6 +33,8 @@ export interface DashboardFixture {
   queue: Queue;
   /** Every partition, as main.ts hands them to Bull Board and the sale panel. */
   queues: readonly Queue[];
+  /** With WEBHOOK_URL in `env`: the webhooks queue's partitions, on the board as main.ts puts them. */
+  webhooks: readonly Queue[];
   audit: AuditLog;
   sale: SaleFeed;
   close(): Promise<void>;
@@ -80,12 +83,13 @@ function dashboardWith(
   options: FixtureOptions,
 ): DashboardFixture {
   const keys = createKeys(config.keyPrefix);
+  const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
   const audit = new AuditLog(redis, keys, config.audit);
   const log = options.log ?? createLogger('dashboard-test');
   const sale = new SaleFeed({ redis, keys, orders: queues, intervalMs: options.intervalMs ?? 100, log });
   const app = createDashboardApp({
     users: { admin: ADMIN, viewer: VIEWER },
-    queues: [...queues],
+    queues: [...queues, ...webhooks],
     audit,
     sale,
     streams: config.salePanelStreams,
@@ -100,11 +104,12 @@ function dashboardWith(
     keys,
     queue: queues[0]!,
     queues,
+    webhooks,
     audit,
     sale,
     async close() {
       sale.close();
-      await Promise.all(queues.map((queue) => queue.close()));
+      await Promise.all([...queues, ...webhooks].map((queue) => queue.close()));
       redis.disconnect();
     },
   };

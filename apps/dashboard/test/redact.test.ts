@@ -38,4 +38,28 @@ describe("the viewer's redaction of job data", () => {
   it('hides a batch that carries anything besides its orders', () => {
     assert.deepEqual(redact({ orders: [], extra: 'x' }), { orders: '[redacted]', extra: '[redacted]' });
   });
+
+  it('shows a webhook job its event and order state, the buyer pseudonymized, unknown fields hidden', () => {
+    const shown = redact({
+      event: 'tv.AAAAAAAAAAAAAAAA.1',
+      type: 'order.confirmed',
+      at: '1764709200000',
+      order: { productId: 'tv', userId: 'alice', quantity: '1', status: 'confirmed', seq: '1', note: 'secret' },
+    }) as { event: string; order: Record<string, unknown> };
+    assert.doesNotMatch(JSON.stringify(shown), /alice|secret/);
+    assert.equal(shown.event, 'tv.AAAAAAAAAAAAAAAA.1');
+    assert.match(String(shown.order.userId), /^user-[0-9a-f]{10}$/);
+    assert.deepEqual(
+      { ...shown.order, userId: 'x' },
+      {
+        productId: 'tv',
+        userId: 'x',
+        quantity: '1',
+        status: 'confirmed',
+        seq: '1',
+        note: '[redacted]',
+      },
+    );
+    assert.equal(shown.order.userId, (redact({ orderId: 'o', userId: 'alice' }) as { userId: string }).userId);
+  });
 });

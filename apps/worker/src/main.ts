@@ -12,6 +12,7 @@ import {
 } from '@flashline/core';
 import { createHoldWorker } from './holdWorker.ts';
 import { createOrderWorker, createWorkerParts } from './orderWorker.ts';
+import { startWebhooks } from './webhooks.ts';
 
 await runMain('worker', async (config, log) => {
   const redis = connectRedis(config, 'worker');
@@ -58,17 +59,25 @@ await runMain('worker', async (config, log) => {
     (error) => log('warn', 'reconciler failed', errorFields(error)),
   );
 
+  // With WEBHOOK_URL: the relay of this process's partitions and their delivery workers.
+  const webhooks = config.webhooks ? startWebhooks(config, config.webhooks, redis, log, metrics) : undefined;
+
   for (const worker of [...workers, ...holdWorkers]) void worker.run().catch(() => {});
-  await Promise.all([...workers, ...holdWorkers].map((worker) => worker.waitUntilReady()));
+  await Promise.all([...[...workers, ...holdWorkers].map((worker) => worker.waitUntilReady()), webhooks?.ready]);
   log('info', 'worker ready', {
     pid: process.pid,
     concurrency: config.workerConcurrency,
     partitions: config.workerPartitions,
+    webhooks: webhooks !== undefined,
   });
 
   return async () => {
     clearInterval(stats);
     stopReconciler();
+    // Stopped first: an outbox entry read but not yet added stays in its stream for the next relay.
+    await webhooks?.stopRelay();
+    // Deliveries in flight end alongside the orders' jobs, within the same deadline.
+    const webhooksClosed = webhooks?.close(config.shutdownTimeoutMs);
     // Let active jobs finish (their locks are released as each `using` ends), within the deadline;
     // past it, force-close: unfinished jobs stall and another worker redoes them idempotently.
     const finished = Promise.all([...workers, ...holdWorkers].map((worker) => worker.close())).then(() => true);
@@ -77,6 +86,7 @@ await runMain('worker', async (config, log) => {
       log('warn', 'active jobs did not finish in time; closing anyway', { deadlineMs: config.shutdownTimeoutMs });
       await Promise.all([...workers, ...holdWorkers].map((worker) => worker.close(true)));
     }
+    await webhooksClosed;
     stopPublishing();
     await Promise.all([queues.close(), holdsQueues.close()]);
     await redis.quit().catch(() => redis.disconnect());

@@ -124,7 +124,7 @@ export function createOrderWorker(
 
   // Gives up on orders (ends those still undecided processing_failed), counting only those it ended.
   const giveUp = async (orders: readonly OrderJob[]) => {
-    const failed = await failOrders(redis, keys, orders, config.orderRetentionMs);
+    const failed = await failOrders(redis, keys, orders, config.orderRetentionMs, parts.holdRules.events);
     if (failed > 0) metrics?.observeFailed(failed);
   };
 

@@ -79,6 +79,8 @@ export {
   partitionOfGroup,
   onePartition,
   partitionQueue,
+  webhookPartitionQueue,
+  WEBHOOKS_QUEUE,
   type OrdersQueues,
   ordersOf,
   type OrderBatchJob,
@@ -101,3 +103,31 @@ export { createWorkerMetrics, type WorkerMetrics } from './metrics/workerMetrics
 export { registerQueueDepth, createReadErrors } from './metrics/queueMetrics.ts';
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
+export { webhookSettings, type WebhookSettings } from './config/webhooks.ts';
+export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, DEFAULT_TOLERANCE_S } from './webhooks/signature.ts';
+export {
+  attemptsToSpan,
+  retryDelayMs,
+  retrySpanMs,
+  MAX_RETRY_DELAY_MS,
+  RETRY_SPAN_MS,
+  WEBHOOK_BACKOFF,
+} from './webhooks/backoff.ts';
+export { eventOf, jobOfEntry, type WebhookEvent, type WebhookJob } from './webhooks/event.ts';
+export { createWebhookQueues, webhookJobOptions, COMPLETED_AGE_S, FAILED_AGE_S } from './webhooks/webhooksQueue.ts';
+export {
+  groupsOfPartition,
+  relayOnce,
+  startRelay,
+  type Relay,
+  type RelayDeps,
+  type RelaySettings,
+  type WebhookQueue,
+} from './webhooks/relay.ts';
+export {
+  createDeliverer,
+  describeOutcome,
+  type Deliverer,
+  type DeliveryKind,
+  type DeliveryOutcome,
+} from './webhooks/deliver.ts';

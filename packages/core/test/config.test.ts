@@ -157,3 +157,48 @@ describe('buyer token settings', () => {
     refuses({ BUYER_TOKEN_AUDIENCE: 'flashline' }, 'BUYER_TOKEN_AUDIENCE');
   });
 });
+
+describe('webhook settings', () => {
+  const SECRET = 'whsec-0123456789abcdef';
+  const refused = (env: Record<string, string>, setting: string) =>
+    assert.throws(
+      () => loadConfig(env),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message.includes(setting) &&
+        // The message names the setting, never a secret's value.
+        !error.message.includes(SECRET) &&
+        !error.message.includes('short-secret'),
+      JSON.stringify(env),
+    );
+
+  it('is off (null) without WEBHOOK_URL, and on with an http(s) URL and a 16+ character secret', () => {
+    assert.equal(loadConfig({}).webhooks, null);
+    const on = loadConfig({ WEBHOOK_URL: 'https://shop.example/hooks', WEBHOOK_SECRET: SECRET }).webhooks;
+    assert.equal(on?.url, 'https://shop.example/hooks');
+    assert.equal(on?.secret, SECRET);
+    assert.equal(on?.timeoutMs, 10_000);
+    assert.equal(
+      loadConfig({ WEBHOOK_URL: 'http://127.0.0.1:9/x', WEBHOOK_SECRET: SECRET }).webhooks?.url,
+      'http://127.0.0.1:9/x',
+    );
+  });
+
+  it('refuses a URL that is not http(s), a missing or short secret, and a secret without a URL', () => {
+    for (const url of ['ftp://shop.example/', 'shop.example/hooks', 'file:///etc/passwd', 'javascript:alert(1)'])
+      refused({ WEBHOOK_URL: url, WEBHOOK_SECRET: SECRET }, 'WEBHOOK_URL');
+    refused({ WEBHOOK_URL: 'https://shop.example/hooks' }, 'WEBHOOK_SECRET');
+    refused({ WEBHOOK_URL: 'https://shop.example/hooks', WEBHOOK_SECRET: 'short-secret' }, 'WEBHOOK_SECRET');
+    refused({ WEBHOOK_SECRET: SECRET }, 'WEBHOOK_URL');
+  });
+
+  it('never shows the secret (nor the URL password) when the config is serialised or inspected', async () => {
+    const { inspect } = await import('node:util');
+    const config = loadConfig({ WEBHOOK_URL: 'https://hook:pa55word@shop.example/hooks', WEBHOOK_SECRET: SECRET });
+    for (const shown of [JSON.stringify(config), inspect(config, { depth: 5 }), JSON.stringify({ ...config })]) {
+      assert.ok(!shown.includes(SECRET), 'the secret was shown');
+      assert.ok(!shown.includes('pa55word'), 'the URL password was shown');
+      assert.ok(shown.includes('shop.example'), 'the redacted URL is still shown');
+    }
+  });
+});

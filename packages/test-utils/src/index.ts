@@ -57,3 +57,4 @@ export { acceptOrThrow, testAcceptor } from './accept.ts';
 export { bodyOf, type ApiBody } from './wire.ts';
 export { emptyRedisFiller, fillRedisPastMaxmemory } from './redisFull.ts';
 export { snapshotCluster, snapshotDiff, type ClusterSnapshot } from './clusterSnapshot.ts';
+export { manyEvents, outboxFields, writeOutboxEvents, type OutboxEvent } from './outbox.ts';

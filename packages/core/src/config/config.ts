@@ -5,6 +5,7 @@ import { queuePrefixOf } from '../keys/keys.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
 import { buyerTokenPublicKey, buyerTokensOf } from './buyerTokens.ts';
 import { partitionList, queuePartitions, redisClusterNodes } from './redisCluster.ts';
+import { webhookSettings, webhookUrl } from './webhooks.ts';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -155,6 +156,15 @@ const schema = z
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
     ORDER_WAIT_MAX: int(0, 5000),
+    // Order events POSTed to the shop (docs/webhooks.md): off without a URL.
+    WEBHOOK_URL: webhookUrl.optional(),
+    WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    WEBHOOK_TIMEOUT_MS: int(100, 10_000),
+    WEBHOOK_CONCURRENCY: int(1, 16),
+    // The first retry's delay (then doubling up to an hour, for 24 hours): lowered by tests only.
+    WEBHOOK_BACKOFF_BASE_MS: int(1, 1000),
+    WEBHOOK_RELAY_BATCH: int(1, 200),
+    WEBHOOK_RELAY_IDLE_MS: int(10, 1000),
   })
   .refine((env) => (env.WORKER_PARTITIONS ?? []).every((p) => p < partitionsOf(env)), {
     path: ['WORKER_PARTITIONS'],
@@ -180,6 +190,15 @@ const schema = z
     path: ['ORDER_RETENTION_S'],
     message:
       'must be at least IDEMPOTENCY_TTL_S: an Idempotency-Key that outlives its order would let a retry make a second order',
+  })
+  // An unsigned event would let anyone who can reach the shop's URL forge an order's state.
+  .refine((env) => env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET !== undefined, {
+    path: ['WEBHOOK_SECRET'],
+    message: 'is required when WEBHOOK_URL is set (16+ characters: the key that signs every event)',
+  })
+  .refine((env) => env.WEBHOOK_SECRET === undefined || env.WEBHOOK_URL !== undefined, {
+    path: ['WEBHOOK_URL'],
+    message: 'must be set with WEBHOOK_SECRET (without it webhooks are off)',
   })
   // One user name, one role: the dashboard picks the role from the name that logged in.
   .refine((env) => env.DASHBOARD_VIEWER_USER !== env.DASHBOARD_USER, {
@@ -299,6 +318,20 @@ const schema = z
     // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
     // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
     orderWaitMax: env.ORDER_WAIT_MAX,
+    // Every change of an order's state POSTed to the shop, signed (docs/webhooks.md); null: webhooks off
+    // (the scripts then write no outbox entries, and the workers run no relay).
+    webhooks:
+      env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET === undefined
+        ? null
+        : webhookSettings({
+            url: env.WEBHOOK_URL,
+            secret: env.WEBHOOK_SECRET,
+            timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+            concurrency: env.WEBHOOK_CONCURRENCY,
+            backoffBaseMs: env.WEBHOOK_BACKOFF_BASE_MS,
+            relayBatch: env.WEBHOOK_RELAY_BATCH,
+            relayIdleMs: env.WEBHOOK_RELAY_IDLE_MS,
+          }),
   }));
 
 export type Config = z.output<typeof schema>;

@@ -78,6 +78,8 @@ export function createKeys(prefix: string) {
      * order's event sequence number, 1 for its first event, is one of them).
      */
     outbox: (group: number) => `${prefix}:{g:${group}}:outbox`,
+    /** String (expires): the lease of the one relay that moves a queue partition's outbox entries into its webhooks queue. */
+    webhookRelay: (partition: number) => `${prefix}:{webhooks}:relay:${partition}`,
     /**
      * Set: the ids of a group's products, written in the step that creates a product (its group's
      * hash tag, so in the same script); the reconciler and the sale panel walk every group's.

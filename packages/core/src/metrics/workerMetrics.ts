@@ -1,6 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { LockObserver } from '../locks/productLock.ts';
 import type { Decision } from '../orders/order.ts';
+import type { DeliveryKind } from '../webhooks/deliver.ts';
 import { createRegistry } from './registry.ts';
 
 /** A worker process's metrics; its registry is published to Redis for the dashboard to serve. */
@@ -39,6 +40,17 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     help: "Held units this worker's expiry timers gave back to stock (holds past their payment deadline)",
     registers: [registry],
   });
+  const webhookDeliveries = new Counter({
+    name: 'flashline_webhook_deliveries_total',
+    help: 'Webhook delivery attempts, by outcome (delivered: a 2xx; refused: another status; timeout; connection_error; malformed: not an order event, not retried)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const webhookEventsRelayed = new Counter({
+    name: 'flashline_webhook_events_relayed_total',
+    help: 'Outbox entries this worker moved into the webhooks queue (a re-add after a crash counts again)',
+    registers: [registry],
+  });
 
   const lockObserver: LockObserver = {
     acquired(waitMs, busyAttempts) {
@@ -66,6 +78,13 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     /** Units of holds past their deadline that an expiry timer gave back. */
     observeExpiredUnits(units: number) {
       holdUnitsExpired.inc(units);
+    },
+    /** One webhook delivery attempt's outcome. */
+    observeDelivery(outcome: DeliveryKind | 'malformed') {
+      webhookDeliveries.inc({ outcome });
+    },
+    observeRelayed(count: number) {
+      webhookEventsRelayed.inc(count);
     },
     /** Orders ended rejected / processing_failed (a job out of attempts, or the reconciler). */
     observeFailed(count = 1) {

@@ -15,6 +15,8 @@ export async function failOrders(
   keys: Keys,
   orders: readonly Pick<OrderJob, 'productId' | 'orderId'>[],
   retentionMs: number,
+  /** WEBHOOK_URL set: each rejection is written to the webhook outbox in the same script. */
+  events = false,
 ): Promise<number> {
   const now = Date.now();
   // One call per order: the orders of a batch job may belong to products of different Cluster slots.
@@ -24,8 +26,10 @@ export async function failOrders(
         keys.order(productId, orderId),
         keys.pending(productId),
         keys.product(productId),
+        keys.outbox(keys.group(productId)),
         now,
         retentionMs,
+        events ? '1' : '',
       ]),
     ),
   );

@@ -103,10 +103,11 @@ export async function expireHolds(
 
 /** The hold rules every process derives from its config. */
 export const holdRulesOf = (
-  config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose' | 'replication'>,
+  config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose' | 'replication' | 'webhooks'>,
 ): HoldRules => ({
   orderRetentionMs: config.orderRetentionMs,
-  events: false,
+  // With WEBHOOK_URL, every change of an order's state is written to its group's outbox in the same script.
+  events: config.webhooks !== null,
   ...(config.brokenOnPurpose.includes('holds') ? { careless: true } : {}),
   ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
 });

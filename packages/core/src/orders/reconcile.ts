@@ -156,7 +156,7 @@ async function reconcileProducts(
 
   // A stale finished job must go first, or BullMQ would take the add for a duplicate and ignore it.
   const [failed] = await Promise.all([
-    failOrders(redis, keys, toFail, deps.orderRetentionMs),
+    failOrders(redis, keys, toFail, deps.orderRetentionMs, deps.holds?.events ?? false),
     Promise.all(toRedrive.filter((r) => r.staleJob).map(({ order }) => queueOf(order).remove(order.orderId))),
   ]);
   report.failed += failed;

@@ -64,6 +64,18 @@ export function partitionQueue(config: Pick<Config, 'keyPrefix' | 'queuePrefix'>
     : { name: `${ORDERS_QUEUE}-${partition}`, prefix: `${config.keyPrefix}:{queue:${partition}}` };
 }
 
+export const WEBHOOKS_QUEUE = 'webhooks';
+
+/**
+ * Where one partition of the webhooks queue lives: its own name (`webhooks`, `webhooks-3`) under the
+ * orders partition's prefix, so its keys carry the same hash tag (the same Cluster slot) and the
+ * deliveries of a partition's orders spread over the masters as its orders do.
+ */
+export function webhookPartitionQueue(config: Pick<Config, 'keyPrefix' | 'queuePrefix'>, partition: number) {
+  const { prefix } = partitionQueue(config, partition);
+  return { name: partition === 0 ? WEBHOOKS_QUEUE : `${WEBHOOKS_QUEUE}-${partition}`, prefix };
+}
+
 /** A product's partition: its group's (keys.ts), so the products of one group, decided together, share a queue. */
 export const partitionOfGroup = (group: number, partitions: number): number => group % partitions;
 

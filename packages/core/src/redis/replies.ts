@@ -24,7 +24,7 @@ export const CommitOrdersCode = {
 export const AcquireLockCode = { held: -1 } as const;
 /** lua/extendLock-1.lua, lua/deleteIfEquals-1.lua, lua/reopenOrder-3.lua */
 export const DoneCode = { done: 1, notDone: 0 } as const;
-/** lua/failOrder-3.lua */
+/** lua/failOrder-4.lua */
 export const FailOrderCode = { failed: 1, alreadyDecided: 0, missing: -1 } as const;
 /** lua/settleHold-5.lua: the first entry of its reply. */
 export const SettleHoldCode = [
