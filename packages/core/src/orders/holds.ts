@@ -25,10 +25,11 @@ export interface HoldRules {
 export const EXPIRE_HOLDS_PER_CALL = 1000;
 
 const refusals = {
-  hold_expired: 'its hold expired before it was confirmed: its units went back to stock (refund the buyer)',
-  order_cancelled: 'it was cancelled: its units went back to stock (refund the buyer)',
-  already_confirmed: 'it is confirmed (paid): it can no longer be cancelled',
-  not_reserved: 'it holds no units: it is still queued, or was rejected',
+  hold_expired: (id: string) =>
+    `order ${id}: its hold expired before it was confirmed, and its units went back to stock (refund the buyer)`,
+  order_cancelled: (id: string) => `order ${id} was cancelled: its units went back to stock (refund the buyer)`,
+  already_confirmed: (id: string) => `order ${id} is confirmed (paid): it can no longer be cancelled`,
+  not_reserved: (id: string) => `order ${id} holds no units: it is still queued, or was rejected`,
 } as const;
 
 /**
@@ -67,10 +68,7 @@ export async function settleHold(
   const order = orderFromFields(orderId, reply.fields);
   if (!order) throw notFound;
   if (reply.kind === 'changed' || reply.kind === 'unchanged') return order;
-  throw new AppError(
-    reply.kind,
-    `order ${orderId} cannot be ${action === 'confirm' ? 'confirmed' : 'cancelled'}: ${refusals[reply.kind]}`,
-  );
+  throw new AppError(reply.kind, refusals[reply.kind](orderId));
 }
 
 /**
