@@ -13,21 +13,13 @@
       added when a hold is past its deadline: they may be free, and the commit decides);
     its window: '' open (or none), 'closed', or the milliseconds until it opens, as a string
 ]]
+-- #include saleGate
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local reply = {}
 for i = 1, #KEYS do
-  local fields = redis.call('HMGET', KEYS[i], 'stock', 'opensAt', 'closesAt', 'holdsDueAt', 'reserved')
-  if fields[1] and fields[4] and tonumber(fields[4]) <= nowMs then
-    fields[1] = tostring(tonumber(fields[1]) + tonumber(fields[5] or '0'))
-  end
-  local window = ''
-  if fields[2] and nowMs < tonumber(fields[2]) then
-    window = tostring(tonumber(fields[2]) - nowMs)
-  elseif fields[3] and nowMs >= tonumber(fields[3]) then
-    window = 'closed'
-  end
-  reply[2 * i - 1] = fields[1]
-  reply[2 * i] = window
+  local stock, window, opensInMs = productGate(KEYS[i], nowMs)
+  reply[2 * i - 1] = stock and string.format('%d', stock) or false
+  reply[2 * i] = window == 'not_open' and opensInMs or window or ''
 end
 return reply

@@ -29,6 +29,7 @@
       'closed', ''              at or after the product's closesAt
       'sold_out', ''            fewer units left than asked
 ]]
+-- #include saleGate
 local now, jobId, sections = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
 local function isId(s)
@@ -72,19 +73,7 @@ for _ = 1, sections do
   local productKey, pendingKey = KEYS[k], KEYS[k + 1]
   a = a + 2
   k = k + 2
-  local fields = redis.call('HMGET', productKey, 'stock', 'opensAt', 'closesAt', 'holdsDueAt', 'reserved')
-  local stock = fields[1] and tonumber(fields[1])
-  -- A hold past its deadline is free, even before its timer ends it: its units may be sold (the
-  -- commit ends the hold first). Until then, the held units are an upper bound on what it frees.
-  if stock and fields[4] and tonumber(fields[4]) <= nowMs then
-    stock = stock + tonumber(fields[5] or '0')
-  end
-  local window, opensInMs = nil, ''
-  if fields[2] and nowMs < tonumber(fields[2]) then
-    window, opensInMs = 'not_open', tostring(tonumber(fields[2]) - nowMs)
-  elseif fields[3] and nowMs >= tonumber(fields[3]) then
-    window = 'closed'
-  end
+  local stock, window, opensInMs = productGate(productKey, nowMs)
   local recorded = 0
   for _ = 1, count do
     local orderId, userId, quantity = ARGV[a], ARGV[a + 1], ARGV[a + 2]
