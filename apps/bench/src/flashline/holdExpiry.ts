@@ -9,7 +9,7 @@ import {
   type Keys,
   type RedisClient,
 } from '@flashline/core';
-import { startApp } from '@flashline/test-utils';
+import { scanKeys, startApp } from '@flashline/test-utils';
 import { percentile } from '../measure.ts';
 import { checkInvariant, type Invariant } from './invariant.ts';
 
@@ -27,16 +27,10 @@ const IN_FLIGHT = 64;
 
 /** Every order of the product as stored: status and times (epoch ms, Redis's clock for the hold's). */
 async function readOrders(redis: RedisClient, keys: Keys, productId: string) {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', keys.order(productId, '*'), 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
+  // scanKeys counts each key once (SCAN may return one twice while the keyspace is rehashed).
+  const found = await scanKeys(redis, keys.order(productId, '*'));
   const pipeline = redis.pipeline();
-  // SCAN may return a key twice (a rehash meanwhile): each order once.
-  for (const key of new Set(found)) pipeline.hmget(key, 'status', 'userId', 'decidedAt', 'holdExpiresAt', 'expiredAt');
+  for (const key of found) pipeline.hmget(key, 'status', 'userId', 'decidedAt', 'holdExpiresAt', 'expiredAt');
   return ((await pipeline.exec()) ?? []).map(([, fields]) => {
     const [status, userId, decidedAt, holdExpiresAt, expiredAt] = fields as (string | null)[];
     return {
