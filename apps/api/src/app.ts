@@ -32,7 +32,7 @@ export function createApp(deps: ApiDeps): Express {
   // Health checks and metrics come before the limits: probes and scrapes are never refused, and
   // /metrics needs no Redis (this process's own counters). METRICS_TOKEN, when set, guards it (always needed in production).
   app.use(healthRoutes(deps));
-  app.get('/metrics', metricsHandler(ownMetrics(metrics.registry), deps.config));
+  app.get('/metrics', metricsHandler((deps.exposition ?? ownMetrics)(metrics.registry), deps.config));
   // While the connection is down or reconnecting, answer 503 at once: nothing is sent that could
   // run later, after the client was told it failed.
   app.use((_req, _res, next) => {

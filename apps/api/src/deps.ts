@@ -1,4 +1,13 @@
-import type { RedisClient, ApiMetrics, Config, Keys, Logger, OrdersQueues, OrderWaiters } from '@flashline/core';
+import type {
+  RedisClient,
+  ApiMetrics,
+  Config,
+  Exposition,
+  Keys,
+  Logger,
+  OrdersQueues,
+  OrderWaiters,
+} from '@flashline/core';
 
 /** What the API's routes and middleware are built from (its own module, so that they need not import the app). */
 export interface ApiDeps {
@@ -12,4 +21,9 @@ export interface ApiDeps {
   waiters: OrderWaiters;
   /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
   metrics?: ApiMetrics;
+  /**
+   * What GET /metrics shows of the registry: this process's own (the default), or in a pool the sum over
+   * its processes (pooledMetrics).
+   */
+  exposition?: (registry: ApiMetrics['registry']) => () => Promise<Exposition>;
 }

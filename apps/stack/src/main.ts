@@ -6,8 +6,8 @@ import type { LocalCluster, LocalClusterOptions } from './localCluster.ts';
 import { Supervisor } from './supervisor.ts';
 
 /**
- * `npm start`: the whole system as one supervised group — a Redis (found or embedded), the API,
- * the dashboard and WORKERS worker processes — stopped together on SIGINT/SIGTERM. With `--cluster`
+ * `npm start`: the whole system as one supervised group — a Redis (found or embedded), the API (a pool
+ * of API_PROCESSES processes), the dashboard and WORKERS worker processes — stopped together on SIGINT/SIGTERM. With `--cluster`
  * (`npm run start:cluster`), the same on a local Redis Cluster (localCluster.ts) instead of one Redis.
  */
 const output = stackOutput(process.stdout.isTTY);
@@ -59,6 +59,7 @@ try {
         dashboard: urls.dashboard,
         dashboardUser: config.dashboardUser,
         dashboardViewerUser: config.dashboardViewerUser,
+        apiProcesses: config.apiProcesses,
         workers: config.workers,
         redis: 'seedNodes' in redis ? redis.seedNodes : redactUrl(redis.url),
       });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger, LogStreams } from '@flashline/core';
+import { RestartBackoff, type Logger, type LogStreams } from '@flashline/core';
 
 export interface ProcessSpec {
   name: string;
@@ -20,13 +20,12 @@ export interface SupervisorOptions {
 interface Supervised {
   spec: ProcessSpec;
   child?: ChildProcess;
-  restarts: number;
-  startedAt: number;
+  backoff: RestartBackoff;
 }
 
 /**
  * Runs the apps as child processes, passes their log lines through, restarts one that dies
- * (backing off from 0.5 s to 30 s), and stops them all together.
+ * (backing off: RestartBackoff), and stops them all together.
  */
 export class Supervisor {
   private readonly processes: Supervised[] = [];
@@ -35,7 +34,7 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {}
 
   start(spec: ProcessSpec): void {
-    const supervised: Supervised = { spec, restarts: 0, startedAt: Date.now() };
+    const supervised: Supervised = { spec, backoff: new RestartBackoff() };
     this.processes.push(supervised);
     this.launch(supervised);
   }
@@ -46,7 +45,7 @@ export class Supervisor {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     supervised.child = child;
-    supervised.startedAt = Date.now();
+    supervised.backoff.started();
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         const { output, onLine } = this.options;
@@ -56,10 +55,7 @@ export class Supervisor {
     }
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
-      // A process that ran a minute counts as healthy again: its next crash restarts fast.
-      if (Date.now() - supervised.startedAt > 60_000) supervised.restarts = 0;
-      const delay = Math.min(500 * 2 ** supervised.restarts, 30_000);
-      supervised.restarts += 1;
+      const delay = supervised.backoff.next();
       this.options.log('warn', 'process exited; restarting', {
         process: supervised.spec.name,
         code,

@@ -89,6 +89,8 @@ export {
 } from './queue/ordersQueue.ts';
 export { withSecrets } from './config/secrets.ts';
 export { runMain, type Shutdown } from './run/runMain.ts';
+export { runPool, type PoolOptions } from './run/processPool.ts';
+export { RestartBackoff } from './run/restarts.ts';
 export { loadConfigOrExit } from './run/configOrExit.ts';
 export { redactUrl } from './redis/redactUrl.ts';
 export { listen, type HttpLimits, type Listening } from './run/httpServer.ts';
@@ -103,6 +105,7 @@ export { createWorkerMetrics, type WorkerMetrics } from './metrics/workerMetrics
 export { registerQueueDepth, createReadErrors } from './metrics/queueMetrics.ts';
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
+export { pooledMetrics, servePoolMetrics } from './metrics/poolMetrics.ts';
 export { webhookSettings, type WebhookSettings } from './config/webhooks.ts';
 export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, DEFAULT_TOLERANCE_S } from './webhooks/signature.ts';
 export {

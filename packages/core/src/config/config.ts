@@ -114,6 +114,7 @@ const schema = z
     AUDIT_REFUSED_EVERY_S: int(1, 60),
     MAX_QUANTITY: int(1, 10),
     SOLD_OUT_MEMORY_MS: int(0, 500),
+    API_PROCESSES: int(1, availableParallelism()),
     WORKERS: int(1, availableParallelism()),
     WORKER_CONCURRENCY: int(1, 64),
     MAX_BATCH: int(1, 64),
@@ -273,6 +274,8 @@ const schema = z
     // Half the second a restock must be seen within, so that the memory's last moments plus the request
     // that finally asks Redis stay inside that second; one Redis read per 500 ms per product costs nothing.
     soldOutMemoryMs: env.SOLD_OUT_MEMORY_MS,
+    // API processes serving one port (node:cluster, apps/api/src/main.ts): one per core by default.
+    apiProcesses: env.API_PROCESSES,
     workers: env.WORKERS,
     workerConcurrency: env.WORKER_CONCURRENCY,
     // Most orders of one product that one lock acquisition and one commit decide.

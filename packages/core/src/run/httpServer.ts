@@ -19,6 +19,14 @@ export async function listen(
   host: string,
   limits: HttpLimits,
 ): Promise<Listening> {
+  // Once closing, every answer closes its connection: a client that sends its next request as soon as
+  // the last is answered (a burst on kept-alive connections) never leaves one idle, and the close waited
+  // for it until the shutdown deadline. Its request is answered; the next goes to another process.
+  let closing = false;
+  const serve: RequestListener = (req, res) => {
+    if (closing) res.shouldKeepAlive = false;
+    handler(req, res);
+  };
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -28,7 +36,7 @@ export async function listen(
       // Node looks for overdue requests this often (30 s by default): often enough to keep the timeouts.
       connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.headersTimeoutMs / 4)),
     },
-    handler,
+    serve,
   );
   server.maxConnections = limits.maxConnections;
   server.listen(port, host);
@@ -37,6 +45,7 @@ export async function listen(
     server,
     port: (server.address() as AddressInfo).port,
     async close() {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
