@@ -17,7 +17,8 @@ export interface AppProcess {
 export function startApp(entry: string, env: Record<string, string>, args: string[] = []): AppProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, NODE_ENV: 'test', ...env },
+    // One API process unless the test runs a pool: its load is the test's, not one process per core.
+    env: { ...process.env, NODE_ENV: 'test', API_PROCESSES: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return wrap(child);

@@ -70,9 +70,7 @@ export interface ClusterSystem extends BaseSystem {
 
 // Fast failure detection, so faults heal within a test's time: short job locks and leases, a
 // reconciler that looks at orders queued over 3 s. No rate limits: the burst comes from one IP.
-// One API process unless a test runs the pool (API_PROCESSES): a test's load is its own, not the cores'.
 const defaults = {
-  API_PROCESSES: '1',
   ADMIN_TOKEN: SYSTEM_ADMIN_TOKEN,
   KEY_PREFIX: 'sys',
   RATE_LIMIT_PER_IP: '0',
