@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import {
+  awaitRedis,
   connectRedis,
   createKeys,
   createLogger,
@@ -7,11 +8,9 @@ import {
   listen,
   loadConfigOrExit,
   pooledMetrics,
-  redactUrl,
   runMain,
   runPool,
   servePoolMetrics,
-  waitUntilReady,
   withSecrets,
 } from '@flashline/core';
 import { createApp } from './app.ts';
@@ -20,12 +19,15 @@ import { startDecisionWaits } from './decisionWaits.ts';
 // `npm run start:api`: a pool of API_PROCESSES processes on one port (runPool). This file is both the
 // pool's primary, which only forks, replaces and stops, and each of its processes, which serve.
 if (cluster.isPrimary) {
-  const config = loadConfigOrExit('api', process.env);
-  const log = createLogger('api', config.logLevel);
+  const settings = loadConfigOrExit('api', process.env);
+  const log = createLogger('api', settings.logLevel);
+  // Generated once, here, and given to every process: each making its own would give the pool N admin tokens.
+  const config = withSecrets(settings, log, ['adminToken']);
   servePoolMetrics();
   runPool({
     service: 'api',
     processes: config.apiProcesses,
+    env: { ADMIN_TOKEN: config.adminToken },
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
     onListening: ({ port }) =>
@@ -37,16 +39,7 @@ if (cluster.isPrimary) {
     const redis = connectRedis(config, 'producer');
     // BullMQ checks the server version once, when the queue is made; with the producer's offline
     // queue off that check must find a live connection, so wait for Redis before going further.
-    let lastError = '';
-    redis.on('error', (error: Error) => (lastError = error.message));
-    while (
-      !(await waitUntilReady(redis, 5000).then(
-        () => true,
-        () => false,
-      ))
-    ) {
-      log('warn', 'waiting for Redis', { redisUrl: redactUrl(config.redisUrl), error: lastError });
-    }
+    await awaitRedis(redis, config, log);
     const queues = createOrdersQueues(config, redis);
     const keys = createKeys(config.keyPrefix);
     const waits = startDecisionWaits(config, redis, keys, log);

@@ -1,4 +1,5 @@
 import {
+  awaitRedis,
   connectRedis,
   createHoldsQueues,
   createKeys,
@@ -18,6 +19,8 @@ await runMain('dashboard', async (baseConfig, log) => {
   const config = withSecrets(baseConfig, log, ['dashboardPassword', 'dashboardViewerPassword']);
   // A reader of the queue, not a producer: it may wait through a Redis restart.
   const redis = connectRedis(config, 'worker');
+  // The dashboard does not say it listens before Redis answers: everything it shows comes from there.
+  await awaitRedis(redis, config, log);
   const keys = createKeys(config.keyPrefix);
   // Built as the API builds it: a job an admin adds on the board gets the same attempts and retention.
   // Every partition: Bull Board lists each, the panel and the metrics add them up.

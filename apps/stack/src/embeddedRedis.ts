@@ -3,7 +3,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import type { Logger } from '@flashline/core';
+import { redactUrl, type Logger } from '@flashline/core';
 
 export interface RedisForStack {
   url: string;
@@ -25,14 +25,38 @@ export interface EnsureRedisOptions {
   /** The PATH to look for `redis-server` on. */
   path: string | undefined;
   log: Logger;
+  /** KEY_PREFIX and QUEUE_PREFIX: a Redis found running with keys under neither belongs to something else. */
+  prefixes: string[];
+  /** REDIS_ALLOW_FOREIGN_KEYS: share such a Redis anyway. */
+  allowForeignKeys: boolean;
+  /** REDIS_CONNECT_TIMEOUT_S in ms: how long a given REDIS_URL may take to answer (0 = for ever). */
+  connectTimeoutMs: number;
 }
 
 /**
- * The Redis the stack runs on: REDIS_URL when given; else whatever answers at the default URL;
- * else an embedded `redis-server` from PATH (embeddedServerArgs), with its data under `dataDir`.
+ * The Redis the stack runs on: REDIS_URL when given (waited for, up to REDIS_CONNECT_TIMEOUT_S); else whatever
+ * answers at the default URL; else an embedded `redis-server` from PATH (embeddedServerArgs), with its data
+ * under `dataDir`. A Redis it did not start is used only if it holds nothing but Flashline's keys (or is
+ * empty), unless REDIS_ALLOW_FOREIGN_KEYS says to share it; the log says which Redis and who started it.
  */
 export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisForStack> {
-  if (options.urlGiven || (await answers(options.url))) return { url: options.url };
+  const shown = redactUrl(options.url);
+  if (options.urlGiven) await waitForGivenRedis(options);
+  if (options.urlGiven || (await answers(options.url))) {
+    const foreign = options.allowForeignKeys ? undefined : await foreignKeys(options.url, options.prefixes);
+    if (foreign) {
+      throw new NoRedisError(
+        `the Redis at ${shown} holds keys of something else (${foreign.dbsize} keys, e.g. ${foreign.examples
+          .map((key) => JSON.stringify(key))
+          .join(
+            ', ',
+          )}; Flashline's are under ${options.prefixes.map((p) => `"${p}:"`).join(' and ')}). Point REDIS_URL at a Redis of its own, ` +
+          'or set REDIS_ALLOW_FOREIGN_KEYS=true to share this one',
+      );
+    }
+    options.log('info', `using the Redis at ${shown}`, { startedByStack: false });
+    return { url: options.url };
+  }
   const binary = findOnPath('redis-server', options.path);
   if (!binary) {
     throw new NoRedisError(
@@ -50,7 +74,12 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<RedisFor
     maxmemoryBytes: options.maxmemoryBytes,
   });
   const server = await spawnEmbeddedServer(binary, args, options.url, dir);
-  options.log('info', 'started embedded redis-server', { url: options.url, dataDir: dir, pid: server.pid });
+  options.log('info', 'started embedded redis-server', {
+    url: shown,
+    dataDir: dir,
+    pid: server.pid,
+    startedByStack: true,
+  });
   return { url: options.url, stop: server.stop };
 }
 
@@ -105,7 +134,9 @@ export async function spawnEmbeddedServer(
   url: string,
   dir: string,
 ): Promise<EmbeddedServer> {
-  const server = spawn(binary, args, { stdio: 'ignore' });
+  // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) stops the apps, which
+  // still need Redis to stop cleanly; the stack stops the server itself, after them.
+  const server = spawn(binary, args, { stdio: 'ignore', detached: true });
   const exited = new Promise<void>((done) => server.once('exit', () => done()));
   for (let i = 0; i < 100 && server.exitCode === null; i++) {
     if (await answers(url)) return { pid: server.pid, stop: () => stopServer(server, exited) };
@@ -119,6 +150,52 @@ async function stopServer(server: ChildProcess, exited: Promise<void>): Promise<
   if (server.exitCode !== null) return;
   server.kill('SIGTERM');
   await exited;
+}
+
+/** Waits for REDIS_URL to answer: one line every 5 s, and a NoRedisError after REDIS_CONNECT_TIMEOUT_S. */
+async function waitForGivenRedis(options: EnsureRedisOptions): Promise<void> {
+  const startedAt = Date.now();
+  let reportedAt = startedAt;
+  while (!(await answers(options.url))) {
+    const waitedMs = Date.now() - startedAt;
+    if (options.connectTimeoutMs !== 0 && waitedMs >= options.connectTimeoutMs) {
+      throw new NoRedisError(
+        `nothing answers at REDIS_URL=${redactUrl(options.url)} (waited ${Math.round(waitedMs / 1000)} s): start ` +
+          'Redis there, point REDIS_URL at a running one, leave it unset to let npm start find or start one, ' +
+          'or wait longer with REDIS_CONNECT_TIMEOUT_S (0 = for ever)',
+      );
+    }
+    if (Date.now() - reportedAt >= 5000 || reportedAt === startedAt) {
+      options.log('warn', `waiting for Redis at ${redactUrl(options.url)}`, { waitedS: Math.round(waitedMs / 1000) });
+      reportedAt = Date.now();
+    }
+    await sleep(250);
+  }
+}
+
+/**
+ * Keys of something else in the Redis at `url`: a few sampled at random (RANDOMKEY) and the first SCAN page,
+ * any not under one of `prefixes`. Undefined when it is empty or every key seen is Flashline's.
+ */
+async function foreignKeys(
+  url: string,
+  prefixes: string[],
+): Promise<{ dbsize: number; examples: string[] } | undefined> {
+  const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    const dbsize = await redis.dbsize();
+    if (dbsize === 0) return undefined;
+    const [, page] = await redis.scan('0', 'COUNT', 100);
+    const sampled = await Promise.all(Array.from({ length: 16 }, () => redis.randomkey()));
+    const seen = new Set([...page, ...sampled.filter((key): key is string => key !== null)]);
+    const ours = (key: string) => prefixes.some((prefix) => key.startsWith(`${prefix}:`));
+    const examples = [...seen].filter((key) => !ours(key)).slice(0, 3);
+    return examples.length > 0 ? { dbsize, examples } : undefined;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export async function answers(url: string): Promise<boolean> {

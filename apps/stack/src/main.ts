@@ -32,6 +32,9 @@ try {
         maxmemoryBytes: config.redisMaxmemoryBytes,
         path: process.env.PATH,
         log,
+        prefixes: [config.keyPrefix, config.queuePrefix],
+        allowForeignKeys: config.redisAllowForeignKeys,
+        connectTimeoutMs: config.redisConnectTimeoutMs,
       });
 
   const env = {

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@flashline/core';
-import { freePort } from '@flashline/test-utils';
-import { NoRedisError, ensureRedis } from '../src/embeddedRedis.ts';
+import { freePort, startRedis } from '@flashline/test-utils';
+import { NoRedisError, answers, ensureRedis } from '../src/embeddedRedis.ts';
 
 const quiet = () => {};
 const { redisMaxmemoryBytes } = loadConfig({});
+// The options every call shares: Flashline's keys under fl:, no foreign keys allowed, a short wait.
+const flashline = { prefixes: ['fl', 'fl:{queue}'], allowForeignKeys: false, connectTimeoutMs: 1500 };
 
 describe('the embedded Redis', () => {
   it('starts redis-server from PATH when nothing answers, durable, bounded and never evicting', async () => {
@@ -22,6 +24,7 @@ describe('the embedded Redis', () => {
       maxmemoryBytes: redisMaxmemoryBytes,
       path: process.env.PATH,
       log: quiet,
+      ...flashline,
     });
     const client = new Redis(url);
     try {
@@ -48,6 +51,7 @@ describe('the embedded Redis', () => {
       maxmemoryBytes: loadConfig({ REDIS_MAXMEMORY: '64mb' }).redisMaxmemoryBytes,
       path: process.env.PATH,
       log: quiet,
+      ...flashline,
     });
     const reader = new Redis(url);
     try {
@@ -60,19 +64,55 @@ describe('the embedded Redis', () => {
     }
   });
 
-  it('uses a Redis that already answers, and never starts one for a given REDIS_URL', async () => {
+  it('waits for a given REDIS_URL, never starts one in its place, and after REDIS_CONNECT_TIMEOUT_S says what to do', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
-    assert.deepEqual(
-      await ensureRedis({
+    const lines: string[] = [];
+    const startedAt = Date.now();
+    await assert.rejects(
+      ensureRedis({
         url: dead,
         urlGiven: true,
         dataDir: '/nonexistent',
         maxmemoryBytes: redisMaxmemoryBytes,
         path: process.env.PATH,
-        log: quiet,
+        log: (_level, msg) => lines.push(msg),
+        ...flashline,
       }),
-      { url: dead },
+      (e: unknown) =>
+        e instanceof NoRedisError && /REDIS_CONNECT_TIMEOUT_S/.test(e.message) && e.message.includes(dead),
     );
+    assert.ok(Date.now() - startedAt >= 1500, 'it waited');
+    assert.deepEqual(lines, [`waiting for Redis at ${dead}`], 'one line, not one per retry');
+    assert.equal(await answers(dead), false, 'no server was started in its place');
+  });
+
+  it('refuses a running Redis that holds keys of something else, unless REDIS_ALLOW_FOREIGN_KEYS', async () => {
+    const server = await startRedis();
+    const options = {
+      url: server.url,
+      urlGiven: true,
+      dataDir: '/nonexistent',
+      maxmemoryBytes: redisMaxmemoryBytes,
+      path: process.env.PATH,
+      log: quiet,
+      ...flashline,
+    };
+    try {
+      assert.deepEqual(await ensureRedis(options), { url: server.url }, 'an empty Redis is used');
+      await server.client.set('fl:{p:tv}:stock', '1');
+      assert.deepEqual(await ensureRedis(options), { url: server.url }, "one with Flashline's keys only is used");
+      await server.client.set('sessions:alice', 'x');
+      await assert.rejects(
+        ensureRedis(options),
+        (e: unknown) =>
+          e instanceof NoRedisError &&
+          /sessions:alice/.test(e.message) &&
+          /REDIS_ALLOW_FOREIGN_KEYS=true/.test(e.message),
+      );
+      assert.deepEqual(await ensureRedis({ ...options, allowForeignKeys: true }), { url: server.url });
+    } finally {
+      await server.stop();
+    }
   });
 
   it('says how to install Redis or set REDIS_URL when there is no redis-server on PATH', async () => {
@@ -85,6 +125,8 @@ describe('the embedded Redis', () => {
         maxmemoryBytes: redisMaxmemoryBytes,
         path: '/nonexistent-bin',
         log: quiet,
+        ...flashline,
+        ...flashline,
       }),
       (e: unknown) =>
         e instanceof NoRedisError && /apt-get install redis-server/.test(e.message) && /REDIS_URL=/.test(e.message),

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  awaitRedis,
   connectRedis,
   createRegistry,
   createWorkerMetrics,
@@ -16,6 +17,8 @@ import { startWebhooks } from './webhooks.ts';
 
 await runMain('worker', async (config, log) => {
   const redis = connectRedis(config, 'worker');
+  // Nothing is built on the connection, and nothing says ready, before Redis answers.
+  await awaitRedis(redis, config, log);
   // Workers serve no HTTP: their metrics go to Redis every second, labelled with this worker's id,
   // and the dashboard's GET /metrics serves them (docs/metrics.md).
   const id = workerId();

@@ -19,6 +19,7 @@ export {
   type LogStreams,
 } from './log/logger.ts';
 export { connectRedis, waitUntilReady, type RedisClient, type RedisRole } from './redis/connect.ts';
+export { awaitRedis, redisLocation, RedisUnreachableError } from './redis/awaitRedis.ts';
 export { waitForReplicas, type Replication } from './redis/replication.ts';
 export { pipelineBySlot, type PipelineReply } from './redis/slotPipeline.ts';
 export { createReadiness, type Readiness } from './redis/readiness.ts';

@@ -126,6 +126,8 @@ const schema = z
     LOCK_WAIT_MS: int(0, 3000),
     LOCK_RETRY_MS: int(1, 10),
     REDIS_TIMEOUT_MS: int(50, 2000),
+    REDIS_CONNECT_TIMEOUT_S: int(0, 30),
+    REDIS_ALLOW_FOREIGN_KEYS: z.enum(['true', 'false'], 'true or false').default('false'),
     REDIS_WAIT_REPLICAS: int(0, 0),
     REDIS_WAIT_TIMEOUT_MS: int(1, 500),
     IDEMPOTENCY_TTL_S: int(1, 24 * 3600),
@@ -289,6 +291,10 @@ const schema = z
     jobBackoffMs: env.JOB_BACKOFF_MS,
     lock: { ttlMs: env.LOCK_TTL_MS, maxWaitMs: env.LOCK_WAIT_MS, retryMs: env.LOCK_RETRY_MS },
     redisTimeoutMs: env.REDIS_TIMEOUT_MS,
+    // How long a process waits for Redis at start-up before it exits 1 saying what to do; 0 = for ever.
+    redisConnectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_S * 1000,
+    // `npm start` refuses a Redis it did not start that holds keys not under KEY_PREFIX, unless this is true.
+    redisAllowForeignKeys: env.REDIS_ALLOW_FOREIGN_KEYS === 'true',
     // How many replicas must hold an order's record and job before the API answers 202, and a decision
     // before its job completes (Redis's WAIT); 0: the master's word alone, which a failover can lose.
     replication: { replicas: env.REDIS_WAIT_REPLICAS, timeoutMs: env.REDIS_WAIT_TIMEOUT_MS },

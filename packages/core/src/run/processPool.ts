@@ -8,6 +8,8 @@ export interface PoolOptions {
   /** The service the processes run (`api`): it names the log lines. */
   service: string;
   processes: number;
+  /** Added to each process's environment (what the primary worked out once: generated secrets). */
+  env?: Record<string, string>;
   /** Each process's own graceful stop deadline (SHUTDOWN_TIMEOUT_MS); the pool allows it and a little more. */
   shutdownTimeoutMs: number;
   log: Logger;
@@ -43,8 +45,7 @@ export function runPool(options: PoolOptions): void {
   const fork = (slot: Slot) => {
     slot.backoff.started();
     slot.listened = false;
-    // The process's index in the pool, for its log lines; the primary does not pass it config.
-    const worker = cluster.fork({ FLASHLINE_POOL_INDEX: String(slot.index) });
+    const worker = cluster.fork(options.env);
     slot.worker = worker;
     worker.once('listening', (address: AddressInfo) => {
       slot.listened = true;
@@ -60,6 +61,17 @@ export function runPool(options: PoolOptions): void {
     worker.once('exit', (code, signal) => {
       if (slot.worker === worker) slot.worker = undefined;
       if (stopping) return;
+      // A process that fails before the pool ever served (bad config, Redis not there: it said why) would
+      // fail the same way again: the pool stops with it instead of retrying for ever.
+      if (!announced && !slot.listened) {
+        log('error', `${service} process failed to start; stopping the pool`, {
+          pid: worker.process.pid,
+          code,
+          signal,
+        });
+        stop('start-up failure', 1);
+        return;
+      }
       const inMs = slot.backoff.next();
       log('warn', `${service} process exited; replacing it`, {
         pid: worker.process.pid,
@@ -72,10 +84,10 @@ export function runPool(options: PoolOptions): void {
     });
   };
 
-  const stop = (signal: string) => {
+  const stop = (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    log('info', 'shutting down', { signal, processes });
+    if (exitCode === 0) log('info', 'shutting down', { signal, processes });
     const running = slots.flatMap((slot) => (slot.worker && !slot.worker.isDead() ? [slot.worker] : []));
     const unclean: { pid: number | undefined; code: number | null; signal: string | null }[] = [];
     const exits = running.map(
@@ -95,6 +107,7 @@ export function runPool(options: PoolOptions): void {
     }, options.shutdownTimeoutMs + 2000);
     void Promise.all(exits).then(() => {
       clearTimeout(overrun);
+      if (exitCode !== 0) process.exit(exitCode);
       if (unclean.length > 0) log('error', 'stopped; not every process stopped cleanly', { unclean });
       else log('info', 'stopped');
       process.exit(unclean.length > 0 ? 1 : 0);

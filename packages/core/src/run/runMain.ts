@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.ts';
 import { createLogger, errorFields, type Logger } from '../log/logger.ts';
+import { RedisUnreachableError } from '../redis/awaitRedis.ts';
 import { loadConfigOrExit } from './configOrExit.ts';
 
 export type Shutdown = () => Promise<void>;
@@ -51,7 +52,9 @@ export async function runMain(
   try {
     shutdown = await start(config, log);
   } catch (error) {
-    log('error', `${service} failed to start`, errorFields(error));
+    // Redis not there: its message says what to do, and a stack trace would only bury it.
+    if (error instanceof RedisUnreachableError) log('error', error.message);
+    else log('error', `${service} failed to start`, errorFields(error));
     process.exit(1);
   }
   if (pendingSignal) stop(pendingSignal);
