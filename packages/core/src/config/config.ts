@@ -253,8 +253,9 @@ const schema = z
     // at once (past it 429), and the bytes a stream may have waiting for a client that does not read
     // (past it the stream is dropped), so slow or stuck panels cannot pile up the dashboard's memory.
     salePanelStreams: { perUser: env.SALE_PANEL_STREAMS_PER_USER, maxBufferBytes: env.SALE_PANEL_MAX_BUFFER_BYTES },
-    // Failed dashboard logins counted per client address and per user name in a fixed window; past either
-    // limit every login of that address or name is refused (429) until the window ends; 0 turns a limit off.
+    // Failed dashboard logins counted per client address and per user name in a fixed window; past the
+    // address limit every login of that address is refused (429) until the window ends; past the name limit
+    // only addresses that already failed that name are (apps/dashboard auth/loginThrottle.ts); 0 = off.
     dashboardLogin: {
       failuresPerIp: env.LOGIN_FAILURES_PER_IP,
       failuresPerUser: env.LOGIN_FAILURES_PER_USER,
