@@ -7,6 +7,9 @@ import { buyerTokenPublicKey, buyerTokensOf } from './buyerTokens.ts';
 import { partitionList, queuePartitions, redisClusterNodes } from './redisCluster.ts';
 import { webhookSettings, webhookUrl } from './webhooks.ts';
 
+/** HTTP_MAX_CONNECTIONS_PER_IP when TRUST_PROXY is false and it is not set. */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000;
+
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -155,6 +158,8 @@ const schema = z
     HTTP_REQUEST_TIMEOUT_MS: int(100, 30_000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
+    // No default here: it depends on TRUST_PROXY (see `http` below).
+    HTTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).optional(),
     ORDER_WAIT_MAX: int(0, 5000),
     // Order events POSTed to the shop (docs/webhooks.md): off without a URL.
     WEBHOOK_URL: webhookUrl.optional(),
@@ -315,6 +320,11 @@ const schema = z
       requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: env.HTTP_MAX_CONNECTIONS,
+      // Counted per socket address from its connect, so one address cannot hold every connection with
+      // sockets that never finish their headers. Behind a trusted proxy the socket's address is the
+      // proxy's, so the cap is off unless set: the proxy must cap per client (docs/operations.md).
+      maxConnectionsPerIp:
+        env.HTTP_MAX_CONNECTIONS_PER_IP ?? (env.TRUST_PROXY === false ? DEFAULT_MAX_CONNECTIONS_PER_IP : 0),
     },
     // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
     // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
