@@ -86,6 +86,7 @@ async function half(options: WaitBenchOptions, mode: BuyerMode, keyPrefix: strin
     // Every buyer is this machine's address.
     HTTP_MAX_CONNECTIONS_PER_IP: String(options.buyers + 1000),
     ORDER_WAIT_MAX: String(options.buyers),
+    ORDER_WAIT_MAX_PER_IP: String(options.buyers),
     ...options.env,
   };
   const redis = connectRedis(loadConfig(env), 'worker');

@@ -161,6 +161,8 @@ const schema = z
     // No default here: it depends on TRUST_PROXY (see `http` below).
     HTTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).optional(),
     ORDER_WAIT_MAX: int(0, 5000),
+    ORDER_WAIT_MAX_PER_ORDER: int(0, 4),
+    ORDER_WAIT_MAX_PER_IP: int(0, 100),
     // Order events POSTed to the shop (docs/webhooks.md): off without a URL.
     WEBHOOK_URL: webhookUrl.optional(),
     WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -328,7 +330,12 @@ const schema = z
     },
     // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
     // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
-    orderWaitMax: env.ORDER_WAIT_MAX,
+    // Per order and per client address too (0: no cap), so one client cannot take every place.
+    orderWaitMax: {
+      total: env.ORDER_WAIT_MAX,
+      perOrder: env.ORDER_WAIT_MAX_PER_ORDER,
+      perIp: env.ORDER_WAIT_MAX_PER_IP,
+    },
     // Every change of an order's state POSTed to the shop, signed (docs/webhooks.md); null: webhooks off
     // (the scripts then write no outbox entries, and the workers run no relay).
     webhooks:
