@@ -118,9 +118,11 @@ describe('buyer token settings', () => {
     assert.deepEqual(
       loadConfig({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_ISSUER: 'shop', BUYER_TOKEN_AUDIENCE: 'flashline' })
         .buyerTokens,
-      { algorithm: 'HS256', key: SECRET, issuer: 'shop', audience: 'flashline' },
+      { algorithm: 'HS256', key: SECRET, issuer: 'shop', audience: 'flashline', maxAgeS: 86_400 },
     );
     refuses({ BUYER_TOKEN_SECRET: SECRET.slice(0, 31) }, 'BUYER_TOKEN_SECRET', '32');
+    assert.equal(loadConfig({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_MAX_AGE_S: '600' }).buyerTokens?.maxAgeS, 600);
+    refuses({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_MAX_AGE_S: '0' }, 'BUYER_TOKEN_MAX_AGE_S');
   });
 
   it('reads a PEM public key as ES256 (P-256) or RS256, with real newlines or \\n escapes', () => {
@@ -130,6 +132,7 @@ describe('buyer token settings', () => {
       key: ec,
       issuer: undefined,
       audience: undefined,
+      maxAgeS: 86_400,
     });
     assert.equal(loadConfig({ BUYER_TOKEN_PUBLIC_KEY: ec.replace(/\n/g, '\\n') }).buyerTokens?.key, ec);
     const rsa = pemOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);

@@ -154,6 +154,7 @@ const schema = z
     BUYER_TOKEN_PUBLIC_KEY: buyerTokenPublicKey.optional(),
     BUYER_TOKEN_ISSUER: z.string().min(1).optional(),
     BUYER_TOKEN_AUDIENCE: z.string().min(1).optional(),
+    BUYER_TOKEN_MAX_AGE_S: int(1, 86_400),
     HTTP_HEADERS_TIMEOUT_MS: int(100, 10_000),
     HTTP_REQUEST_TIMEOUT_MS: int(100, 30_000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
