@@ -10,7 +10,18 @@ import { webhookSettings, webhookUrl } from './webhooks.ts';
 /** HTTP_MAX_CONNECTIONS_PER_IP when TRUST_PROXY is false and it is not set. */
 const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000;
 
-const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+/**
+ * A whole number of at least `min`, written plainly (digits only), with a message that says so and
+ * shows what was given, never zod's bare "expected number, received NaN".
+ */
+const wholeNumber = (min: number) =>
+  z.string().transform((value, ctx) => {
+    const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+    if (Number.isSafeInteger(n) && n >= min) return n;
+    ctx.addIssue(`must be a whole number, at least ${min} (got ${JSON.stringify(value.slice(0, 40))})`);
+    return z.NEVER;
+  });
+const int = (min: number, fallback: number) => wholeNumber(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** Express's `trust proxy`: which proxies may tell the client address in X-Forwarded-For. */
@@ -82,7 +93,7 @@ const trustProxy = z
  */
 const schema = z
   .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    NODE_ENV: z.enum(['development', 'production', 'test'], 'development, production or test').default('development'),
     LOG_LEVEL: z.enum(LOG_LEVELS, 'debug, info, warn or error').default('info'),
     REDIS_URL: z
       .string()
@@ -160,7 +171,7 @@ const schema = z
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
     // No default here: it depends on TRUST_PROXY (see `http` below).
-    HTTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).optional(),
+    HTTP_MAX_CONNECTIONS_PER_IP: wholeNumber(0).optional(),
     ORDER_WAIT_MAX: int(0, 5000),
     ORDER_WAIT_MAX_PER_ORDER: int(0, 4),
     ORDER_WAIT_MAX_PER_IP: int(0, 100),
@@ -194,10 +205,13 @@ const schema = z
   // A keyed retry must find its order: a key that outlived the order it names would take the retry for
   // a new order. The order expires ORDER_RETENTION_S after its decision, the key IDEMPOTENCY_TTL_S after
   // the order was accepted, so a retention at least the key's lifetime keeps the order for as long as the key.
-  .refine((env) => env.ORDER_RETENTION_S >= env.IDEMPOTENCY_TTL_S, {
-    path: ['ORDER_RETENTION_S'],
-    message:
-      'must be at least IDEMPOTENCY_TTL_S: an Idempotency-Key that outlives its order would let a retry make a second order',
+  .superRefine((env, ctx) => {
+    if (env.ORDER_RETENTION_S >= env.IDEMPOTENCY_TTL_S) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ORDER_RETENTION_S'],
+      message: `must be at least IDEMPOTENCY_TTL_S (${env.IDEMPOTENCY_TTL_S} s here): an Idempotency-Key that outlives its order would let a retry make a second order`,
+    });
   })
   // An unsigned event would let anyone who can reach the shop's URL forge an order's state.
   .refine((env) => env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET !== undefined, {
@@ -371,6 +385,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(present);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  // The variable, never a path into its parsed value (FLASHLINE_BREAK.0): that is the name the user set.
+  const lines = parsed.error.issues.map((i) => `  ${String(i.path[0] ?? 'environment')}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
