@@ -324,7 +324,8 @@ const schema = z
     // Requests per window; 0 turns a limit off. Per IP: every route but the health checks; per user: POST /orders.
     rateLimit: { windowMs: env.RATE_LIMIT_WINDOW_MS, perIp: env.RATE_LIMIT_PER_IP, perUser: env.RATE_LIMIT_PER_USER },
     trustProxy: env.TRUST_PROXY,
-    // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; open when not.
+    // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; unset, open,
+    // except with NODE_ENV=production: 401 to everyone (metrics/endpoint.ts).
     metricsToken: env.METRICS_TOKEN,
     // With a key, POST /orders and GET /orders/:id need a buyer token and the buyer is its `sub`;
     // undefined: the body's userId is the buyer, which the shop's authenticating gateway must set.
