@@ -23,7 +23,9 @@ export function startDecisionWaits(config: Config, redis: RedisClient, keys: Key
   const waiters = new OrderWaiters({
     redis,
     keys,
-    max: config.orderWaitMax,
+    max: config.orderWaitMax.total,
+    maxPerOrder: config.orderWaitMax.perOrder,
+    maxPerAddress: config.orderWaitMax.perIp,
     onReadError: (error) => log('warn', 'could not read the orders a decision names', errorFields(error)),
   });
   const subscription = subscribe(config, redis, keys.decidedChannel(), {

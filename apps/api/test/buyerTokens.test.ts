@@ -19,6 +19,8 @@ interface Claims {
   aud?: string;
   /** Seconds from now; negative: already expired. Undefined: no exp claim. */
   expiresInS?: number | undefined;
+  /** Seconds from now the token was issued (default 0: now); positive: in the future. Undefined: no iat claim. */
+  issuedInS?: number | undefined;
 }
 
 /** A buyer token as the shop's login would sign it (defaults: valid for a minute, our issuer and audience). */
@@ -26,7 +28,9 @@ async function tokenOf(alg: string, key: SigningKey, claims: Claims = {}): Promi
   const { sub = 'alice', iss = ISSUER, aud = AUDIENCE } = claims;
   const expiresInS = 'expiresInS' in claims ? claims.expiresInS : 60;
   const jwt = new SignJWT({}).setProtectedHeader({ alg }).setSubject(sub).setIssuer(iss).setAudience(aud);
+  const issuedInS = 'issuedInS' in claims ? claims.issuedInS : 0;
   if (expiresInS !== undefined) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + expiresInS);
+  if (issuedInS !== undefined) jwt.setIssuedAt(Math.floor(Date.now() / 1000) + issuedInS);
   return jwt.sign(key);
 }
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -67,6 +71,7 @@ describe('signed buyer tokens', () => {
 
     before(async () => {
       api = await withProduct('hs', {
+        BUYER_TOKEN_MAX_AGE_S: '3600',
         BUYER_TOKEN_SECRET: SECRET,
         BUYER_TOKEN_ISSUER: ISSUER,
         BUYER_TOKEN_AUDIENCE: AUDIENCE,
@@ -100,8 +105,12 @@ describe('signed buyer tokens', () => {
         'no Authorization': {},
         'not a bearer': { authorization: `Basic ${await tokenOf('HS256', key)}` },
         'not a JWT': bearer('not-a-jwt'),
-        expired: bearer(await tokenOf('HS256', key, { expiresInS: -10 })),
+        expired: bearer(await tokenOf('HS256', key, { expiresInS: -120 })),
         'no exp': bearer(await tokenOf('HS256', key, { expiresInS: undefined })),
+        'no iat': bearer(await tokenOf('HS256', key, { issuedInS: undefined })),
+        'iat a day ahead': bearer(await tokenOf('HS256', key, { issuedInS: 86_400, expiresInS: 90_000 })),
+        'exp 100 years ahead': bearer(await tokenOf('HS256', key, { expiresInS: 100 * 365 * 86_400 })),
+        'issued longer ago than BUYER_TOKEN_MAX_AGE_S': bearer(await tokenOf('HS256', key, { issuedInS: -3700 })),
         'wrong issuer': bearer(await tokenOf('HS256', key, { iss: 'https://evil.example' })),
         'wrong audience': bearer(await tokenOf('HS256', key, { aud: 'someone-else' })),
         'wrong key': bearer(await tokenOf('HS256', otherKey)),
@@ -114,6 +123,13 @@ describe('signed buyer tokens', () => {
           post({ ...headers, 'idempotency-key': `key-${why.replace(/\W/g, '-')}` }),
         ).catch((error: unknown) => assert.fail(`${why}: ${String(error)}`));
       }
+    });
+
+    it('accepts a token issued a few seconds ahead of the clock (within the tolerance), refuses a lifetime past the max age', async () => {
+      await post(bearer(await tokenOf('HS256', key, { issuedInS: 10 }))).expect(202);
+      await post(bearer(await tokenOf('HS256', key, { issuedInS: -3000, expiresInS: 60 }))).expect(202);
+      const long = await post(bearer(await tokenOf('HS256', key, { expiresInS: 3700 }))).expect(401);
+      assert.match(bodyOf(long).error.message, /BUYER_TOKEN_MAX_AGE_S/);
     });
 
     it("shows an order to its buyer and the admin only: another buyer's is a 404, like one that does not exist", async () => {
@@ -132,7 +148,7 @@ describe('signed buyer tokens', () => {
         bodyOf(absent).error.message.replace('tv.AAAAAAAAAAAAAAAA', 'ID'),
         "another buyer's order must answer exactly as a missing one",
       );
-      for (const headers of [{}, bearer(await tokenOf('HS256', key, { expiresInS: -10 }))]) {
+      for (const headers of [{}, bearer(await tokenOf('HS256', key, { expiresInS: -120 }))]) {
         const res = await request(api.app).get(`/orders/${orderId}`).set(headers).expect(401);
         assert.equal(bodyOf(res).error.code, 'unauthorized');
       }
@@ -173,7 +189,7 @@ describe('signed buyer tokens', () => {
       const stranger = await generateKeyPair('ES256');
       const refusals: Record<string, string> = {
         'another key': await tokenOf('ES256', stranger.privateKey),
-        expired: await tokenOf('ES256', privateKey, { expiresInS: -10 }),
+        expired: await tokenOf('ES256', privateKey, { expiresInS: -120 }),
         // Algorithm confusion: the public key is public, so it must never serve as an HMAC secret.
         'HS256 with the public key': await tokenOf('HS256', new TextEncoder().encode(publicPem)),
       };

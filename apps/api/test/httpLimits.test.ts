@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { listen, type Listening } from '@flashline/core';
+import { listen, loadConfig, type Listening } from '@flashline/core';
 import { useApis } from './harness.ts';
 
 /** A raw client socket to the server, resolved once connected. */
-async function socketTo(http: Listening): Promise<Socket> {
-  const socket = connect(http.port, '127.0.0.1');
+async function socketTo(http: Listening, from?: string): Promise<Socket> {
+  const socket = connect({ port: http.port, host: '127.0.0.1', ...(from ? { localAddress: from } : {}) });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.on('error', () => {}); // a reset by the server is what some of these tests wait for
   return socket;
@@ -82,5 +82,48 @@ describe('HTTP limits', () => {
       for (const socket of sockets) socket.destroy();
       await http.close();
     }
+  });
+
+  it('caps the connections of one address at HTTP_MAX_CONNECTIONS_PER_IP, slow-header sockets included', async () => {
+    const http = await serve({ HTTP_MAX_CONNECTIONS_PER_IP: '2' });
+    const sockets: Socket[] = [];
+    const get = async (socket: Socket) => {
+      socket.write('GET /healthz HTTP/1.1\r\nHost: flashline\r\n\r\n');
+      return (await new Promise<Buffer>((resolve) => socket.once('data', resolve))).toString();
+    };
+    try {
+      // Two sockets that never finish their headers: counted from their connect.
+      for (let i = 0; i < 2; i++) {
+        const slow = await socketTo(http, '127.0.0.1');
+        slow.write('GET /healthz HTTP/1.1\r\n');
+        sockets.push(slow);
+      }
+      const third = await socketTo(http, '127.0.0.1');
+      sockets.push(third);
+      await closedWithin(third, 2000);
+      // Another address is not affected.
+      const other = await socketTo(http, '127.0.0.2');
+      sockets.push(other);
+      assert.match(await get(other), /^HTTP\/1\.1 200/);
+      // A closed socket gives its place back.
+      sockets[0]!.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const again = await socketTo(http, '127.0.0.1');
+      sockets.push(again);
+      assert.match(await get(again), /^HTTP\/1\.1 200/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await http.close();
+    }
+  });
+
+  it('defaults HTTP_MAX_CONNECTIONS_PER_IP to 1000, and to off behind a trusted proxy (whose address it would be)', () => {
+    assert.equal(loadConfig({}).http.maxConnectionsPerIp, 1000);
+    assert.equal(loadConfig({ TRUST_PROXY: 'loopback' }).http.maxConnectionsPerIp, 0);
+    assert.equal(
+      loadConfig({ TRUST_PROXY: 'loopback', HTTP_MAX_CONNECTIONS_PER_IP: '50' }).http.maxConnectionsPerIp,
+      50,
+    );
+    assert.equal(loadConfig({ HTTP_MAX_CONNECTIONS_PER_IP: '0' }).http.maxConnectionsPerIp, 0);
   });
 });

@@ -132,6 +132,20 @@ describe('rate limits and security headers', () => {
     }
   });
 
+  it("never limits nor counts the admin's calls (the shop's backend), and counts a wrong token as anyone", async () => {
+    const limited = await api({ RATE_LIMIT_PER_IP: '2', RATE_LIMIT_WINDOW_MS: '5000' });
+    await request(limited.app).put('/products/tv').set(admin).send({ stock: 100 }).expect(200);
+    for (let i = 0; i < 10; i++) await request(limited.app).get('/products/tv').set(admin).expect(200);
+    // The same address without the token still has its whole allowance, and no more.
+    await request(limited.app).get('/products/tv').expect(200);
+    await request(limited.app)
+      .get('/products/tv')
+      .set({ authorization: `Bearer ${ADMIN_TOKEN}x` })
+      .expect(200);
+    assertRateLimited(await request(limited.app).get('/products/tv'), 5000);
+    await request(limited.app).get('/products/tv').set(admin).expect(200);
+  });
+
   it('never limits /healthz and /readyz, nor counts them', async () => {
     const limited = await api({ RATE_LIMIT_PER_IP: '1', RATE_LIMIT_WINDOW_MS: '5000' });
     for (let i = 0; i < 20; i++) {

@@ -87,4 +87,17 @@ describe('API metrics', () => {
     const allowed = await request(app).get('/metrics').set('authorization', `Bearer ${METRICS_TOKEN}`).expect(200);
     assert.equal(sumOf(allowed.text, 'flashline_http_requests_total', { route: '/metrics', status: '401' }), 2);
   });
+
+  it('answers /metrics with NODE_ENV=production only to METRICS_TOKEN, and 401 to everyone when none is set', async () => {
+    const unset = await api('m5', { NODE_ENV: 'production' });
+    const refused = await request(unset.app).get('/metrics').expect(401);
+    assert.equal(bodyOf(refused).error.code, 'unauthorized');
+    assert.match(bodyOf(refused).error.message, /METRICS_TOKEN/);
+    await request(unset.app).get('/metrics').set(admin).expect(401);
+    // The rest of the API is served as ever.
+    await request(unset.app).get('/healthz').expect(200);
+    const set = await api('m6', { NODE_ENV: 'production', METRICS_TOKEN });
+    await request(set.app).get('/metrics').expect(401);
+    await request(set.app).get('/metrics').set('authorization', `Bearer ${METRICS_TOKEN}`).expect(200);
+  });
 });

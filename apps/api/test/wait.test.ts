@@ -192,7 +192,8 @@ describe('GET /orders/:id?wait=: waiting for the decision', () => {
 describe('the cost of waiting', () => {
   let s: Served;
   before(async () => {
-    s = await serve({ ORDER_WAIT_MAX: '200' });
+    // One test address sends every wait here: its own cap (ORDER_WAIT_MAX_PER_IP) is not what is measured.
+    s = await serve({ ORDER_WAIT_MAX: '200', ORDER_WAIT_MAX_PER_IP: '200' });
     await requestJson(`${s.url}/products/tv`, { method: 'PUT', body: { stock: 1000 }, headers: admin });
   });
   after(() => s.close());
@@ -226,6 +227,40 @@ describe('the cost of waiting', () => {
       assert.equal(fourth.body.status, 'queued');
       assert.ok(fourth.tookMs < 250, `the fourth took ${fourth.tookMs} ms`);
       assert.equal(capped.api.waiters.size, 3);
+      await Promise.all(waiting);
+      assert.equal(capped.api.waiters.size, 0);
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe('waits per order and per address', () => {
+  it('caps waits per order (ORDER_WAIT_MAX_PER_ORDER) and per address (ORDER_WAIT_MAX_PER_IP); past either, answered at once', async () => {
+    // Behind a proxy on loopback, so each request names its address in X-Forwarded-For.
+    const capped = await serve({ ORDER_WAIT_MAX_PER_ORDER: '2', ORDER_WAIT_MAX_PER_IP: '3', TRUST_PROXY: 'loopback' });
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    try {
+      await requestJson(`${capped.url}/products/tv`, { method: 'PUT', body: { stock: 10 }, headers: admin });
+      const [one, two, three] = [
+        await queuedOrder(capped, 'a'),
+        await queuedOrder(capped, 'b'),
+        await queuedOrder(capped, 'c'),
+      ];
+      const waiting = [waitFor(capped, one, '3', from('10.0.0.1')), waitFor(capped, one, '3', from('10.0.0.1'))];
+      await until(() => capped.api.waiters.size === 2, 'two requests wait on one order');
+      // A third wait on the same order, even from another address: at once.
+      const sameOrder = await waitFor(capped, one, '3', from('10.0.0.2'));
+      assert.equal(sameOrder.status, 200);
+      assert.equal(sameOrder.body.status, 'queued');
+      assert.ok(sameOrder.tookMs < 250, `a third wait on one order took ${sameOrder.tookMs} ms`);
+      waiting.push(waitFor(capped, two, '3', from('10.0.0.1')));
+      await until(() => capped.api.waiters.size === 3, 'the address holds three waits');
+      // A fourth wait from that address, on another order: at once; another address still waits.
+      const sameAddress = await waitFor(capped, three, '3', from('10.0.0.1'));
+      assert.ok(sameAddress.tookMs < 250, `a fourth wait from one address took ${sameAddress.tookMs} ms`);
+      waiting.push(waitFor(capped, three, '1', from('10.0.0.2')));
+      await until(() => capped.api.waiters.size === 4, 'another address waits');
       await Promise.all(waiting);
       assert.equal(capped.api.waiters.size, 0);
     } finally {

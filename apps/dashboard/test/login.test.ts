@@ -5,7 +5,7 @@ import type { Logger } from '@flashline/core';
 import { startRedis, type TestRedis, bodyOf } from '@flashline/test-utils';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
 
-describe('dashboard logins: failures throttled per address and per user name, and logged', () => {
+describe('dashboard logins: failures throttled per address and per address and name, and logged', () => {
   let server: TestRedis;
   let fixture: DashboardFixture;
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
@@ -54,12 +54,25 @@ describe('dashboard logins: failures throttled per address and per user name, an
     assert.ok(!JSON.stringify(lines).includes('wrong-'), 'a password was logged');
   });
 
-  it('refuses a user name after LOGIN_FAILURES_PER_USER failures from any addresses', async () => {
-    for (let i = 0; i < 5; i++) await login(`10.0.1.${i}`, ADMIN.user, 'guess').expect(401);
-    const refused = await login('10.0.1.99', ADMIN.user, ADMIN.password).expect(429);
+  it('never refuses the right password from a clean address, however often a name was guessed elsewhere', async () => {
+    // 20 strangers, each under its own address limit, push the admin's name far past LOGIN_FAILURES_PER_USER.
+    for (let i = 0; i < 20; i++) await login(`10.0.1.${i}`, ADMIN.user, 'guess').expect(401);
+    await login('10.0.1.99', ADMIN.user, ADMIN.password).expect(200);
+    await login('10.0.1.98', VIEWER.user, VIEWER.password).expect(200);
+  });
+
+  it('keeps guessing slow: past LOGIN_FAILURES_PER_USER, an address that failed the name twice is refused for it', async () => {
+    for (let i = 0; i < 5; i++) await login(`10.0.3.${i}`, ADMIN.user, 'guess').expect(401);
+    // The name is under attack: a new address gets two tries for it, then 429 for that name only.
+    await login('10.0.3.50', ADMIN.user, 'guess-a').expect(401);
+    await login('10.0.3.50', ADMIN.user, 'guess-b').expect(401);
+    const refused = await login('10.0.3.50', ADMIN.user, ADMIN.password).expect(429);
     assert.equal(bodyOf(refused).error.code, 'rate_limited');
     assert.ok(Number(refused.headers['retry-after']) >= 1);
-    await login('10.0.1.99', VIEWER.user, VIEWER.password).expect(200);
+    await login('10.0.3.50', VIEWER.user, VIEWER.password).expect(200);
+    // The operator's one typo under attack does not lock them out.
+    await login('10.0.3.51', ADMIN.user, 'typo').expect(401);
+    await login('10.0.3.51', ADMIN.user, ADMIN.password).expect(200);
   });
 
   it('does not count a request without credentials (a browser asks for them first)', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/index.ts';
 
@@ -27,6 +28,51 @@ describe('configuration', () => {
         (error: unknown) => error instanceof ConfigError && error.message.includes('REDIS_MAXMEMORY'),
         bad,
       );
+  });
+});
+
+describe('configuration errors name the variable and what it expects', () => {
+  /** Every variable configuration.md lists (its first column), as a new user would set them. */
+  const documented = [
+    ...readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8').matchAll(
+      /^\| `([A-Z][A-Z0-9_]+)`/gm,
+    ),
+  ].map((match) => match[1]!);
+  const problemsOf = (env: Record<string, string>): string[] => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      return error.message.split('\n').slice(1);
+    }
+  };
+
+  it("never answers with zod's bare words (expected number, received NaN) for any variable", () => {
+    assert.ok(documented.length > 40, `${documented.length} variables found`);
+    for (const name of documented)
+      for (const bad of ['x', '1.5', '-5', '99999999999999999999']) {
+        for (const line of problemsOf({ [name]: bad })) {
+          assert.doesNotMatch(
+            line,
+            /NaN|Invalid input|Invalid option|expected int|Too small|Too big/,
+            `${name}=${bad}`,
+          );
+          assert.match(line, /^ {2}[A-Z][A-Z0-9_]+: \S/, `${name}=${bad}: ${line}`);
+        }
+      }
+    assert.deepEqual(problemsOf({ PORT: 'eighty' }), ['  PORT: must be a whole number, at least 0 (got "eighty")']);
+    assert.deepEqual(problemsOf({ NODE_ENV: 'prod' }), ['  NODE_ENV: development, production or test']);
+  });
+
+  it('a refused ORDER_RETENTION_S names its minimum, in seconds', () => {
+    assert.deepEqual(problemsOf({ ORDER_RETENTION_S: '60' }), [
+      '  ORDER_RETENTION_S: must be at least IDEMPOTENCY_TTL_S (86400 s here): an Idempotency-Key that outlives its order would let a retry make a second order',
+    ]);
+    assert.match(
+      problemsOf({ ORDER_RETENTION_S: '60', IDEMPOTENCY_TTL_S: '120' })[0]!,
+      /at least IDEMPOTENCY_TTL_S \(120 s here\)/,
+    );
   });
 });
 
@@ -118,9 +164,11 @@ describe('buyer token settings', () => {
     assert.deepEqual(
       loadConfig({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_ISSUER: 'shop', BUYER_TOKEN_AUDIENCE: 'flashline' })
         .buyerTokens,
-      { algorithm: 'HS256', key: SECRET, issuer: 'shop', audience: 'flashline' },
+      { algorithm: 'HS256', key: SECRET, issuer: 'shop', audience: 'flashline', maxAgeS: 86_400 },
     );
     refuses({ BUYER_TOKEN_SECRET: SECRET.slice(0, 31) }, 'BUYER_TOKEN_SECRET', '32');
+    assert.equal(loadConfig({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_MAX_AGE_S: '600' }).buyerTokens?.maxAgeS, 600);
+    refuses({ BUYER_TOKEN_SECRET: SECRET, BUYER_TOKEN_MAX_AGE_S: '0' }, 'BUYER_TOKEN_MAX_AGE_S');
   });
 
   it('reads a PEM public key as ES256 (P-256) or RS256, with real newlines or \\n escapes', () => {
@@ -130,6 +178,7 @@ describe('buyer token settings', () => {
       key: ec,
       issuer: undefined,
       audience: undefined,
+      maxAgeS: 86_400,
     });
     assert.equal(loadConfig({ BUYER_TOKEN_PUBLIC_KEY: ec.replace(/\n/g, '\\n') }).buyerTokens?.key, ec);
     const rsa = pemOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);

@@ -76,8 +76,10 @@ export function orderRoutes(deps: ApiDeps): Router {
     const orderId = parse(orderIdSchema, req.params.orderId, 'orderId');
     const waitS = req.query.wait === undefined ? undefined : Number(parse(waitSchema, req.query.wait, 'wait'));
     // Registered before the first read, so a decision published between the two is not missed. With
-    // ORDER_WAIT_MAX requests waiting already, this one is answered at once, as without `wait`.
-    const waiting = waitS === undefined ? undefined : deps.waiters.add(orderId, waitS * 1000);
+    // ORDER_WAIT_MAX requests waiting already (or its per-order or per-address cap), this one is
+    // answered at once, as without `wait`.
+    const address = req.ip ?? req.socket.remoteAddress ?? '';
+    const waiting = waitS === undefined ? undefined : deps.waiters.add(orderId, waitS * 1000, address);
     if (!waiting) {
       answerOrder(res, caller, orderId, await getOrder(deps.redis, deps.keys, orderId));
       return;

@@ -83,7 +83,10 @@ async function half(options: WaitBenchOptions, mode: BuyerMode, keyPrefix: strin
     RATE_LIMIT_PER_IP: '0',
     RATE_LIMIT_PER_USER: '0',
     HTTP_MAX_CONNECTIONS: String(options.buyers + 1000),
+    // Every buyer is this machine's address.
+    HTTP_MAX_CONNECTIONS_PER_IP: String(options.buyers + 1000),
     ORDER_WAIT_MAX: String(options.buyers),
+    ORDER_WAIT_MAX_PER_IP: String(options.buyers),
     ...options.env,
   };
   const redis = connectRedis(loadConfig(env), 'worker');

@@ -10,7 +10,8 @@ const MAX_USER_CHARS = 64;
  * HTTP basic auth against the two configured users; the user name picks the role. Every user is
  * compared, each in constant time (digests of equal length), so the time taken tells nothing
  * about which part of which user matched. Failed logins are logged and throttled per client
- * address and per user name (`throttle`): past a limit, 429 with Retry-After. A request without
+ * address and, for a name guessed from many addresses, per address and name (`throttle`): past a
+ * limit, 429 with Retry-After; the right password from a clean address always gets in. A request without
  * credentials is not a failure: a browser sends one before it asks the operator for a password.
  */
 export function basicAuth(users: DashboardUsers, throttle: LoginThrottle, log: Logger): RequestHandler {
@@ -49,10 +50,11 @@ export function basicAuth(users: DashboardUsers, throttle: LoginThrottle, log: L
       return next();
     }
     const failures = await throttle.recordFailure(ip, user);
-    const { failuresPerIp, failuresPerUser } = throttle.rules;
+    const { failuresPerIp, failuresPerUser, windowMs } = throttle.rules;
     log('warn', 'dashboard login failed', { ip, user, failuresFromIp: failures.ip, failuresForUser: failures.user });
-    if (failures.ip === failuresPerIp || failures.user === failuresPerUser)
-      log('warn', 'dashboard logins throttled', { ip, user, windowMs: throttle.rules.windowMs });
+    if (failures.ip === failuresPerIp) log('warn', 'dashboard logins throttled', { ip, user, windowMs });
+    // Past this the name is guessed from many addresses: each address gets a few tries at it.
+    if (failures.user === failuresPerUser) log('warn', 'dashboard user name under attack', { user, windowMs });
     challenge(res);
     next(refused());
   };

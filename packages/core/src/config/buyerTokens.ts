@@ -15,6 +15,8 @@ export type BuyerTokens =
       key: string;
       issuer: string | undefined;
       audience: string | undefined;
+      /** BUYER_TOKEN_MAX_AGE_S: the longest a token lives, from its `iat` and as its `exp` − `iat`. */
+      maxAgeS: number;
     }
   | undefined;
 
@@ -63,11 +65,16 @@ export interface BuyerTokenEnv {
   BUYER_TOKEN_PUBLIC_KEY?: { algorithm: 'RS256' | 'ES256'; pem: string } | undefined;
   BUYER_TOKEN_ISSUER?: string | undefined;
   BUYER_TOKEN_AUDIENCE?: string | undefined;
+  BUYER_TOKEN_MAX_AGE_S: number;
 }
 
 /** The settings of `buyerTokens` from the parsed variables (which loadConfig has checked for conflicts). */
 export function buyerTokensOf(env: BuyerTokenEnv): BuyerTokens {
-  const claims = { issuer: env.BUYER_TOKEN_ISSUER, audience: env.BUYER_TOKEN_AUDIENCE };
+  const claims = {
+    issuer: env.BUYER_TOKEN_ISSUER,
+    audience: env.BUYER_TOKEN_AUDIENCE,
+    maxAgeS: env.BUYER_TOKEN_MAX_AGE_S,
+  };
   if (env.BUYER_TOKEN_SECRET !== undefined) return { algorithm: 'HS256', key: env.BUYER_TOKEN_SECRET, ...claims };
   if (env.BUYER_TOKEN_PUBLIC_KEY !== undefined)
     return { algorithm: env.BUYER_TOKEN_PUBLIC_KEY.algorithm, key: env.BUYER_TOKEN_PUBLIC_KEY.pem, ...claims };

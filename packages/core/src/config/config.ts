@@ -7,7 +7,21 @@ import { buyerTokenPublicKey, buyerTokensOf } from './buyerTokens.ts';
 import { partitionList, queuePartitions, redisClusterNodes } from './redisCluster.ts';
 import { webhookSettings, webhookUrl } from './webhooks.ts';
 
-const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+/** HTTP_MAX_CONNECTIONS_PER_IP when TRUST_PROXY is false and it is not set. */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000;
+
+/**
+ * A whole number of at least `min`, written plainly (digits only), with a message that says so and
+ * shows what was given, never zod's bare "expected number, received NaN".
+ */
+const wholeNumber = (min: number) =>
+  z.string().transform((value, ctx) => {
+    const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+    if (Number.isSafeInteger(n) && n >= min) return n;
+    ctx.addIssue(`must be a whole number, at least ${min} (got ${JSON.stringify(value.slice(0, 40))})`);
+    return z.NEVER;
+  });
+const int = (min: number, fallback: number) => wholeNumber(min).default(fallback);
 const namePattern = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** Express's `trust proxy`: which proxies may tell the client address in X-Forwarded-For. */
@@ -79,7 +93,7 @@ const trustProxy = z
  */
 const schema = z
   .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    NODE_ENV: z.enum(['development', 'production', 'test'], 'development, production or test').default('development'),
     LOG_LEVEL: z.enum(LOG_LEVELS, 'debug, info, warn or error').default('info'),
     REDIS_URL: z
       .string()
@@ -154,11 +168,16 @@ const schema = z
     BUYER_TOKEN_PUBLIC_KEY: buyerTokenPublicKey.optional(),
     BUYER_TOKEN_ISSUER: z.string().min(1).optional(),
     BUYER_TOKEN_AUDIENCE: z.string().min(1).optional(),
+    BUYER_TOKEN_MAX_AGE_S: int(1, 86_400),
     HTTP_HEADERS_TIMEOUT_MS: int(100, 10_000),
     HTTP_REQUEST_TIMEOUT_MS: int(100, 30_000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
+    // No default here: it depends on TRUST_PROXY (see `http` below).
+    HTTP_MAX_CONNECTIONS_PER_IP: wholeNumber(0).optional(),
     ORDER_WAIT_MAX: int(0, 5000),
+    ORDER_WAIT_MAX_PER_ORDER: int(0, 4),
+    ORDER_WAIT_MAX_PER_IP: int(0, 100),
     // Order events POSTed to the shop (docs/webhooks.md): off without a URL.
     WEBHOOK_URL: webhookUrl.optional(),
     WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -189,10 +208,13 @@ const schema = z
   // A keyed retry must find its order: a key that outlived the order it names would take the retry for
   // a new order. The order expires ORDER_RETENTION_S after its decision, the key IDEMPOTENCY_TTL_S after
   // the order was accepted, so a retention at least the key's lifetime keeps the order for as long as the key.
-  .refine((env) => env.ORDER_RETENTION_S >= env.IDEMPOTENCY_TTL_S, {
-    path: ['ORDER_RETENTION_S'],
-    message:
-      'must be at least IDEMPOTENCY_TTL_S: an Idempotency-Key that outlives its order would let a retry make a second order',
+  .superRefine((env, ctx) => {
+    if (env.ORDER_RETENTION_S >= env.IDEMPOTENCY_TTL_S) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ORDER_RETENTION_S'],
+      message: `must be at least IDEMPOTENCY_TTL_S (${env.IDEMPOTENCY_TTL_S} s here): an Idempotency-Key that outlives its order would let a retry make a second order`,
+    });
   })
   // An unsigned event would let anyone who can reach the shop's URL forge an order's state.
   .refine((env) => env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET !== undefined, {
@@ -256,8 +278,9 @@ const schema = z
     // at once (past it 429), and the bytes a stream may have waiting for a client that does not read
     // (past it the stream is dropped), so slow or stuck panels cannot pile up the dashboard's memory.
     salePanelStreams: { perUser: env.SALE_PANEL_STREAMS_PER_USER, maxBufferBytes: env.SALE_PANEL_MAX_BUFFER_BYTES },
-    // Failed dashboard logins counted per client address and per user name in a fixed window; past either
-    // limit every login of that address or name is refused (429) until the window ends; 0 turns a limit off.
+    // Failed dashboard logins counted per client address and per user name in a fixed window; past the
+    // address limit every login of that address is refused (429) until the window ends; past the name limit
+    // only addresses that already failed that name are (apps/dashboard auth/loginThrottle.ts); 0 = off.
     dashboardLogin: {
       failuresPerIp: env.LOGIN_FAILURES_PER_IP,
       failuresPerUser: env.LOGIN_FAILURES_PER_USER,
@@ -310,7 +333,8 @@ const schema = z
     // Requests per window; 0 turns a limit off. Per IP: every route but the health checks; per user: POST /orders.
     rateLimit: { windowMs: env.RATE_LIMIT_WINDOW_MS, perIp: env.RATE_LIMIT_PER_IP, perUser: env.RATE_LIMIT_PER_USER },
     trustProxy: env.TRUST_PROXY,
-    // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; open when not.
+    // GET /metrics (API, dashboard) needs `Authorization: Bearer <METRICS_TOKEN>` when set; unset, open,
+    // except with NODE_ENV=production: 401 to everyone (metrics/endpoint.ts).
     metricsToken: env.METRICS_TOKEN,
     // With a key, POST /orders and GET /orders/:id need a buyer token and the buyer is its `sub`;
     // undefined: the body's userId is the buyer, which the shop's authenticating gateway must set.
@@ -323,10 +347,20 @@ const schema = z
       requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: env.HTTP_MAX_CONNECTIONS,
+      // Counted per socket address from its connect, so one address cannot hold every connection with
+      // sockets that never finish their headers. Behind a trusted proxy the socket's address is the
+      // proxy's, so the cap is off unless set: the proxy must cap per client (docs/operations.md).
+      maxConnectionsPerIp:
+        env.HTTP_MAX_CONNECTIONS_PER_IP ?? (env.TRUST_PROXY === false ? DEFAULT_MAX_CONNECTIONS_PER_IP : 0),
     },
     // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
     // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
-    orderWaitMax: env.ORDER_WAIT_MAX,
+    // Per order and per client address too (0: no cap), so one client cannot take every place.
+    orderWaitMax: {
+      total: env.ORDER_WAIT_MAX,
+      perOrder: env.ORDER_WAIT_MAX_PER_ORDER,
+      perIp: env.ORDER_WAIT_MAX_PER_IP,
+    },
     // Every change of an order's state POSTed to the shop, signed (docs/webhooks.md); null: webhooks off
     // (the scripts then write no outbox entries, and the workers run no relay).
     webhooks:
@@ -361,6 +395,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(present);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  // The variable, never a path into its parsed value (FLASHLINE_BREAK.0): that is the name the user set.
+  const lines = parsed.error.issues.map((i) => `  ${String(i.path[0] ?? 'environment')}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }

@@ -58,12 +58,12 @@ export const redisClusterNodes = z.string().transform((list, ctx): RedisClusterS
  * `QUEUE_PARTITIONS`: how many BullMQ queues the orders are spread over. A product's partition is its
  * group modulo the partitions, so a power of two up to PRODUCT_GROUPS gives every partition as many groups.
  */
-export const queuePartitions = z.coerce
-  .number()
-  .int()
-  .refine((n) => n >= 1 && n <= PRODUCT_GROUPS && (n & (n - 1)) === 0, {
-    message: `a power of two from 1 to ${PRODUCT_GROUPS} (1, 2, 4, ..., ${PRODUCT_GROUPS})`,
-  });
+export const queuePartitions = z.string().transform((value, ctx) => {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (n >= 1 && n <= PRODUCT_GROUPS && (n & (n - 1)) === 0) return n;
+  ctx.addIssue(`a power of two from 1 to ${PRODUCT_GROUPS} (1, 2, 4, ..., ${PRODUCT_GROUPS})`);
+  return z.NEVER;
+});
 
 /** `WORKER_PARTITIONS`: the partitions a worker consumes, as `0,2,5-7`; unset: every one. */
 export const partitionList = z.string().transform((list, ctx) => {

@@ -99,8 +99,8 @@ export function createKeys(prefix: string) {
     auditRefusedGate: (kind: string) => `${prefix}:{audit}:gate:${digest(kind)}`,
     /** Counter: that kind's attempts refused since its last entry, carried into the next one. */
     auditRefusedSkipped: (kind: string) => `${prefix}:{audit}:skipped:${digest(kind)}`,
-    /** Counter (expires with its window): failed dashboard logins from one address or for one user name. */
-    loginFailures: (scope: 'ip' | 'user', id: string) => `${prefix}:{login}:${scope}:${digest(id)}`,
+    /** Counter (expires with its window): failed dashboard logins from one address, for one user name, or both. */
+    loginFailures: (scope: 'ip' | 'user' | 'ipUser', id: string) => `${prefix}:{login}:${scope}:${digest(id)}`,
     /**
      * String (expires within a second): written by the API's readiness check, which thereby asks Redis
      * whether it takes writes (a full Redis answers PING but refuses every order). One key for every process.

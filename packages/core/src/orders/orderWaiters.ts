@@ -23,6 +23,7 @@ export interface Waiting {
 
 interface Waiter {
   readonly orderId: string;
+  readonly address: string;
   wake: (woken: Woken) => void;
 }
 
@@ -31,6 +32,13 @@ export interface OrderWaitersDeps {
   keys: Keys;
   /** Most requests waiting at once in this process (ORDER_WAIT_MAX); past it `add` refuses. */
   max: number;
+  /**
+   * Most waiting at once on one order (ORDER_WAIT_MAX_PER_ORDER) and from one client address
+   * (ORDER_WAIT_MAX_PER_IP), so one client cannot take every place by waiting on its own order many
+   * times; past either `add` refuses. 0: no cap.
+   */
+  maxPerOrder: number;
+  maxPerAddress: number;
   /** A batched read that failed: the requests it was for wait on, to their deadline at worst. */
   onReadError?: (error: unknown) => void;
 }
@@ -47,6 +55,8 @@ export interface OrderWaitersDeps {
  */
 export class OrderWaiters {
   private readonly byOrder = new Map<string, Set<Waiter>>();
+  /** Waits per client address; an address is dropped when its last wait ends, so at most `max` entries. */
+  private readonly byAddress = new Map<string, number>();
   private waiting = 0;
   private closed = false;
 
@@ -57,9 +67,17 @@ export class OrderWaiters {
     return this.waiting;
   }
 
-  /** Registers a wait of `waitMs` on `orderId`; undefined when `max` requests already wait (or shutting down). */
-  add(orderId: string, waitMs: number): Waiting | undefined {
+  /**
+   * Registers a wait of `waitMs` on `orderId` from `address`; undefined when `max` requests already
+   * wait, or as many as allowed on that order or from that address (or shutting down).
+   */
+  add(orderId: string, waitMs: number, address: string): Waiting | undefined {
     if (this.closed || this.waiting >= this.deps.max) return undefined;
+    const { maxPerOrder, maxPerAddress } = this.deps;
+    const fromAddress = this.byAddress.get(address) ?? 0;
+    if (maxPerAddress > 0 && fromAddress >= maxPerAddress) return undefined;
+    const set = this.byOrder.get(orderId);
+    if (maxPerOrder > 0 && set && set.size >= maxPerOrder) return undefined;
     let done = false;
     let wake!: (woken: Woken) => void;
     const woken = new Promise<Woken>((resolve) => {
@@ -71,10 +89,10 @@ export class OrderWaiters {
         resolve(end);
       };
     });
-    const waiter: Waiter = { orderId, wake };
-    const set = this.byOrder.get(orderId);
+    const waiter: Waiter = { orderId, address, wake };
     if (set) set.add(waiter);
     else this.byOrder.set(orderId, new Set([waiter]));
+    this.byAddress.set(address, fromAddress + 1);
     this.waiting += 1;
     const timer = setTimeout(() => wake({ kind: 'due' }), waitMs);
     return { orderId, woken, cancel: () => wake({ kind: 'gone' }) };
@@ -104,6 +122,9 @@ export class OrderWaiters {
     const set = this.byOrder.get(waiter.orderId);
     if (!set?.delete(waiter)) return;
     this.waiting -= 1;
+    const fromAddress = (this.byAddress.get(waiter.address) ?? 1) - 1;
+    if (fromAddress === 0) this.byAddress.delete(waiter.address);
+    else this.byAddress.set(waiter.address, fromAddress);
     if (set.size === 0) this.byOrder.delete(waiter.orderId);
   }
 

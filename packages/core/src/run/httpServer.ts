@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Config } from '../config/config.ts';
 
 export type HttpLimits = Config['http'];
@@ -39,6 +39,7 @@ export async function listen(
     serve,
   );
   server.maxConnections = limits.maxConnections;
+  if (limits.maxConnectionsPerIp > 0) capPerAddress(server, limits.maxConnectionsPerIp);
   server.listen(port, host);
   await once(server, 'listening');
   return {
@@ -51,4 +52,28 @@ export async function listen(
       await closed;
     },
   };
+}
+
+/**
+ * At most `cap` sockets open at once from one address, counted from the connect: a socket that never
+ * finishes its headers holds its place until it closes (HTTP_HEADERS_TIMEOUT_MS), so it is counted as
+ * any other. Past the cap a new socket is destroyed at once. Only addresses with an open socket are
+ * kept, so the map is no larger than the connections held (HTTP_MAX_CONNECTIONS).
+ */
+function capPerAddress(server: Server, cap: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = open.get(address) ?? 0;
+    if (count >= cap) {
+      socket.destroy();
+      return;
+    }
+    open.set(address, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left === 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
 }
