@@ -23,7 +23,15 @@ export { waitForReplicas, type Replication } from './redis/replication.ts';
 export { pipelineBySlot, type PipelineReply } from './redis/slotPipeline.ts';
 export { createReadiness, type Readiness } from './redis/readiness.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
-export { adjustStock, getProduct, listProducts, productETag, setProduct, type Product } from './products/products.ts';
+export {
+  adjustStock,
+  getProduct,
+  getTaggedProduct,
+  listProducts,
+  setProduct,
+  type Product,
+  type TaggedProduct,
+} from './products/products.ts';
 export {
   idSchema,
   idempotencyKeySchema,

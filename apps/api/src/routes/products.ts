@@ -2,10 +2,9 @@ import { Router } from 'express';
 import {
   AppError,
   adjustStock,
-  getProduct,
+  getTaggedProduct,
   holdRulesOf,
   idSchema,
-  productETag,
   productUpdateSchema,
   setProduct,
   stockDeltaSchema,
@@ -24,23 +23,23 @@ export function productRoutes({ redis, keys, config }: ApiDeps): Router {
   router.put('/products/:productId', admin, async (req, res) => {
     const productId = parse(idSchema, req.params.productId, 'productId');
     const update = parse(productUpdateSchema, jsonBody(req), 'body');
-    const product = await setProduct(redis, keys, productId, update, req.get('if-match'));
-    res.set('ETag', productETag(product)).json(product);
+    const { product, etag } = await setProduct(redis, keys, productId, update, req.get('if-match'));
+    res.set('ETag', etag).json(product);
   });
 
   // Adds or takes away units, atomically with whatever sells meanwhile.
   router.post('/products/:productId/stock', admin, async (req, res) => {
     const productId = parse(idSchema, req.params.productId, 'productId');
     const { delta } = parse(stockDeltaSchema, jsonBody(req), 'body');
-    const product = await adjustStock(redis, keys, productId, delta);
-    res.set('ETag', productETag(product)).json(product);
+    const { product, etag } = await adjustStock(redis, keys, productId, delta);
+    res.set('ETag', etag).json(product);
   });
 
   router.get('/products/:productId', async (req, res) => {
     const productId = parse(idSchema, req.params.productId, 'productId');
-    const product = await getProduct(redis, keys, productId, holds);
-    if (!product) throw new AppError('not_found', `product ${productId} does not exist`);
-    res.set('ETag', productETag(product)).json(product);
+    const read = await getTaggedProduct(redis, keys, productId, holds);
+    if (!read) throw new AppError('not_found', `product ${productId} does not exist`);
+    res.set('ETag', read.etag).json(read.product);
   });
 
   return router;
