@@ -114,3 +114,70 @@ describe("a product's ETag names one state of everything its body shows", () => 
     assert.notEqual((await read('walk')).tag, old.tag, 'a product made again reused a tag of its first life');
   });
 });
+
+describe('GET /products/:id is cacheable: Cache-Control, and 304 for a matching If-None-Match', () => {
+  const ctx = useApis();
+  let api: ApiUnderTest;
+
+  before(async () => {
+    api = await ctx.api('cache');
+    await request(api.app).put('/products/tv').set(admin).send({ stock: 10 }).expect(200);
+  });
+
+  const get = (app: ApiUnderTest['app'], ifNoneMatch?: string) => {
+    const req = request(app).get('/products/tv');
+    return ifNoneMatch === undefined ? req : req.set('if-none-match', ifNoneMatch);
+  };
+
+  it('answers Cache-Control: public, max-age=PRODUCT_CACHE_MAX_AGE_S (1 by default; 0 is no-cache)', async () => {
+    assert.equal((await get(api.app).expect(200)).headers['cache-control'], 'public, max-age=1');
+    const five = await ctx.api('cache', { PRODUCT_CACHE_MAX_AGE_S: '5' });
+    assert.equal((await get(five.app).expect(200)).headers['cache-control'], 'public, max-age=5');
+    const none = await ctx.api('cache', { PRODUCT_CACHE_MAX_AGE_S: '0' });
+    assert.equal((await get(none.app).expect(200)).headers['cache-control'], 'no-cache');
+    const unknown = await request(api.app).get('/products/nothing').expect(404);
+    assert.equal(unknown.headers['cache-control'], undefined, 'a 404 was made cacheable');
+  });
+
+  it('answers 304 without a body when If-None-Match names the current tag (weakly, in a list, or *)', async () => {
+    const tag = (await get(api.app).expect(200)).headers.etag!;
+    for (const ifNoneMatch of [tag, `W/${tag}`, `"other", ${tag}`, `W/"x",W/${tag} , "y"`, '*']) {
+      const reply = await get(api.app, ifNoneMatch);
+      assert.equal(reply.status, 304, `If-None-Match: ${ifNoneMatch}`);
+      assert.equal(reply.text, '', 'a 304 carried a body');
+      assert.equal(reply.headers.etag, tag);
+      assert.equal(reply.headers['cache-control'], 'public, max-age=1');
+    }
+    const reload = await get(api.app, tag).set('cache-control', 'no-cache').expect(200);
+    assert.equal(bodyOf(reload).productId, 'tv', 'a reload (Cache-Control: no-cache) did not get the body');
+    for (const ifNoneMatch of ['"other"', 'W/"other"', tag.slice(1, -1), `"${tag}"`, '', 'garbage, "1"']) {
+      const reply = await get(api.app, ifNoneMatch).expect(200);
+      assert.equal(bodyOf(reply).productId, 'tv', `If-None-Match: ${ifNoneMatch}`);
+    }
+  });
+
+  it('a tag a client holds stops matching as soon as any field changes', async () => {
+    const changes: [string, () => Promise<unknown>][] = [
+      ['stock', () => request(api.app).put('/products/tv').set(admin).send({ stock: 11 }).expect(200)],
+      ['delta', () => request(api.app).post('/products/tv/stock').set(admin).send({ delta: 1 }).expect(200)],
+      ['perUserLimit', () => request(api.app).put('/products/tv').set(admin).send({ stock: 12, perUserLimit: 2 })],
+      [
+        'opensAt',
+        () => request(api.app).put('/products/tv').set(admin).send({ stock: 12, opensAt: '2020-01-01T00:00:00Z' }),
+      ],
+      [
+        'closesAt',
+        () => request(api.app).put('/products/tv').set(admin).send({ stock: 12, closesAt: '2099-01-01T00:00:00Z' }),
+      ],
+      ['holdSeconds', () => request(api.app).put('/products/tv').set(admin).send({ stock: 12, holdSeconds: 30 })],
+    ];
+    for (const [field, change] of changes) {
+      const held = (await get(api.app).expect(200)).headers.etag!;
+      await get(api.app, held).expect(304);
+      await change();
+      const fresh = await get(api.app, held);
+      assert.equal(fresh.status, 200, `a change of ${field} still answered 304`);
+      assert.notEqual(fresh.headers.etag, held);
+    }
+  });
+});

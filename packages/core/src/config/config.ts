@@ -156,6 +156,7 @@ const schema = z
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 5_000),
     HTTP_MAX_CONNECTIONS: int(1, 10_000),
     ORDER_WAIT_MAX: int(0, 5000),
+    PRODUCT_CACHE_MAX_AGE_S: int(0, 1).pipe(z.number().max(3600, 'at most 3600 (an hour)')),
     // Order events POSTed to the shop (docs/webhooks.md): off without a URL.
     WEBHOOK_URL: webhookUrl.optional(),
     WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -318,6 +319,9 @@ const schema = z
     // Most GET /orders/:id?wait= requests one API process holds waiting at once (each holds a connection
     // and its request's memory); past it a wait is answered at once, as without `wait`. 0: never wait.
     orderWaitMax: env.ORDER_WAIT_MAX,
+    // GET /products/:id's Cache-Control max-age: a CDN or the shop's edge may answer the "sold out yet?"
+    // polling this long from its copy, then revalidates with the ETag (a 304). 0: no-cache.
+    productCacheMaxAgeS: env.PRODUCT_CACHE_MAX_AGE_S,
     // Every change of an order's state POSTed to the shop, signed (docs/webhooks.md); null: webhooks off
     // (the scripts then write no outbox entries, and the workers run no relay).
     webhooks:
