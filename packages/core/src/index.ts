@@ -111,6 +111,18 @@ export { createWorkerMetrics, type WorkerMetrics } from './metrics/workerMetrics
 export { registerQueueDepth, createReadErrors } from './metrics/queueMetrics.ts';
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
+export {
+  DOOR_OUTCOMES,
+  doorCountsOf,
+  doorOutcomeOf,
+  noDoorCounts,
+  publishDoorCounts,
+  readDoorCounts,
+  sumDoorCounts,
+  type DoorCopy,
+  type DoorCounts,
+  type DoorOutcome,
+} from './metrics/door.ts';
 export { webhookSettings, type WebhookSettings } from './config/webhooks.ts';
 export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, DEFAULT_TOLERANCE_S } from './webhooks/signature.ts';
 export {
