@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { AppError, createApiMetrics, metricsHandler, ownMetrics } from '@flashline/core';
+import { AppError, createApiMetrics, metricsHandler, ownMetrics, publishDoorCounts } from '@flashline/core';
 import type { ApiDeps } from './deps.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { countRequests } from './http/metrics.ts';
@@ -18,6 +18,9 @@ export type { ApiDeps } from './deps.ts';
 export function createApp(deps: ApiDeps): Express {
   const metrics = deps.metrics ?? createApiMetrics();
   metrics.trackWaits(() => deps.waiters.size);
+  // The sale panel's front door: this app's counters, published on a timer (never per request).
+  if (deps.config.doorPublishMs > 0)
+    publishDoorCounts(deps.redis, deps.keys, metrics, deps.log, { intervalMs: deps.config.doorPublishMs });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -47,6 +47,8 @@ export async function apiOn(
     REDIS_TIMEOUT_MS: '500',
     RATE_LIMIT_PER_IP: '0',
     RATE_LIMIT_PER_USER: '0',
+    // No door counts written every second: the tests compare snapshots of Redis (door.test.ts turns it on).
+    DOOR_PUBLISH_MS: '0',
     ...env,
   };
   const config = { ...loadConfig(settings), adminToken: ADMIN_TOKEN };

@@ -24,7 +24,15 @@ export { waitForReplicas, type Replication } from './redis/replication.ts';
 export { pipelineBySlot, type PipelineReply } from './redis/slotPipeline.ts';
 export { createReadiness, type Readiness } from './redis/readiness.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
-export { adjustStock, getProduct, listProducts, productETag, setProduct, type Product } from './products/products.ts';
+export {
+  adjustStock,
+  getProduct,
+  getTaggedProduct,
+  listProducts,
+  setProduct,
+  type Product,
+  type TaggedProduct,
+} from './products/products.ts';
 export {
   idSchema,
   idempotencyKeySchema,
@@ -107,6 +115,18 @@ export { registerQueueDepth, createReadErrors } from './metrics/queueMetrics.ts'
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
 export { pooledMetrics, servePoolMetrics } from './metrics/poolMetrics.ts';
+export {
+  DOOR_OUTCOMES,
+  doorCountsOf,
+  doorOutcomeOf,
+  noDoorCounts,
+  publishDoorCounts,
+  readDoorCounts,
+  sumDoorCounts,
+  type DoorCopy,
+  type DoorCounts,
+  type DoorOutcome,
+} from './metrics/door.ts';
 export { webhookSettings, type WebhookSettings } from './config/webhooks.ts';
 export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, DEFAULT_TOLERANCE_S } from './webhooks/signature.ts';
 export {

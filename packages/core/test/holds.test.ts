@@ -189,9 +189,9 @@ describe('held units (holdSeconds)', () => {
 
   it('holdSeconds is kept when absent, removed by null, and refused outside 1..86400', async () => {
     const keys = uniqueKeys();
-    assert.equal((await setProduct(ctx.redis, keys, 'p', { stock: 1, holdSeconds: 30 })).holdSeconds, 30);
-    assert.equal((await setProduct(ctx.redis, keys, 'p', { stock: 1 })).holdSeconds, 30);
-    assert.equal((await setProduct(ctx.redis, keys, 'p', { stock: 1, holdSeconds: null })).holdSeconds, null);
+    assert.equal((await setProduct(ctx.redis, keys, 'p', { stock: 1, holdSeconds: 30 })).product.holdSeconds, 30);
+    assert.equal((await setProduct(ctx.redis, keys, 'p', { stock: 1 })).product.holdSeconds, 30);
+    assert.equal((await setProduct(ctx.redis, keys, 'p', { stock: 1, holdSeconds: null })).product.holdSeconds, null);
     const [won] = await decide(keys, 'p', [order('p', 'ann', 1)]);
     assert.equal(won!.decision.status, 'confirmed', 'without holdSeconds an order is confirmed at once');
     for (const bad of ['86401', '-1', '1.5', 'x'])

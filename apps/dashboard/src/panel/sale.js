@@ -10,6 +10,7 @@ const FIELDS = [
   'sold',
   'queued',
   'confirmed',
+  'held',
   'sold_out',
   'limit_exceeded',
   'processing_failed',
@@ -76,7 +77,8 @@ function render(view) {
 
   const t = view.totals;
   const rejected = t.rejected.sold_out + t.rejected.limit_exceeded + t.rejected.processing_failed;
-  const totals = { ...t, ...t.rejected, ...t.holds, rejected, workers: view.workers };
+  // Orders won: confirmed at once (no hold) and held for payment, so a sale with holds never reads "0 won".
+  const totals = { ...t, ...t.rejected, ...t.holds, rejected, won: t.confirmed + t.held, workers: view.workers };
   for (const element of document.querySelectorAll('[data-total]'))
     setText(element, formatted(element.dataset.total, totals[element.dataset.total]));
   const jobs = view.jobs;
@@ -84,12 +86,28 @@ function render(view) {
   for (const element of document.querySelectorAll('[data-queue]'))
     setText(element, number.format(queue[element.dataset.queue]));
 
+  renderDoor(view.door);
   renderLocks(view.locks);
   renderRows(view.rows);
   setText(
     $('#showing'),
     `showing ${view.rows.length} of ${number.format(view.matched)} matching · ${number.format(t.products)} products`,
   );
+}
+
+// The front door: rates a second (summed over every API process) and totals since each started.
+function renderDoor(door) {
+  const withWindow = (counts) => ({
+    ...counts.orders,
+    requests: counts.requests,
+    window: counts.orders.not_open + counts.orders.closed,
+  });
+  const perSecond = withWindow(door.perSecond);
+  const total = { ...withWindow(door.total), processes: door.processes };
+  for (const element of document.querySelectorAll('[data-door-rate]'))
+    setText(element, rate.format(perSecond[element.dataset.doorRate]));
+  for (const element of document.querySelectorAll('[data-door]'))
+    setText(element, number.format(total[element.dataset.door]));
 }
 
 function renderLocks(locks) {

@@ -5,6 +5,8 @@ import {
   listProducts,
   lockHolder,
   pipelineBySlot,
+  readDoorCounts,
+  type DoorCopy,
   type Keys,
   type ProductStats,
 } from '@flashline/core';
@@ -26,22 +28,25 @@ export interface SaleReading {
   products: ProductStats[];
   jobs: JobCounts;
   workers: number;
+  /** The door counts every live API process published. */
+  door: DoorCopy[];
 }
 
 export async function readSale({ redis, keys, orders }: SaleSources): Promise<SaleReading> {
   const at = Date.now();
   const productIds = await listProducts(redis, keys);
-  const [products, counts, workers] = await Promise.all([
+  const [products, counts, workers, door] = await Promise.all([
     getProductStats(redis, keys, productIds),
     Promise.all(orders.map((queue) => queue.getJobCounts(...JOB_STATES))),
     Promise.all(orders.map((queue) => queue.getWorkersCount())),
+    readDoorCounts(redis, keys),
   ]);
   const jobs = Object.fromEntries(
     JOB_STATES.map((state) => [state, counts.reduce((sum, partition) => sum + (partition[state] ?? 0), 0)]),
   ) as JobCounts;
   // A worker process has a BullMQ worker on each partition it consumes: the busiest partition's count
   // is the number of processes when every one consumes every partition (the default).
-  return { at, products, jobs, workers: Math.max(0, ...workers) };
+  return { at, products, jobs, workers: Math.max(0, ...workers), door };
 }
 
 export interface LockState {

@@ -1,4 +1,5 @@
 import { errorFields, type Logger } from '@flashline/core';
+import { DoorRates } from './doorRates.ts';
 import { readLocks, readSale, type SaleSources } from './readSale.ts';
 import { RateWindow, hottest, totalsOf, type SaleSnapshot } from './saleSnapshot.ts';
 
@@ -19,6 +20,7 @@ export class SaleFeed {
   /** Each listener with what ends its stream when the feed closes. */
   private readonly listeners = new Map<SaleListener, () => void>();
   private readonly rates: RateWindow;
+  private readonly door: DoorRates;
   private running = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -29,6 +31,8 @@ export class SaleFeed {
 
   constructor(private readonly options: SaleFeedOptions) {
     this.rates = new RateWindow(Math.max(2000, 4 * options.intervalMs));
+    // API processes publish once a second: a few of their copies make a steady rate.
+    this.door = new DoorRates(5000);
   }
 
   get listenerCount(): number {
@@ -84,6 +88,7 @@ export class SaleFeed {
         totals: totalsOf(products),
         jobs: reading.jobs,
         workers: reading.workers,
+        door: this.door.view(reading.door),
         products,
         locks,
       };

@@ -1,4 +1,5 @@
 import type { HoldUnits, ProductStats } from '@flashline/core';
+import type { DoorView } from './doorRates.ts';
 import type { JobCounts, LockState, SaleReading } from './readSale.ts';
 
 export interface ProductRow extends ProductStats {
@@ -32,6 +33,8 @@ export interface SaleSnapshot {
   totals: SaleTotals;
   jobs: JobCounts;
   workers: number;
+  /** The front door: every live API process summed. */
+  door: DoorView;
   products: ProductRow[];
   locks: LockState[];
 }

@@ -178,6 +178,8 @@ const schema = z
     ORDER_WAIT_MAX: int(0, 5000),
     ORDER_WAIT_MAX_PER_ORDER: int(0, 4),
     ORDER_WAIT_MAX_PER_IP: int(0, 100),
+    PRODUCT_CACHE_MAX_AGE_S: int(0, 1).pipe(z.number().max(3600, 'at most 3600 (an hour)')),
+    DOOR_PUBLISH_MS: int(0, 1000).refine((ms) => ms === 0 || (ms >= 100 && ms <= 1000), '0 (off), or 100 to 1000'),
     // Order events POSTed to the shop (docs/webhooks.md): off without a URL.
     WEBHOOK_URL: webhookUrl.optional(),
     WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -361,6 +363,12 @@ const schema = z
       perOrder: env.ORDER_WAIT_MAX_PER_ORDER,
       perIp: env.ORDER_WAIT_MAX_PER_IP,
     },
+    // GET /products/:id's Cache-Control max-age: a CDN or the shop's edge may answer the "sold out yet?"
+    // polling this long from its copy, then revalidates with the ETag (a 304). 0: no-cache.
+    productCacheMaxAgeS: env.PRODUCT_CACHE_MAX_AGE_S,
+    // How often each API process publishes its door counts (answers by outcome) to Redis for the sale
+    // panel, which sums every process on every machine (metrics/door.ts); 0: never.
+    doorPublishMs: env.DOOR_PUBLISH_MS,
     // Every change of an order's state POSTed to the shop, signed (docs/webhooks.md); null: webhooks off
     // (the scripts then write no outbox entries, and the workers run no relay).
     webhooks:

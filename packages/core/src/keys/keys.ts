@@ -151,6 +151,10 @@ export function createKeys(prefix: string) {
     metricsWorkers: () => `${prefix}:{metrics}:workers`,
     /** String: one worker's metrics (prom-client JSON), expiring a few seconds after its last write. */
     workerMetrics: (workerId: string) => `${prefix}:{metrics}:worker:${workerId}`,
+    /** Sorted set: ids of the API processes publishing their door counts, scored by their last write (epoch ms). */
+    metricsApis: () => `${prefix}:{metrics}:apis`,
+    /** String: one API process's door counts (JSON, metrics/door.ts), expiring a few seconds after its last write. */
+    apiDoor: (apiId: string) => `${prefix}:{metrics}:api:${apiId}`,
   };
 }
 

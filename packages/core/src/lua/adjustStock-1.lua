@@ -10,9 +10,10 @@
   Output (codes named in redis/replies.ts, AdjustStockCode):
     -1  no such product: nothing changed
     -2  fewer units left than a negative delta takes away: nothing changed
-    otherwise { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved } as strings (nil
-    when none), after the change
+    otherwise { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved, version } as
+    strings (nil when none), after the change
 ]]
+-- #include productVersion
 local delta = ARGV[1]
 if not string.match(delta, '^%-?[1-9]%d*$') or #delta > 16 then
   return redis.error_reply('ERR invalid delta')
@@ -26,4 +27,6 @@ if tonumber(stock) + delta < 0 then
   return -2
 end
 redis.call('HINCRBY', KEYS[1], 'stock', delta)
-return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved')
+bumpProductVersion(KEYS[1])
+return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved',
+  'version')

@@ -54,6 +54,7 @@
   again: a late or lost expiry timer never makes a buyer lose to units that are free.
 ]]
 -- #include orderEvents
+-- #include productVersion
 -- #include holds
 local now, maxQuantity, broken, retention = ARGV[1], tonumber(ARGV[2]), ARGV[3] or '', ARGV[4] or ''
 
@@ -272,6 +273,10 @@ for s = 1, sectionCount do
         refreshHoldsDueAt(productKey, holdsKey)
       end
       redis.call('HSET', productKey, unpack(counters, 1, n))
+      -- Stock, sold or reserved moved: the product's GET shows a new state (ended holds bumped it already).
+      if soldUnits > 0 or heldUnits > 0 then
+        bumpProductVersion(productKey)
+      end
     end
   end
 

@@ -16,6 +16,7 @@
   Output: { units given back, holds looked at, the earliest deadline left (epoch ms) or '' for none }
 ]]
 -- #include orderEvents
+-- #include productVersion
 -- #include holds
 local retention, events, limit = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3])
 if not string.match(retention, '^[1-9]%d*$') or not limit or limit < 1 or limit > 1000 or limit % 1 ~= 0 then

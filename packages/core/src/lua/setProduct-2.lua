@@ -14,15 +14,17 @@
     ARGV[6] holdSeconds: integer 1..86400, a won order's units are held that long for payment; 0 = none
             (won orders are confirmed at once); '' = keep the current one
     ARGV[7] the precondition: 0 = none; '*' = the product exists; n = it is in one of the n states
-            that follow, each a triple stock, sold, perUserLimit (as the product's ETag names them)
+            that follow, each a version (the product's ETag, lib/productVersion.lua)
 
   Output (codes named in redis/replies.ts, SetProductCode):
     -1  the product is in none of the given states (or does not exist): nothing changed
     -2  the window would close before it opens (the one set now with the one kept): nothing changed
-    otherwise { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved } as strings
-    (nil for no window bound, no holdSeconds, no unit ever held), after the update
+    otherwise { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved, version } as
+    strings (nil for no window bound, no holdSeconds, no unit ever held), after the update
   Changing holdSeconds changes only the orders decided from then on: a hold keeps its deadline.
+  The version is bumped only when a field changed: a PUT sent again (a retry) names the same state.
 ]]
+-- #include productVersion
 local productId, stock, limit, opensAt, closesAt, hold = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local any = ARGV[7] == '*'
 local states = any and 0 or tonumber(ARGV[7])
@@ -40,15 +42,15 @@ end
 if hold ~= '' and (not string.match(hold, '^%d+$') or tonumber(hold) > 86400) then
   return redis.error_reply('ERR invalid holdSeconds')
 end
-if not states or #ARGV ~= (any and 7 or 7 + 3 * states) then
+if not states or #ARGV ~= (any and 7 or 7 + states) then
   return redis.error_reply('ERR invalid precondition')
 end
+local FIELDS = { 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved', 'version' }
+local current = redis.call('HMGET', KEYS[1], unpack(FIELDS))
 if any or states > 0 then
-  local current = redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit')
   local matched = any and current[1] ~= false
-  for i = 0, states - 1 do
-    if current[1] and current[1] == ARGV[8 + 3 * i] and (current[2] or '0') == ARGV[9 + 3 * i]
-      and (current[3] or '0') == ARGV[10 + 3 * i] then
+  for i = 1, states do
+    if current[1] and (current[8] or '0') == ARGV[7 + i] then
       matched = true
     end
   end
@@ -57,9 +59,8 @@ if any or states > 0 then
   end
 end
 -- The window as it will be: what is set now, with what is kept.
-local window = redis.call('HMGET', KEYS[1], 'opensAt', 'closesAt')
-local opens = opensAt == '' and tonumber(window[1] or '0') or tonumber(opensAt)
-local closes = closesAt == '' and tonumber(window[2] or '0') or tonumber(closesAt)
+local opens = opensAt == '' and tonumber(current[4] or '0') or tonumber(opensAt)
+local closes = closesAt == '' and tonumber(current[5] or '0') or tonumber(closesAt)
 if opens > 0 and closes > 0 and opens >= closes then
   return -2
 end
@@ -84,4 +85,11 @@ else
 end
 -- Registered in the step that creates it: the reconciler can never miss a product with orders.
 redis.call('SADD', KEYS[2], productId)
-return redis.call('HMGET', KEYS[1], 'stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved')
+local after = redis.call('HMGET', KEYS[1], unpack(FIELDS))
+for i = 1, 7 do
+  if after[i] ~= current[i] then
+    bumpProductVersion(KEYS[1])
+    return redis.call('HMGET', KEYS[1], unpack(FIELDS))
+  end
+end
+return after

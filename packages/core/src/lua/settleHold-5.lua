@@ -27,6 +27,7 @@
     'not_found'          no such order of this product (never, or expired after its retention); no fields
 ]]
 -- #include orderEvents
+-- #include productVersion
 -- #include holds
 local action, productId, retention, events = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local careless = ARGV[5] == 'c'

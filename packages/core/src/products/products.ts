@@ -23,16 +23,36 @@ export interface Product {
   holdSeconds: number | null;
 }
 
-/** The fields of a product hash, in this order: what getProduct reads and the scripts answer. */
-const PRODUCT_FIELDS = ['stock', 'sold', 'perUserLimit', 'opensAt', 'closesAt', 'holdSeconds', 'reserved'] as const;
+/** A product as read, with its entity tag: `"<version>"`, the state's version (lua/lib/productVersion.lua). */
+export interface TaggedProduct {
+  product: Product;
+  /**
+   * Bumped by every change of a field the product shows (a stock set or delta, a sale, a hold held
+   * or ended, the window, the limit, holdSeconds), so one tag names one body: a PUT that sends it
+   * back in If-Match applies only to the state its sender read, and a cache revalidates with it.
+   */
+  etag: string;
+}
 
-function toProduct(
+/** The fields of a product hash, in this order: what getProduct reads and the scripts answer. */
+const PRODUCT_FIELDS = [
+  'stock',
+  'sold',
+  'perUserLimit',
+  'opensAt',
+  'closesAt',
+  'holdSeconds',
+  'reserved',
+  'version',
+] as const;
+
+function toTagged(
   productId: string,
-  [stock, sold, limit, opensAt, closesAt, holdSeconds, reserved]: (string | null)[],
-): Product | null {
+  [stock, sold, limit, opensAt, closesAt, holdSeconds, reserved, version]: (string | null)[],
+): TaggedProduct | null {
   if (stock == null) return null;
   const perUserLimit = Number(limit ?? 0);
-  return {
+  const product: Product = {
     productId,
     stock: Number(stock),
     reserved: Number(reserved ?? 0),
@@ -42,40 +62,31 @@ function toProduct(
     closesAt: closesAt ? new Date(Number(closesAt)).toISOString() : null,
     holdSeconds: holdSeconds ? Number(holdSeconds) : null,
   };
+  // No version: a product no script has changed since versions began (its first change sets one).
+  return { product, etag: `"${version ?? 0}"` };
 }
 
 const fromFields = (productId: string, f: ProductFields) =>
-  toProduct(productId, [f.stock, f.sold, f.perUserLimit, f.opensAt, f.closesAt, f.holdSeconds, f.reserved])!;
+  toTagged(productId, [f.stock, f.sold, f.perUserLimit, f.opensAt, f.closesAt, f.holdSeconds, f.reserved, f.version])!;
 
 /** setProduct-2.lua's window argument: '' keeps the current bound, 0 removes it. */
 const windowArg = (time: number | null | undefined): string | number => (time === undefined ? '' : (time ?? 0));
 
 /**
- * The product's state as an entity tag (`"<stock>.<sold>.<perUserLimit>"`, 0 for no limit): it
- * changes whenever an order is confirmed or the stock is set, so a PUT that sends it back in
- * If-Match applies only to the state its sender read.
+ * setProduct-2.lua's precondition arguments for an If-Match header: '*' (any state of an existing
+ * product), or the number of versions it names and the versions. A weak tag never matches (If-Match
+ * compares strongly, RFC 9110 13.1.1), nor does anything that is not a version: none named, none
+ * matches.
  */
-export function productETag(product: Product): string {
-  return `"${product.stock}.${product.sold}.${product.perUserLimit ?? 0}"`;
-}
-
-/**
- * The states an If-Match header names, as product fields in threes, or ['*'] (any state of an
- * existing product); [] when it names none a product can be in.
- */
-function statesOf(ifMatch: string): string[] {
+function precondition(ifMatch: string): (string | number)[] {
   if (ifMatch.trim() === '*') return ['*'];
-  const states: string[] = [];
+  const versions: string[] = [];
   for (const tag of ifMatch.split(',')) {
-    const match = /^\s*"(\d{1,15})\.(\d{1,15})\.(\d{1,15})"\s*$/.exec(tag);
-    if (match) states.push(match[1]!, match[2]!, match[3]!);
+    const match = /^\s*"(\d{1,16})"\s*$/.exec(tag);
+    if (match) versions.push(match[1]!);
   }
-  return states;
+  return [versions.length, ...versions];
 }
-
-/** setProduct-2.lua's precondition arguments: none, '*', or the number of states and their fields. */
-const precondition = (states: string[]): (string | number)[] =>
-  states[0] === '*' ? ['*'] : [states.length / 3, ...states];
 
 /**
  * Sets the sellable stock (a restock or a correction); an absent perUserLimit, opensAt or closesAt
@@ -89,10 +100,10 @@ export async function setProduct(
   productId: string,
   update: ProductUpdate,
   ifMatch?: string,
-): Promise<Product> {
+): Promise<TaggedProduct> {
   const limit = update.perUserLimit === undefined ? '' : (update.perUserLimit ?? 0);
-  const states = ifMatch === undefined ? [] : statesOf(ifMatch);
-  if (states.length === 0 && ifMatch !== undefined) throw preconditionFailed(productId);
+  const states = ifMatch === undefined ? [0] : precondition(ifMatch);
+  if (states[0] === 0 && ifMatch !== undefined) throw preconditionFailed(productId);
   const reply = await redis.setProduct([
     keys.product(productId),
     keys.productsOfGroup(keys.group(productId)),
@@ -102,7 +113,7 @@ export async function setProduct(
     windowArg(update.opensAt),
     windowArg(update.closesAt),
     update.holdSeconds === undefined ? '' : (update.holdSeconds ?? 0),
-    ...precondition(states),
+    ...states,
   ]);
   const outcome = decodeSetProduct(reply);
   switch (outcome.kind) {
@@ -123,7 +134,12 @@ const preconditionFailed = (productId: string) =>
  * meanwhile. Throws `not_found` for an unknown product and `insufficient_stock` when fewer units are
  * left than a negative delta takes away; either way nothing changed.
  */
-export async function adjustStock(redis: RedisClient, keys: Keys, productId: string, delta: number): Promise<Product> {
+export async function adjustStock(
+  redis: RedisClient,
+  keys: Keys,
+  productId: string,
+  delta: number,
+): Promise<TaggedProduct> {
   const outcome = decodeAdjustStock(await redis.adjustStock([keys.product(productId), delta]));
   switch (outcome.kind) {
     case 'adjusted':
@@ -151,19 +167,29 @@ export async function listProducts(redis: RedisClient, keys: Keys): Promise<stri
 }
 
 /**
- * Reads a product. With `holds` (what the API passes), a hold past its deadline is ended first, so the
- * stock shown never leaves out units whose hold has expired, however late their timer is.
+ * Reads a product and its ETag. With `holds` (what the API passes), a hold past its deadline is ended
+ * first, so the stock shown never leaves out units whose hold has expired, however late their timer is.
  */
+export async function getTaggedProduct(
+  redis: RedisClient,
+  keys: Keys,
+  productId: string,
+  holds?: HoldRules,
+): Promise<TaggedProduct | null> {
+  const [dueAt, ...fields] = await redis.hmget(keys.product(productId), 'holdsDueAt', ...PRODUCT_FIELDS);
+  if (holds && dueAt != null && Number(dueAt) <= Date.now()) {
+    await expireHolds(redis, keys, productId, holds);
+    return toTagged(productId, await redis.hmget(keys.product(productId), ...PRODUCT_FIELDS));
+  }
+  return toTagged(productId, fields);
+}
+
+/** Reads a product (getTaggedProduct without the tag). */
 export async function getProduct(
   redis: RedisClient,
   keys: Keys,
   productId: string,
   holds?: HoldRules,
 ): Promise<Product | null> {
-  const [dueAt, ...fields] = await redis.hmget(keys.product(productId), 'holdsDueAt', ...PRODUCT_FIELDS);
-  if (holds && dueAt != null && Number(dueAt) <= Date.now()) {
-    await expireHolds(redis, keys, productId, holds);
-    return toProduct(productId, await redis.hmget(keys.product(productId), ...PRODUCT_FIELDS));
-  }
-  return toProduct(productId, fields);
+  return (await getTaggedProduct(redis, keys, productId, holds))?.product ?? null;
 }

@@ -298,27 +298,30 @@ export type ProductFields = {
   closesAt: string | null;
   holdSeconds: string | null;
   reserved: string | null;
+  /** lua/lib/productVersion.lua; null for a product no script has changed since versions began. */
+  version: string | null;
 };
 
 function productFields(script: string, reply: unknown): ProductFields {
   const fields = reply as unknown[];
   if (
     !Array.isArray(reply) ||
-    reply.length !== 7 ||
+    reply.length !== 8 ||
     !fields.slice(0, 3).every((field) => typeof field === 'string') ||
     !fields.slice(3).every((field) => field === null || typeof field === 'string')
   )
     throw unexpected(script, reply);
-  const [stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved] = reply as [
+  const [stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved, version] = reply as [
     string,
     string,
     string,
+    string | null,
     string | null,
     string | null,
     string | null,
     string | null,
   ];
-  return { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved };
+  return { stock, sold, perUserLimit, opensAt, closesAt, holdSeconds, reserved, version };
 }
 
 export type SetProductReply =

@@ -1,5 +1,5 @@
 --[[
-  Included (scripts.ts, `-- #include holds`) by the scripts that end holds; needs orderEvents.
+  Included (scripts.ts, `-- #include holds`) by the scripts that end holds; needs orderEvents and productVersion.
   A product with holdSeconds holds a won order's units (`reserved`) until its payment deadline. Its
   holds sorted set (keys.ts `holds`) has each held order's key, scored by the deadline (epoch ms, by
   Redis's clock); the product hash keeps `reserved` (units held now) and `holdsDueAt` (the earliest
@@ -20,7 +20,7 @@ end
   Ends one held order (status `reserved`) as `outcome`: `confirmed` (its units sold) or `cancelled` /
   `expired` (its units back in stock, its buyer's count down). The caller has checked the status.
   `order` is the HMGET of status, userId, quantity, seq. Does not touch the holds set or holdsDueAt.
-  Returns the units.
+  Bumps the product's version (needs productVersion). Returns the units.
 ]]
 local function endHold(productKey, buyersKey, outboxKey, orderKey, order, outcome, nowMs, retention, events)
   local units = tonumber(order[3])
@@ -29,6 +29,7 @@ local function endHold(productKey, buyersKey, outboxKey, orderKey, order, outcom
   -- An ended order is kept for the buyer to read, then expires, as a decided one does.
   redis.call('PEXPIRE', orderKey, retention)
   redis.call('HINCRBY', productKey, 'reserved', -units)
+  bumpProductVersion(productKey)
   if outcome == 'confirmed' then
     redis.call('HINCRBY', productKey, 'sold', units)
     redis.call('HINCRBY', productKey, 'holds:paid', units)
