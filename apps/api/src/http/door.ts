@@ -83,33 +83,37 @@ export function frontDoor(app: Express, chain: DoorChain, hot: readonly HotRoute
     request_.originalUrl = req.url ?? '/';
     request_.params = {};
 
-    const fail = (error: unknown) => {
-      try {
-        errorHandler(error, request_, response_, () => {});
-      } catch {
-        // As Express's final handler does when an answer was already under way: nothing more can be said.
-        res.destroy();
-      }
-    };
+    // One object per request for the chain's `next` (methods, not closures: no function made per step).
     const handled = route;
     const routeParams = params;
-    let index = 0;
-    const next: Next = (error) => {
-      if (error !== undefined && error !== null) return fail(error);
-      const handler = middleware[index++];
-      if (handler === undefined) {
+    const pass = {
+      index: 0,
+      next(this: void, error?: unknown): void {
+        if (error !== undefined && error !== null) return fail(errorHandler, request_, response_, error);
+        const handler = middleware[pass.index++];
+        if (handler !== undefined) return run(handler, request_, response_, pass.next);
         // The route's matching is the router's: its params, and `req.route` once it runs (metrics read it).
         request_.params = routeParams;
-        return handled.dispatch(request_, response_, (routeError) =>
-          routeError === undefined || routeError === null || routeError === 'route'
-            ? run(notFound, request_, response_, fail)
-            : fail(routeError),
-        );
-      }
-      run(handler, request_, response_, next);
+        handled.dispatch(request_, response_, pass.done);
+      },
+      /** After the route: a route that passed the request on (none of the hot ones does) finds no other. */
+      done(this: void, error?: unknown): void {
+        if (error === undefined || error === null || error === 'route')
+          return run(notFound, request_, response_, pass.next);
+        fail(errorHandler, request_, response_, error);
+      },
     };
-    next();
+    pass.next();
   };
+}
+
+/** The error handler's answer; should it throw (an answer already under way), the connection ends, as Express's final handler ends it. */
+function fail(errorHandler: ErrorRequestHandler, req: Request, res: Response, error: unknown): void {
+  try {
+    errorHandler(error, req, res, () => {});
+  } catch {
+    res.destroy();
+  }
 }
 
 /** A handler called as Express's router calls it: what it throws, or its promise rejects with, goes on as an error. */

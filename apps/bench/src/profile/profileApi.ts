@@ -34,7 +34,12 @@ await setProduct(client, keys, 'hot', { stock: 10_000_000 });
 const api = wrap(
   spawn(
     process.execPath,
-    [...(prof ? ['--cpu-prof', '--cpu-prof-dir', dir] : []), '--import', 'tsx', 'apps/api/src/main.ts'],
+    [
+      ...(prof ? ['--cpu-prof', '--cpu-prof-dir', dir] : []),
+      '--import',
+      'tsx',
+      `${process.env.API_ROOT ?? '.'}/apps/api/src/main.ts`,
+    ],
     { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   ),
 );
