@@ -59,7 +59,8 @@ export function countRequests(metrics: ApiMetrics): RequestHandler {
   }
   return (_req, res, next) => {
     (res as Counted)[startedAt] = performance.now();
-    res.once('finish', onFinish);
+    // `finish` is emitted once: `on`, without once's wrapper.
+    res.on('finish', onFinish);
     next();
   };
 }
