@@ -1,8 +1,12 @@
-// Ad-hoc: profile the API process (node --cpu-prof) under wrk on one hot route, production defaults.
+// The API process alone under wrk on one hot route, production defaults (limits on, a key on every POST), on a
+// private Redis, no worker: prints requests/s and the API's CPU per request, and (without --no-prof) writes the
+// API's node --cpu-prof profile under <tmpdir>/flashline-profile/<scenario>/. API_ROOT: another checkout's
+// apps/api to run instead (the code before a change, side by side with it); API_ENV: JSON of more settings.
 // node --import tsx apps/bench/src/profile/profileApi.ts <storm|accept|getOrder|getProduct> [requests] [--no-prof]
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectRedis, createKeys, loadConfig, setProduct } from '@flashline/core';
 import { freePort, repoRoot, startRedis, wrap } from '@flashline/test-utils';
 import { wrkLoad } from '../load/wrk.ts';
@@ -11,7 +15,7 @@ import { cpuSeconds } from '../flashline/cpu.ts';
 const scenario = process.argv[2] ?? 'storm';
 const total = Number(process.argv[3] ?? 30000);
 const prof = !process.argv.includes('--no-prof');
-const dir = `/tmp/door-prof/${scenario}`;
+const dir = join(tmpdir(), 'flashline-profile', scenario);
 mkdirSync(dir, { recursive: true });
 const redis = await startRedis({ appendonly: true, aofRewrites: false });
 const port = await freePort();
@@ -45,7 +49,6 @@ const api = wrap(
 );
 await api.waitForLog(/api listening/, 30_000);
 const url = `http://127.0.0.1:${port}`;
-void createServer;
 const post = (productId: string, n: number, keyPrefix: string) =>
   wrkLoad({
     url: `${url}/orders`,

@@ -1,12 +1,16 @@
+// One HTTP ceiling server (node:http or Express, no Redis) in its own process under node --cpu-prof and wrk:
+// its CPU per request, and its profile under <tmpdir>/flashline-profile/baseline-<kind>/.
 // node --import tsx apps/bench/src/profile/profileBaseline.ts <node|express> [requests]
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { repoRoot, wrap } from '@flashline/test-utils';
 import { wrkLoad } from '../load/wrk.ts';
 import { cpuSeconds } from '../flashline/cpu.ts';
 const kind = process.argv[2] ?? 'node';
 const total = Number(process.argv[3] ?? 30000);
-const dir = `/tmp/door-prof/base-${kind}`;
+const dir = join(tmpdir(), 'flashline-profile', `baseline-${kind}`);
 mkdirSync(dir, { recursive: true });
 const child = wrap(
   spawn(
