@@ -1,4 +1,4 @@
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import type { Queue } from 'bullmq';
 import {
   type RedisClient,
@@ -21,7 +21,7 @@ import { startDecisionWaits } from '../src/decisionWaits.ts';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export interface ApiUnderTest {
-  app: Express;
+  app: RequestListener;
   config: Config;
   redis: RedisClient;
   queue: Queue<OrdersJobData>;

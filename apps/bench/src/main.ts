@@ -377,10 +377,16 @@ try {
       }
     }
     const http = {
+      nodeHttp: medianRun(httpCeilingRuns, (c) => c.nodeHttp.requestsPerSecond).nodeHttp,
       validateOnly: medianRun(httpCeilingRuns, (c) => c.validateOnly.requestsPerSecond).validateOnly,
       validateAndEnqueue: medianRun(httpCeilingRuns, (c) => c.validateAndEnqueue.requestsPerSecond).validateAndEnqueue,
     };
     for (const [name, variant, all] of [
+      [
+        'HTTP ceiling: node:http, validate only',
+        http.nodeHttp,
+        httpCeilingRuns.map((c) => c.nodeHttp.requestsPerSecond),
+      ],
       ['HTTP ceiling: validate only', http.validateOnly, httpCeilingRuns.map((c) => c.validateOnly.requestsPerSecond)],
       [
         'HTTP ceiling: validate + Queue.add',
@@ -395,6 +401,15 @@ try {
         notes: `${spread(all)}; p50 ${variant.latencyMs.p50} ms, p99 ${variant.latencyMs.p99} ms; server CPU ${microsPerRequest(variant.serverCpuMs, variant)} µs per request; generator (wrk, 1 thread) ${microsPerRequest(variant.generatorCpuMs ?? NaN, variant)} µs per request, ${percent((variant.generatorCpuMs ?? NaN) / variant.elapsedMs)} of a core`,
       });
     }
+    // wrk's own ceiling: the answers it reads per second of its own CPU (one thread, one core), in the
+    // node:http run, where it is busiest. Above the servers' rates, so what they measure is theirs.
+    const generatorCeiling = (v: (typeof http)['nodeHttp']) => (v.total / (v.generatorCpuMs ?? NaN)) * 1000;
+    httpRows.push({
+      scenario: 'HTTP ceiling: the load generator (wrk, 1 thread)',
+      what: 'answers wrk reads per second of its own CPU, in the node:http runs',
+      perSecond: generatorCeiling(http.nodeHttp),
+      notes: `${spread(httpCeilingRuns.map((c) => generatorCeiling(c.nodeHttp)))}; ${microsPerRequest(http.nodeHttp.generatorCpuMs ?? NaN, http.nodeHttp)} µs of wrk CPU per request, ${percent((http.nodeHttp.generatorCpuMs ?? NaN) / http.nodeHttp.elapsedMs)} of a core at ${Math.round(http.nodeHttp.requestsPerSecond).toLocaleString('en-US')} requests/s`,
+    });
     const endToEndRow = (scenario: string, what: string, all: EndToEndResult[]): EndToEndResult => {
       const r = medianRun(all, (run) => run.requestsPerSecond);
       httpRows.push({
@@ -437,7 +452,16 @@ try {
         kind: 'max' as const,
       },
     ];
+    // The front door against Node's own HTTP: one API process, production defaults, the same requests.
+    const nodeRatio = (name: string, run: EndToEndResult, goal: number): Ratio => ({
+      target: `${name}: requests/s ÷ node:http (API CPU ${round(run.apiCpuMicrosPerRequest)} µs per request, node:http ${Math.round(cpuOf(http.nodeHttp) * 1e6)} µs)`,
+      measured: run.requestsPerSecond / http.nodeHttp.requestsPerSecond,
+      goal,
+      kind: 'min',
+    });
     const httpRatios: Ratio[] = [
+      nodeRatio('sold-out storm, production defaults', stormDefaults, 0.6),
+      nodeRatio('accept path alone (workers stopped), production defaults', acceptDefaults, 0.45),
       ...httpRatio('hot product through HTTP', hotHttp, http.validateAndEnqueue, 'Express + Queue.add'),
       {
         target: 'hot product through HTTP: p99 accept latency ÷ Express + Queue.add p99',

@@ -43,10 +43,17 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
 export function sendError(res: Response, appError: AppError): void {
   res.locals.errorCode = appError.code; // for the metrics (http/metrics.ts)
   if (appError.code === 'unavailable') res.set('Retry-After', '1');
-  // What res.json would send, without its content-type lookup and freshness checks: an error is never
-  // fresh nor cached, and the storm answers tens of thousands a second. Node drops the body of a HEAD.
-  const body = JSON.stringify(appError.toJSON());
-  res.statusCode = appError.httpStatus;
+  sendJson(res, appError.httpStatus, appError.toJSON());
+}
+
+/**
+ * What res.json sends (this app sets no JSON replacer or spacing, and no ETag), without its content-type
+ * lookup and freshness checks: for answers that are never fresh nor cached (errors, a 202), on the
+ * paths that answer tens of thousands a second. Node drops the body of a HEAD.
+ */
+export function sendJson(res: Response, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);

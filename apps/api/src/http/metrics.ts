@@ -36,6 +36,10 @@ function childrenOf<Values extends string[], Child>(make: (...values: Values) =>
   };
 }
 
+/** When each answer's request came in: on the answer, so one shared `finish` listener finds it (no closure per request). */
+const startedAt = Symbol('startedAt');
+type Counted = Response & { [startedAt]?: number };
+
 /** Counts every answer: requests by route and status, their duration, and POST /orders outcomes. */
 export function countRequests(metrics: ApiMetrics): RequestHandler {
   const requests = childrenOf((route: string, method: string, status: string) =>
@@ -43,17 +47,20 @@ export function countRequests(metrics: ApiMetrics): RequestHandler {
   );
   const durations = childrenOf((route: string, method: string) => metrics.httpDuration.labels(route, method));
   const refused = childrenOf((code: string) => metrics.ordersRefused.labels(code));
-  return (req, res, next) => {
-    const startedAt = process.hrtime.bigint();
-    res.once('finish', () => {
-      const route = routeOf(req);
-      const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-      requests(route, req.method, String(res.statusCode)).inc();
-      durations(route, req.method).observe(seconds);
-      if (!isOrderPost(req, route)) return;
-      if (res.statusCode === 202) metrics.ordersAccepted.inc();
-      else if (res.statusCode >= 400) refused(errorCodeOf(res)).inc();
-    });
+  function onFinish(this: Counted): void {
+    const req = this.req;
+    const route = routeOf(req);
+    const seconds = (performance.now() - (this[startedAt] ?? 0)) / 1000;
+    requests(route, req.method, String(this.statusCode)).inc();
+    durations(route, req.method).observe(seconds);
+    if (!isOrderPost(req, route)) return;
+    if (this.statusCode === 202) metrics.ordersAccepted.inc();
+    else if (this.statusCode >= 400) refused(errorCodeOf(this)).inc();
+  }
+  return (_req, res, next) => {
+    (res as Counted)[startedAt] = performance.now();
+    // `finish` is emitted once: `on`, without once's wrapper.
+    res.on('finish', onFinish);
     next();
   };
 }

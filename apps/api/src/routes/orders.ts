@@ -14,7 +14,7 @@ import {
 } from '@flashline/core';
 import type { ApiDeps } from '../deps.ts';
 import { createCallers, orderSeenBy, type Caller } from '../http/caller.ts';
-import { sendError } from '../http/errors.ts';
+import { sendError, sendJson } from '../http/errors.ts';
 import { jsonBody, parse } from '../http/validate.ts';
 
 const orderIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'is not an order id');
@@ -54,10 +54,8 @@ export function orderRoutes(deps: ApiDeps): Router {
     const outcome = await acceptor.accept(request, idempotencyKey);
     switch (outcome.kind) {
       case 'accepted':
-        res
-          .status(202)
-          .location(`/orders/${outcome.orderId}`)
-          .json({ orderId: outcome.orderId, status: outcome.status });
+        res.location(`/orders/${outcome.orderId}`);
+        sendJson(res, 202, { orderId: outcome.orderId, status: outcome.status });
         return;
       case 'refused':
         // Answered, not thrown: the sold-out storm after a sale is tens of thousands of these a

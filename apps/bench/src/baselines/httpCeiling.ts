@@ -4,7 +4,7 @@ import { cpuMsSince } from '../measure.ts';
 import { loadTest, type LoadTestResult } from '../load/loadTest.ts';
 import { loadTestInChild } from '../load/loadTestInChild.ts';
 import { wrkLoad } from '../load/wrk.ts';
-import { startOrderServer, type BaselineOrder, type OrderServer } from './orderServer.ts';
+import { startNodeOrderServer, startOrderServer, type BaselineOrder, type OrderServer } from './orderServer.ts';
 
 export interface HttpCeilingOptions {
   redisUrl: string;
@@ -40,6 +40,8 @@ type Generator = 'wrk' | 'child' | 'inProcess';
 
 export interface HttpCeilingResult {
   generator: Generator;
+  /** (0) Node's own `node:http`, validation and a 202, no framework, no Redis: the physical limit. */
+  nodeHttp: HttpVariantResult;
   /** (a) validation and a 202, no Redis at all. */
   validateOnly: HttpVariantResult;
   /** (b) validation, `Queue.add`, then the 202. */
@@ -53,14 +55,16 @@ const defaultBody = (i: number): BaselineOrder => ({
 });
 
 /**
- * The HTTP ceiling: what Express plus validation (a), and plus one `Queue.add` (b), can answer on
- * this machine. Flashline's `POST /orders` does more than (b) (idempotency, rate limits, the order
+ * The HTTP ceiling: what `node:http` plus validation (0), Express plus validation (a), and plus one
+ * `Queue.add` (b), can answer on this machine. Flashline's `POST /orders` does more than (b) (idempotency, rate limits, the order
  * record), so (b) bounds it from above.
  */
 export async function httpCeiling(options: HttpCeilingOptions): Promise<HttpCeilingResult> {
   const generator = options.generator ?? 'child';
   const run = (server: OrderServer) => measure(server, options, generator);
 
+  const node = await startNodeOrderServer(async () => {});
+  const nodeHttp = await run(node).finally(() => node.close());
   const bare = await startOrderServer(async () => {});
   const validateOnly = await run(bare).finally(() => bare.close());
 
@@ -81,6 +85,7 @@ export async function httpCeiling(options: HttpCeilingOptions): Promise<HttpCeil
     const validateAndEnqueue = await run(enqueuing).finally(() => enqueuing.close());
     return {
       generator,
+      nodeHttp,
       validateOnly,
       validateAndEnqueue: { ...validateAndEnqueue, jobsEnqueued: await queue.count() },
     };

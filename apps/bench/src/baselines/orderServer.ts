@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import { freePort } from '@flashline/test-utils';
@@ -51,9 +51,71 @@ export async function startOrderServer(accept: (order: BaselineOrder) => Promise
   };
   app.use(onError);
 
+  return listening(createServer(app));
+}
+
+const BODY_LIMIT = 4096;
+
+/**
+ * The same `POST /orders` on Node's own HTTP server, no framework: the body read by hand (4 kB at
+ * most), `JSON.parse`, the same zod schema, the same answers. The physical limit of one Node process
+ * answering this request here: what any framework's routing, middleware and body parsing add is above it.
+ */
+export async function startNodeOrderServer(accept: (order: BaselineOrder) => Promise<void>): Promise<OrderServer> {
+  const send = (res: ServerResponse, status: number, value: unknown) => {
+    const body = JSON.stringify(value);
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  };
+  const answer = async (res: ServerResponse, raw: string) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return send(res, 400, wireError('invalid_request', 'request body is not valid JSON'));
+    }
+    const parsed = orderRequest.safeParse(body);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+      return send(res, 400, wireError('invalid_request', problems));
+    }
+    try {
+      await accept(parsed.data);
+    } catch (error) {
+      return send(res, 503, wireError('unavailable', (error as Error).message));
+    }
+    send(res, 202, { status: 'queued' });
+  };
+  return listening(
+    createServer((req, res) => {
+      if (req.method !== 'POST' || req.url !== '/orders') return send(res, 404, wireError('not_found', 'no route'));
+      if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+        req.resume();
+        return send(res, 415, wireError('unsupported_media_type', 'send the body as Content-Type: application/json'));
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= BODY_LIMIT) chunks.push(chunk);
+      });
+      req.on('end', () => {
+        if (size > BODY_LIMIT)
+          return send(res, 413, wireError('payload_too_large', 'request body is larger than 4 kB'));
+        void answer(res, Buffer.concat(chunks).toString('utf8'));
+      });
+    }),
+  );
+}
+
+async function listening(server: Server): Promise<OrderServer> {
   const port = await freePort();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(port, '127.0.0.1', (error?: Error) => (error ? reject(error) : resolve(listening)));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
   });
   return {
     url: `http://127.0.0.1:${port}`,
