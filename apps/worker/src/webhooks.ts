@@ -13,6 +13,8 @@ import {
 } from '@flashline/core';
 import { createWebhookWorker } from './webhookWorker.ts';
 
+const DROP_LOG_INTERVAL_MS = 60_000;
+
 /**
  * A worker process's part of webhooks: the relay of its partitions (outbox → webhooks queue, one
  * relay per partition across every worker process, by lease) and one delivery worker per partition.
@@ -27,15 +29,35 @@ export function startWebhooks(
   const keys = createKeys(config.keyPrefix);
   const queues = createWebhookQueues(config, settings, redis);
   let relayErrors = 0;
+  /** When each partition last logged its drops: at most once a minute while it drops. */
+  const droppedLoggedAt = new Map<number, number>();
+  let droppedSinceLog = 0;
   const relay = startRelay({
     redis,
     keys,
     queues,
     batch: settings.relayBatch,
+    backlogMax: settings.backlogMax,
+    inFlightMax: settings.inFlightMax,
     partitions: config.workerPartitions,
     leaseMs: config.jobLockMs,
     idleMs: settings.relayIdleMs,
     onRelayed: (count) => metrics.observeRelayed(count),
+    onDropped: (count, total, partition) => {
+      metrics.observeDropped(count);
+      droppedSinceLog += count;
+      const now = Date.now();
+      if (now - (droppedLoggedAt.get(partition) ?? 0) < DROP_LOG_INTERVAL_MS) return;
+      droppedLoggedAt.set(partition, now);
+      // The shop's receiver has not taken events for long: the sale goes on, the oldest events go.
+      log('warn', 'webhook backlog full: dropping the oldest events (the receiver is not taking them)', {
+        partition,
+        budget: settings.backlogMax,
+        droppedNow: droppedSinceLog,
+        droppedInAll: total,
+      });
+      droppedSinceLog = 0;
+    },
     onError: (error, partition) => {
       if (relayErrors++ % 60 === 0)
         log('warn', 'webhook relay failed (retrying)', { partition, ...errorFields(error) });

@@ -118,12 +118,16 @@ export { createWebhookQueues, webhookJobOptions, COMPLETED_AGE_S, FAILED_AGE_S }
 export {
   groupsOfPartition,
   relayOnce,
+  relayStep,
   startRelay,
+  unfinishedJobs,
   type Relay,
   type RelayDeps,
   type RelaySettings,
+  type RelayStep,
   type WebhookQueue,
 } from './webhooks/relay.ts';
+export { readWebhookBacklogs, type WebhookBacklog } from './webhooks/backlog.ts';
 export {
   createDeliverer,
   describeOutcome,

@@ -165,6 +165,10 @@ const schema = z
     WEBHOOK_BACKOFF_BASE_MS: int(1, 1000),
     WEBHOOK_RELAY_BATCH: int(1, 200),
     WEBHOOK_RELAY_IDLE_MS: int(10, 1000),
+    // Events waiting per partition while the receiver does not take them (past it the oldest are dropped),
+    // and the deliveries a partition's queue holds at once (docs/webhooks.md#when-the-receiver-is-down).
+    WEBHOOK_BACKLOG_MAX: int(0, 250_000),
+    WEBHOOK_INFLIGHT_MAX: int(1, 1000),
   })
   .refine((env) => (env.WORKER_PARTITIONS ?? []).every((p) => p < partitionsOf(env)), {
     path: ['WORKER_PARTITIONS'],
@@ -331,6 +335,8 @@ const schema = z
             backoffBaseMs: env.WEBHOOK_BACKOFF_BASE_MS,
             relayBatch: env.WEBHOOK_RELAY_BATCH,
             relayIdleMs: env.WEBHOOK_RELAY_IDLE_MS,
+            backlogMax: env.WEBHOOK_BACKLOG_MAX,
+            inFlightMax: env.WEBHOOK_INFLIGHT_MAX,
           }),
   }));
 
