@@ -2,9 +2,11 @@ import {
   connectRedis,
   createKeys,
   createOrdersQueues,
+  errorFields,
   listen,
   redactUrl,
   runMain,
+  startWebhookEvents,
   waitUntilReady,
   withSecrets,
 } from '@flashline/core';
@@ -29,7 +31,13 @@ await runMain('api', async (baseConfig, log) => {
   const queues = createOrdersQueues(config, redis);
   const keys = createKeys(config.keyPrefix);
   const waits = startDecisionWaits(config, redis, keys, log);
-  const app = createApp({ config, redis, keys, queues, log, waiters: waits.waiters });
+  // The system's webhooks setting: with it on, this API writes the events of its confirms and cancels
+  // whether it has WEBHOOK_URL or not (docs/webhooks.md).
+  const webhookEvents = startWebhookEvents(redis, keys, config, (error) =>
+    log('debug', 'could not read the webhooks setting', errorFields(error)),
+  );
+  await webhookEvents.ready;
+  const app = createApp({ config, redis, keys, queues, log, waiters: waits.waiters, webhookEvents });
 
   const http = await listen(app, config.port, config.host, config.http);
   log('info', 'api listening', { url: `http://${config.host}:${http.port}`, port: http.port });
@@ -37,6 +45,7 @@ await runMain('api', async (baseConfig, log) => {
   return async () => {
     // Waiting requests answer now (their orders as they are), so the server's close is not held up by them.
     waits.close();
+    webhookEvents.stop();
     await http.close();
     await queues.close();
     await redis.quit().catch(() => redis.disconnect());

@@ -128,6 +128,7 @@ export {
   type WebhookQueue,
 } from './webhooks/relay.ts';
 export { readWebhookBacklogs, type WebhookBacklog } from './webhooks/backlog.ts';
+export { startWebhookEvents, type WebhookEvents } from './webhooks/systemSetting.ts';
 export {
   createDeliverer,
   describeOutcome,

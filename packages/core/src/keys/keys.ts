@@ -87,6 +87,11 @@ export function createKeys(prefix: string) {
      * partition, so that the partitions' backlogs spread over a cluster's masters.
      */
     webhookBacklog: (partition: number) => `${prefix}:{webhooks:${partition}}:backlog`,
+    /**
+     * String (expires): set by every process with WEBHOOK_URL, renewed every minute, kept 10 minutes:
+     * while it exists the system's webhooks are on, and every process writes the events of its changes.
+     */
+    webhooksOn: () => `${prefix}:{webhooks}:on`,
     /** Hash: the events the partition's backlog dropped past its budget: `count`, `firstAt`, `lastAt` (epoch ms). */
     webhookDropped: (partition: number) => `${prefix}:{webhooks:${partition}}:dropped`,
     /**
