@@ -84,12 +84,26 @@ function render(view) {
   for (const element of document.querySelectorAll('[data-queue]'))
     setText(element, number.format(queue[element.dataset.queue]));
 
+  renderWebhooks(view.webhooks);
   renderLocks(view.locks);
   renderRows(view.rows);
   setText(
     $('#showing'),
     `showing ${view.rows.length} of ${number.format(view.matched)} matching · ${number.format(t.products)} products`,
   );
+}
+
+// Shown with WEBHOOK_URL: events waiting for the shop's receiver, and those dropped past WEBHOOK_BACKLOG_MAX.
+function renderWebhooks(webhooks) {
+  const card = $('#webhooks');
+  card.hidden = webhooks === null;
+  if (webhooks === null) return;
+  card.classList.toggle('alert', webhooks.dropped > 0);
+  for (const element of document.querySelectorAll('[data-webhooks]')) {
+    const field = element.dataset.webhooks;
+    const value = webhooks[field];
+    setText(element, field === 'lastDroppedAt' ? (value ? `(last ${value})` : '') : number.format(value));
+  }
 }
 
 function renderLocks(locks) {

@@ -1,5 +1,5 @@
 import type { HoldUnits, ProductStats } from '@flashline/core';
-import type { JobCounts, LockState, SaleReading } from './readSale.ts';
+import type { JobCounts, LockState, SaleReading, WebhooksLine } from './readSale.ts';
 
 export interface ProductRow extends ProductStats {
   rejectedTotal: number;
@@ -32,6 +32,8 @@ export interface SaleSnapshot {
   totals: SaleTotals;
   jobs: JobCounts;
   workers: number;
+  /** Null without WEBHOOK_URL on the dashboard. */
+  webhooks: WebhooksLine | null;
   products: ProductRow[];
   locks: LockState[];
 }
