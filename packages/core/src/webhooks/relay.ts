@@ -46,6 +46,8 @@ const APPEND_CHUNK = 500;
 const QUEUE_STEP = 1000;
 /** How soon a relay whose queue had no room looks again (doubling, up to its idle wait, while none frees). */
 const FULL_WAIT_MS = 50;
+/** Idle steps between two reads of a backlog believed empty. */
+const RECHECK_EVERY = 30;
 /** A job counts against the window until it is delivered or has failed for good. */
 const UNFINISHED = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
@@ -216,6 +218,7 @@ async function relayLoop(settings: RelaySettings, partition: number, token: stri
   /** The backlog's length as the last step left it; unknown (read it) when the lease is taken anew. */
   let pending: number | undefined;
   let fullWaitMs = FULL_WAIT_MS;
+  let idleSteps = 0;
   while (!signal.aborted) {
     try {
       const now = Date.now();
@@ -239,6 +242,9 @@ async function relayLoop(settings: RelaySettings, partition: number, token: stri
       if (step.dropped > 0) settings.onDropped?.(step.dropped, step.droppedTotal, partition);
       if (step.queued > 0) fullWaitMs = FULL_WAIT_MS;
       if (step.taken > 0 || step.queued > 0) continue;
+      // Now and then the backlog is read though it was left empty: a relay that overlapped this one (paused
+      // past its lease) may have appended to it.
+      if (pending === 0 && ++idleSteps % RECHECK_EVERY === 0) pending = undefined;
       if (step.room) await wait(settings.idleMs);
       else {
         await wait(Math.min(fullWaitMs, settings.idleMs));
