@@ -33,9 +33,10 @@ await runMain('api', async (baseConfig, log) => {
   const waits = startDecisionWaits(config, redis, keys, log);
   // The system's webhooks setting: with it on, this API writes the events of its confirms and cancels
   // whether it has WEBHOOK_URL or not (docs/webhooks.md).
-  const webhookEvents = startWebhookEvents(redis, keys, config, (error) =>
-    log('debug', 'could not read the webhooks setting', errorFields(error)),
-  );
+  // Read at a confirm, a cancel or a product read, at most once a second: an idle API sends Redis nothing.
+  const webhookEvents = startWebhookEvents(redis, keys, config, {
+    onError: (error) => log('debug', 'could not read the webhooks setting', errorFields(error)),
+  });
   await webhookEvents.ready;
   const app = createApp({ config, redis, keys, queues, log, waiters: waits.waiters, webhookEvents });
 

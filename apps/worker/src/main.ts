@@ -23,9 +23,11 @@ await runMain('worker', async (config, log) => {
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
   // The system's webhooks setting: announced with WEBHOOK_URL, read without it (docs/webhooks.md).
-  const webhookEvents = startWebhookEvents(redis, createKeys(config.keyPrefix), config, (error) =>
-    log('debug', 'could not read the webhooks setting', errorFields(error)),
-  );
+  // Polled every second without WEBHOOK_URL: the commits read it as they go.
+  const webhookEvents = startWebhookEvents(redis, createKeys(config.keyPrefix), config, {
+    poll: true,
+    onError: (error) => log('debug', 'could not read the webhooks setting', errorFields(error)),
+  });
   await webhookEvents.ready;
   const parts = createWorkerParts(config, redis, metrics, webhookEvents);
   const { keys, queues, holdsQueues } = parts;

@@ -13,6 +13,8 @@ export interface HoldRules {
   orderRetentionMs: number;
   /** The system's webhooks are on: each change is written to the webhook outbox in the same script (read at each call). */
   readonly events: boolean;
+  /** The same, read fresh (at most a second old) before each call: an idle API reads nothing. */
+  readonly eventsNow?: () => Promise<boolean>;
   /**
    * FLASHLINE_BREAK=holds, for the fault tests' negative control only (refused in production): confirm
    * and cancel skip their compare-and-set and end a hold whatever it became (expired, cancelled).
@@ -48,6 +50,7 @@ export async function settleHold(
   const productId = productOfOrder(orderId);
   const notFound = new AppError('not_found', `order ${orderId} does not exist`);
   if (productId === null) throw notFound;
+  const events = rules.eventsNow ? await rules.eventsNow() : rules.events;
   const reply = decodeSettleHold(
     await redis.settleHold([
       keys.order(productId, orderId),
@@ -58,7 +61,7 @@ export async function settleHold(
       action,
       productId,
       rules.orderRetentionMs,
-      rules.events ? '1' : '',
+      events ? '1' : '',
       rules.careless ? 'c' : '',
     ]),
   );
@@ -83,6 +86,7 @@ export async function expireHolds(
   rules: HoldRules,
 ): Promise<ExpireHoldsReply> {
   let units = 0;
+  const events = rules.eventsNow ? await rules.eventsNow() : rules.events;
   for (;;) {
     const reply = decodeExpireHolds(
       await redis.expireHolds([
@@ -91,7 +95,7 @@ export async function expireHolds(
         keys.holds(productId),
         keys.outbox(keys.group(productId)),
         rules.orderRetentionMs,
-        rules.events ? '1' : '',
+        events ? '1' : '',
         EXPIRE_HOLDS_PER_CALL,
       ]),
     );
@@ -108,12 +112,13 @@ export async function expireHolds(
  */
 export const holdRulesOf = (
   config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose' | 'replication' | 'webhooks'>,
-  events: Pick<WebhookEvents, 'on'> = { on: config.webhooks !== null },
+  events?: Pick<WebhookEvents, 'on' | 'current'>,
 ): HoldRules => ({
   orderRetentionMs: config.orderRetentionMs,
   get events() {
-    return events.on;
+    return events ? events.on : config.webhooks !== null;
   },
+  ...(events ? { eventsNow: () => events.current() } : {}),
   ...(config.brokenOnPurpose.includes('holds') ? { careless: true } : {}),
   ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
 });
