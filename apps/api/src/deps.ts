@@ -7,6 +7,7 @@ import type {
   Logger,
   OrdersQueues,
   OrderWaiters,
+  WebhookEvents,
 } from '@flashline/core';
 
 /** What the API's routes and middleware are built from (its own module, so that they need not import the app). */
@@ -19,6 +20,8 @@ export interface ApiDeps {
   log: Logger;
   /** The requests waiting for a decision (`GET /orders/:id?wait=`), fed by the process's one subscription. */
   waiters: OrderWaiters;
+  /** The system's webhooks setting (one for every process); without it, this process's WEBHOOK_URL decides. */
+  webhookEvents?: WebhookEvents;
   /** This process's metrics; a fresh registry when not given (each app its own, tests included). */
   metrics?: ApiMetrics;
   /**

@@ -5,12 +5,14 @@ import {
   createKeys,
   createLogger,
   createOrdersQueues,
+  errorFields,
   listen,
   loadConfigOrExit,
   pooledMetrics,
   runMain,
   runPool,
   servePoolMetrics,
+  startWebhookEvents,
   withSecrets,
 } from '@flashline/core';
 import { createApp } from './app.ts';
@@ -43,8 +45,24 @@ if (cluster.isPrimary) {
     const queues = createOrdersQueues(config, redis);
     const keys = createKeys(config.keyPrefix);
     const waits = startDecisionWaits(config, redis, keys, log);
+    // The system's webhooks setting: with it on, this API writes the events of its confirms and cancels
+    // whether it has WEBHOOK_URL or not (docs/webhooks.md).
+    // Read at a confirm, a cancel or a product read, at most once a second: an idle API sends Redis nothing.
+    const webhookEvents = startWebhookEvents(redis, keys, config, {
+      onError: (error) => log('debug', 'could not read the webhooks setting', errorFields(error)),
+    });
+    await webhookEvents.ready;
     // GET /metrics answers the whole pool's sum, whichever process the scrape reaches.
-    const app = createApp({ config, redis, keys, queues, log, waiters: waits.waiters, exposition: pooledMetrics });
+    const app = createApp({
+      config,
+      redis,
+      keys,
+      queues,
+      log,
+      waiters: waits.waiters,
+      webhookEvents,
+      exposition: pooledMetrics,
+    });
 
     const http = await listen(app, config.port, config.host, config.http);
     log('info', 'api process listening', { port: http.port, pid: process.pid });
@@ -52,6 +70,7 @@ if (cluster.isPrimary) {
     return async () => {
       // Waiting requests answer now (their orders as they are), so the server's close is not held up by them.
       waits.close();
+      webhookEvents.stop();
       await http.close();
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -7,6 +7,7 @@ import {
   createOrdersQueue,
   onePartition,
   loadConfig,
+  startWebhookEvents,
   waitUntilReady,
   type Config,
   type Keys,
@@ -57,7 +58,17 @@ export async function apiOn(
   const queue = createOrdersQueue(config, redis);
   const keys = createKeys(prefix);
   const waits = startDecisionWaits(config, redis, keys, log);
-  const app = createApp({ config, redis, keys, queues: onePartition(queue), log, waiters: waits.waiters });
+  const webhookEvents = startWebhookEvents(redis, keys, config);
+  await webhookEvents.ready;
+  const app = createApp({
+    config,
+    redis,
+    keys,
+    queues: onePartition(queue),
+    log,
+    waiters: waits.waiters,
+    webhookEvents,
+  });
   return {
     app,
     config,
@@ -67,6 +78,7 @@ export async function apiOn(
     waiters: waits.waiters,
     async close() {
       waits.close();
+      webhookEvents.stop();
       await queue.close().catch(() => {});
       redis.disconnect();
     },

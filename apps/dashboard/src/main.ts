@@ -29,7 +29,14 @@ await runMain('dashboard', async (baseConfig, log) => {
   const holds = createHoldsQueues(config, redis);
   // With WEBHOOK_URL, the deliveries too (each partition's webhooks queue): failed ones are retried from the board.
   const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
-  const sale = new SaleFeed({ redis, keys, orders: orders.all, intervalMs: config.salePanelIntervalMs, log });
+  const sale = new SaleFeed({
+    redis,
+    keys,
+    orders: orders.all,
+    webhooks,
+    intervalMs: config.salePanelIntervalMs,
+    log,
+  });
   const app = createDashboardApp({
     users: {
       admin: { user: config.dashboardUser, password: config.dashboardPassword },

@@ -86,7 +86,7 @@ function dashboardWith(
   const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
   const audit = new AuditLog(redis, keys, config.audit);
   const log = options.log ?? createLogger('dashboard-test');
-  const sale = new SaleFeed({ redis, keys, orders: queues, intervalMs: options.intervalMs ?? 100, log });
+  const sale = new SaleFeed({ redis, keys, orders: queues, webhooks, intervalMs: options.intervalMs ?? 100, log });
   const app = createDashboardApp({
     users: { admin: ADMIN, viewer: VIEWER },
     queues: [...queues, ...webhooks],

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   awaitRedis,
   connectRedis,
+  createKeys,
   createRegistry,
   createWorkerMetrics,
   errorFields,
@@ -9,6 +10,7 @@ import {
   publishMetrics,
   runMain,
   startReconciler,
+  startWebhookEvents,
   workerId,
 } from '@flashline/core';
 import { createHoldWorker } from './holdWorker.ts';
@@ -23,7 +25,14 @@ await runMain('worker', async (config, log) => {
   // and the dashboard's GET /metrics serves them (docs/metrics.md).
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
-  const parts = createWorkerParts(config, redis, metrics);
+  // The system's webhooks setting: announced with WEBHOOK_URL, read without it (docs/webhooks.md).
+  // Polled every second without WEBHOOK_URL: the commits read it as they go.
+  const webhookEvents = startWebhookEvents(redis, createKeys(config.keyPrefix), config, {
+    poll: true,
+    onError: (error) => log('debug', 'could not read the webhooks setting', errorFields(error)),
+  });
+  await webhookEvents.ready;
+  const parts = createWorkerParts(config, redis, metrics, webhookEvents);
   const { keys, queues, holdsQueues } = parts;
   // One BullMQ worker per partition this process consumes (WORKER_PARTITIONS, every one by default).
   const workers = config.workerPartitions.map((partition) =>
@@ -76,6 +85,7 @@ await runMain('worker', async (config, log) => {
 
   return async () => {
     clearInterval(stats);
+    webhookEvents.stop();
     stopReconciler();
     // Stopped first: an outbox entry read but not yet added stays in its stream for the next relay.
     await webhooks?.stopRelay();

@@ -28,6 +28,7 @@ import {
   type RejectReason,
   workerId,
   type WorkerMetrics,
+  type WebhookEvents,
 } from '@flashline/core';
 
 // A job whose arguments are wrong stays wrong, and an order with no record (never accepted, or
@@ -69,9 +70,15 @@ export interface WorkerParts {
   holdRules: HoldRules;
 }
 
-export function createWorkerParts(config: Config, redis: RedisClient, metrics?: WorkerMetrics): WorkerParts {
+export function createWorkerParts(
+  config: Config,
+  redis: RedisClient,
+  metrics?: WorkerMetrics,
+  /** The system's webhooks setting; without it, this process's WEBHOOK_URL decides. */
+  webhookEvents?: WebhookEvents,
+): WorkerParts {
   const keys = createKeys(config.keyPrefix);
-  const holdRules = holdRulesOf(config);
+  const holdRules = holdRulesOf(config, webhookEvents);
   const holdsQueues = createHoldsQueues(config, redis);
   const batcher = new OrderBatcher({
     redis,
@@ -82,7 +89,10 @@ export function createWorkerParts(config: Config, redis: RedisClient, metrics?: 
       orderRetentionMs: config.orderRetentionMs,
       brokenOnPurpose: config.brokenOnPurpose,
       ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
-      events: holdRules.events,
+      // The system's setting, read at each commit (a getter: a copy would freeze it).
+      get events() {
+        return holdRules.events;
+      },
     },
     maxBatch: config.maxBatch,
     claimInScript: config.commitClaimsLock,

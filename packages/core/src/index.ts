@@ -142,12 +142,17 @@ export { createWebhookQueues, webhookJobOptions, COMPLETED_AGE_S, FAILED_AGE_S }
 export {
   groupsOfPartition,
   relayOnce,
+  relayStep,
   startRelay,
+  unfinishedJobs,
   type Relay,
   type RelayDeps,
   type RelaySettings,
+  type RelayStep,
   type WebhookQueue,
 } from './webhooks/relay.ts';
+export { readWebhookBacklogs, type WebhookBacklog } from './webhooks/backlog.ts';
+export { startWebhookEvents, type WebhookEvents } from './webhooks/systemSetting.ts';
 export {
   createDeliverer,
   describeOutcome,

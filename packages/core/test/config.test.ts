@@ -241,6 +241,16 @@ describe('webhook settings', () => {
     refused({ WEBHOOK_SECRET: SECRET }, 'WEBHOOK_URL');
   });
 
+  it('bounds the webhook backlog: 250,000 events a partition by default, never less than one relay step moves', () => {
+    const on = { WEBHOOK_URL: 'https://shop.example/hooks', WEBHOOK_SECRET: SECRET };
+    assert.deepEqual([loadConfig(on).webhooks?.backlogMax, loadConfig(on).webhooks?.inFlightMax], [250_000, 1000]);
+    // 64 groups × 200 entries on one partition; 16 groups × 200 on four.
+    refused({ ...on, WEBHOOK_BACKLOG_MAX: '12799' }, 'WEBHOOK_BACKLOG_MAX');
+    assert.equal(loadConfig({ ...on, WEBHOOK_BACKLOG_MAX: '12800' }).webhooks?.backlogMax, 12_800);
+    assert.equal(loadConfig({ ...on, QUEUE_PARTITIONS: '4', WEBHOOK_BACKLOG_MAX: '3200' }).webhooks?.backlogMax, 3200);
+    refused({ ...on, WEBHOOK_INFLIGHT_MAX: '0' }, 'WEBHOOK_INFLIGHT_MAX');
+  });
+
   it('never shows the secret (nor the URL password) when the config is serialised or inspected', async () => {
     const { inspect } = await import('node:util');
     const config = loadConfig({ WEBHOOK_URL: 'https://hook:pa55word@shop.example/hooks', WEBHOOK_SECRET: SECRET });

@@ -10,10 +10,10 @@ import { parse } from '../http/validate.ts';
  * longer be ended that way is a 409 that says why (hold_expired, order_cancelled, already_confirmed,
  * not_reserved).
  */
-export function holdRoutes({ redis, keys, config }: ApiDeps): Router {
+export function holdRoutes({ redis, keys, config, webhookEvents }: ApiDeps): Router {
   const router = Router();
   const admin = requireAdmin(config.adminToken);
-  const rules = holdRulesOf(config);
+  const rules = holdRulesOf(config, webhookEvents);
   for (const action of ['confirm', 'cancel'] as const) {
     router.post(`/orders/:orderId/${action}`, admin, async (req, res) => {
       const orderId = parse(orderIdSchema, req.params.orderId, 'orderId');

@@ -13,11 +13,11 @@ import type { ApiDeps } from '../deps.ts';
 import { requireAdmin } from '../http/adminAuth.ts';
 import { jsonBody, parse } from '../http/validate.ts';
 
-export function productRoutes({ redis, keys, config }: ApiDeps): Router {
+export function productRoutes({ redis, keys, config, webhookEvents }: ApiDeps): Router {
   const router = Router();
   const admin = requireAdmin(config.adminToken);
   // A read ends the product's expired holds first: its stock never leaves out units that are free.
-  const holds = holdRulesOf(config);
+  const holds = holdRulesOf(config, webhookEvents);
   const maxAge = config.productCacheMaxAgeS;
   const cacheControl = maxAge > 0 ? `public, max-age=${maxAge}` : 'no-cache';
 

@@ -87,6 +87,7 @@ function render(view) {
     setText(element, number.format(queue[element.dataset.queue]));
 
   renderDoor(view.door);
+  renderWebhooks(view.webhooks);
   renderLocks(view.locks);
   renderRows(view.rows);
   setText(
@@ -108,6 +109,19 @@ function renderDoor(door) {
     setText(element, rate.format(perSecond[element.dataset.doorRate]));
   for (const element of document.querySelectorAll('[data-door]'))
     setText(element, number.format(total[element.dataset.door]));
+}
+
+// Shown with WEBHOOK_URL: events waiting for the shop's receiver, and those dropped past WEBHOOK_BACKLOG_MAX.
+function renderWebhooks(webhooks) {
+  const card = $('#webhooks');
+  card.hidden = webhooks === null;
+  if (webhooks === null) return;
+  card.classList.toggle('alert', webhooks.dropped > 0);
+  for (const element of document.querySelectorAll('[data-webhooks]')) {
+    const field = element.dataset.webhooks;
+    const value = webhooks[field];
+    setText(element, field === 'lastDroppedAt' ? (value ? `(last ${value})` : '') : number.format(value));
+  }
 }
 
 function renderLocks(locks) {

@@ -7,8 +7,10 @@ import {
   pipelineBySlot,
   readDoorCounts,
   type DoorCopy,
+  readWebhookBacklogs,
   type Keys,
   type ProductStats,
+  type WebhookBacklog,
 } from '@flashline/core';
 
 export interface SaleSources {
@@ -16,6 +18,17 @@ export interface SaleSources {
   keys: Keys;
   /** Every partition of the orders queue. */
   orders: readonly Queue[];
+  /** Every partition of the webhooks queue (with WEBHOOK_URL; none: the panel shows no webhooks line). */
+  webhooks?: readonly Queue[];
+}
+
+/** The webhook events of every partition: waiting in the backlogs, in flight, dropped past the budget. */
+export interface WebhooksLine {
+  pending: number;
+  inFlight: number;
+  dropped: number;
+  /** When the last of them was dropped (ISO 8601), once any was. */
+  lastDroppedAt: string | null;
 }
 
 export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -30,23 +43,41 @@ export interface SaleReading {
   workers: number;
   /** The door counts every live API process published. */
   door: DoorCopy[];
+  webhooks: WebhooksLine | null;
 }
 
-export async function readSale({ redis, keys, orders }: SaleSources): Promise<SaleReading> {
+async function readWebhooks(redis: RedisClient, keys: Keys, queues: readonly Queue[]): Promise<WebhooksLine | null> {
+  if (queues.length === 0) return null;
+  const backlogs = await readWebhookBacklogs(redis, keys, queues);
+  const sum = (pick: (b: WebhookBacklog) => number) => backlogs.reduce((total, b) => total + pick(b), 0);
+  const last = backlogs
+    .map((b) => b.lastDroppedAt ?? '')
+    .sort()
+    .at(-1);
+  return {
+    pending: sum((b) => b.pending),
+    inFlight: sum((b) => b.inFlight),
+    dropped: sum((b) => b.dropped),
+    lastDroppedAt: last || null,
+  };
+}
+
+export async function readSale({ redis, keys, orders, webhooks = [] }: SaleSources): Promise<SaleReading> {
   const at = Date.now();
   const productIds = await listProducts(redis, keys);
-  const [products, counts, workers, door] = await Promise.all([
+  const [products, counts, workers, door, webhooksLine] = await Promise.all([
     getProductStats(redis, keys, productIds),
     Promise.all(orders.map((queue) => queue.getJobCounts(...JOB_STATES))),
     Promise.all(orders.map((queue) => queue.getWorkersCount())),
     readDoorCounts(redis, keys),
+    readWebhooks(redis, keys, webhooks),
   ]);
   const jobs = Object.fromEntries(
     JOB_STATES.map((state) => [state, counts.reduce((sum, partition) => sum + (partition[state] ?? 0), 0)]),
   ) as JobCounts;
   // A worker process has a BullMQ worker on each partition it consumes: the busiest partition's count
   // is the number of processes when every one consumes every partition (the default).
-  return { at, products, jobs, workers: Math.max(0, ...workers), door };
+  return { at, products, jobs, workers: Math.max(0, ...workers), door, webhooks: webhooksLine };
 }
 
 export interface LockState {

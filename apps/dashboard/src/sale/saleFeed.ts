@@ -89,6 +89,7 @@ export class SaleFeed {
         jobs: reading.jobs,
         workers: reading.workers,
         door: this.door.view(reading.door),
+        webhooks: reading.webhooks,
         products,
         locks,
       };

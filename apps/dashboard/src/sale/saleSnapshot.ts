@@ -1,6 +1,6 @@
 import type { HoldUnits, ProductStats } from '@flashline/core';
 import type { DoorView } from './doorRates.ts';
-import type { JobCounts, LockState, SaleReading } from './readSale.ts';
+import type { JobCounts, LockState, SaleReading, WebhooksLine } from './readSale.ts';
 
 export interface ProductRow extends ProductStats {
   rejectedTotal: number;
@@ -35,6 +35,8 @@ export interface SaleSnapshot {
   workers: number;
   /** The front door: every live API process summed. */
   door: DoorView;
+  /** Null without WEBHOOK_URL on the dashboard. */
+  webhooks: WebhooksLine | null;
   products: ProductRow[];
   locks: LockState[];
 }

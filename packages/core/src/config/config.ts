@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { queuePrefixOf } from '../keys/keys.ts';
+import { PRODUCT_GROUPS, queuePrefixOf } from '../keys/keys.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
 import { buyerTokenPublicKey, buyerTokensOf } from './buyerTokens.ts';
 import { partitionList, queuePartitions, redisClusterNodes } from './redisCluster.ts';
@@ -189,6 +189,10 @@ const schema = z
     WEBHOOK_BACKOFF_BASE_MS: int(1, 1000),
     WEBHOOK_RELAY_BATCH: int(1, 200),
     WEBHOOK_RELAY_IDLE_MS: int(10, 1000),
+    // Events waiting per partition while the receiver does not take them (past it the oldest are dropped),
+    // and the deliveries a partition's queue holds at once (docs/webhooks.md#when-the-receiver-is-down).
+    WEBHOOK_BACKLOG_MAX: int(1, 250_000),
+    WEBHOOK_INFLIGHT_MAX: int(1, 1000),
   })
   .refine((env) => (env.WORKER_PARTITIONS ?? []).every((p) => p < partitionsOf(env)), {
     path: ['WORKER_PARTITIONS'],
@@ -226,6 +230,17 @@ const schema = z
   .refine((env) => env.WEBHOOK_SECRET === undefined || env.WEBHOOK_URL !== undefined, {
     path: ['WEBHOOK_URL'],
     message: 'must be set with WEBHOOK_SECRET (without it webhooks are off)',
+  })
+  // One relay step appends up to WEBHOOK_RELAY_BATCH entries of each of the partition's groups to the backlog
+  // before it moves any into the queue: a smaller budget would drop events of a burst with a receiver that answers.
+  .superRefine((env, ctx) => {
+    const least = Math.ceil(PRODUCT_GROUPS / partitionsOf(env)) * env.WEBHOOK_RELAY_BATCH;
+    if (env.WEBHOOK_BACKLOG_MAX < least)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEBHOOK_BACKLOG_MAX'],
+        message: `must be at least ${least} (WEBHOOK_RELAY_BATCH × the product groups of a partition, ${PRODUCT_GROUPS} / QUEUE_PARTITIONS): what one relay step moves`,
+      });
   })
   // One user name, one role: the dashboard picks the role from the name that logged in.
   .refine((env) => env.DASHBOARD_VIEWER_USER !== env.DASHBOARD_USER, {
@@ -382,6 +397,8 @@ const schema = z
             backoffBaseMs: env.WEBHOOK_BACKOFF_BASE_MS,
             relayBatch: env.WEBHOOK_RELAY_BATCH,
             relayIdleMs: env.WEBHOOK_RELAY_IDLE_MS,
+            backlogMax: env.WEBHOOK_BACKLOG_MAX,
+            inFlightMax: env.WEBHOOK_INFLIGHT_MAX,
           }),
   }));
 

@@ -17,6 +17,10 @@ export interface WebhookSettings {
   relayBatch: number;
   /** How long an idle relay waits before it looks at its outbox streams again. */
   relayIdleMs: number;
+  /** Events a queue partition keeps waiting for the receiver, in its compact backlog; past it the oldest are dropped (counted). */
+  backlogMax: number;
+  /** Unfinished deliveries (BullMQ jobs) a partition's webhooks queue holds at most: the rest wait in the backlog. */
+  inFlightMax: number;
 }
 
 /** WEBHOOK_URL: an absolute http or https URL. The value is never echoed in the message (it may hold credentials). */

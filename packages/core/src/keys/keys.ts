@@ -81,6 +81,20 @@ export function createKeys(prefix: string) {
     /** String (expires): the lease of the one relay that moves a queue partition's outbox entries into its webhooks queue. */
     webhookRelay: (partition: number) => `${prefix}:{webhooks}:relay:${partition}`,
     /**
+     * Stream: a queue partition's webhook backlog, the events waiting for room in its webhooks queue
+     * (entries as the outbox's, moved here by the relay), at most WEBHOOK_BACKLOG_MAX: a receiver that is
+     * down leaves its events here, at a tenth of a BullMQ job's memory (docs/webhooks.md). A tag per
+     * partition, so that the partitions' backlogs spread over a cluster's masters.
+     */
+    webhookBacklog: (partition: number) => `${prefix}:{webhooks:${partition}}:backlog`,
+    /**
+     * String (expires): set by every process with WEBHOOK_URL, renewed every minute, kept 10 minutes:
+     * while it exists the system's webhooks are on, and every process writes the events of its changes.
+     */
+    webhooksOn: () => `${prefix}:{webhooks}:on`,
+    /** Hash: the events the partition's backlog dropped past its budget: `count`, `firstAt`, `lastAt` (epoch ms). */
+    webhookDropped: (partition: number) => `${prefix}:{webhooks:${partition}}:dropped`,
+    /**
      * Set: the ids of a group's products, written in the step that creates a product (its group's
      * hash tag, so in the same script); the reconciler and the sale panel walk every group's.
      */

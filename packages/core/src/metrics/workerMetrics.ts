@@ -51,6 +51,11 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     help: 'Outbox entries this worker moved into the webhooks queue (a re-add after a crash counts again)',
     registers: [registry],
   });
+  const webhookEventsDropped = new Counter({
+    name: 'flashline_webhook_events_dropped_total',
+    help: "Webhook events this worker's relay dropped, oldest first, from a backlog past WEBHOOK_BACKLOG_MAX (never delivered)",
+    registers: [registry],
+  });
 
   const lockObserver: LockObserver = {
     acquired(waitMs, busyAttempts) {
@@ -85,6 +90,10 @@ export function createWorkerMetrics(registry: Registry = createRegistry()) {
     },
     observeRelayed(count: number) {
       webhookEventsRelayed.inc(count);
+    },
+    /** Events a webhook backlog dropped past its budget. */
+    observeDropped(count: number) {
+      webhookEventsDropped.inc(count);
     },
     /** Orders ended rejected / processing_failed (a job out of attempts, or the reconciler). */
     observeFailed(count = 1) {

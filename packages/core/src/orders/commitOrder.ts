@@ -19,8 +19,8 @@ export interface CommitRules {
   brokenOnPurpose?: readonly ('idempotency' | 'fencing' | 'holds')[];
   /** REDIS_WAIT_REPLICAS: a commit returns only once this many replicas hold it (none by default). */
   replication?: Replication;
-  /** WEBHOOK_URL set: each decision is written to its group's webhook outbox in the same script. */
-  events?: boolean;
+  /** The system's webhooks are on: each decision is written to its group's webhook outbox in the same script (read at each commit). */
+  readonly events?: boolean;
 }
 
 /** The orders of one product in a commit, and how the commit holds the product's lock. */

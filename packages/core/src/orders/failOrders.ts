@@ -15,7 +15,7 @@ export async function failOrders(
   keys: Keys,
   orders: readonly Pick<OrderJob, 'productId' | 'orderId'>[],
   retentionMs: number,
-  /** WEBHOOK_URL set: each rejection is written to the webhook outbox in the same script. */
+  /** The system's webhooks are on: each rejection is written to the webhook outbox in the same script. */
   events = false,
 ): Promise<number> {
   const now = Date.now();

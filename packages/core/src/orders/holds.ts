@@ -6,12 +6,15 @@ import { orderFromFields, type Order } from './order.ts';
 import { productOfOrder } from './orderId.ts';
 import type { Config } from '../config/config.ts';
 import { waitForReplicas, type Replication } from '../redis/replication.ts';
+import type { WebhookEvents } from '../webhooks/systemSetting.ts';
 
 /** What the scripts that end holds need to know: how long an ended order is kept, and whether to write webhook events. */
 export interface HoldRules {
   orderRetentionMs: number;
-  /** WEBHOOK_URL set: each change is written to the webhook outbox in the same script. */
-  events: boolean;
+  /** The system's webhooks are on: each change is written to the webhook outbox in the same script (read at each call). */
+  readonly events: boolean;
+  /** The same, read fresh (at most a second old) before each call: an idle API reads nothing. */
+  readonly eventsNow?: () => Promise<boolean>;
   /**
    * FLASHLINE_BREAK=holds, for the fault tests' negative control only (refused in production): confirm
    * and cancel skip their compare-and-set and end a hold whatever it became (expired, cancelled).
@@ -47,6 +50,7 @@ export async function settleHold(
   const productId = productOfOrder(orderId);
   const notFound = new AppError('not_found', `order ${orderId} does not exist`);
   if (productId === null) throw notFound;
+  const events = rules.eventsNow ? await rules.eventsNow() : rules.events;
   const reply = decodeSettleHold(
     await redis.settleHold([
       keys.order(productId, orderId),
@@ -57,7 +61,7 @@ export async function settleHold(
       action,
       productId,
       rules.orderRetentionMs,
-      rules.events ? '1' : '',
+      events ? '1' : '',
       rules.careless ? 'c' : '',
     ]),
   );
@@ -82,6 +86,7 @@ export async function expireHolds(
   rules: HoldRules,
 ): Promise<ExpireHoldsReply> {
   let units = 0;
+  const events = rules.eventsNow ? await rules.eventsNow() : rules.events;
   for (;;) {
     const reply = decodeExpireHolds(
       await redis.expireHolds([
@@ -90,7 +95,7 @@ export async function expireHolds(
         keys.holds(productId),
         keys.outbox(keys.group(productId)),
         rules.orderRetentionMs,
-        rules.events ? '1' : '',
+        events ? '1' : '',
         EXPIRE_HOLDS_PER_CALL,
       ]),
     );
@@ -99,13 +104,21 @@ export async function expireHolds(
   }
 }
 
-/** The hold rules every process derives from its config. */
+/**
+ * The hold rules every process derives from its config. `events`, the system's webhooks setting
+ * (webhooks/systemSetting.ts), is read at each call: while the system's webhooks are on, every change
+ * of an order's state is written to its group's outbox in the same script, whether this process has
+ * WEBHOOK_URL or not. Without it, this process's own WEBHOOK_URL decides.
+ */
 export const holdRulesOf = (
   config: Pick<Config, 'orderRetentionMs' | 'brokenOnPurpose' | 'replication' | 'webhooks'>,
+  events?: Pick<WebhookEvents, 'on' | 'current'>,
 ): HoldRules => ({
   orderRetentionMs: config.orderRetentionMs,
-  // With WEBHOOK_URL, every change of an order's state is written to its group's outbox in the same script.
-  events: config.webhooks !== null,
+  get events() {
+    return events ? events.on : config.webhooks !== null;
+  },
+  ...(events ? { eventsNow: () => events.current() } : {}),
   ...(config.brokenOnPurpose.includes('holds') ? { careless: true } : {}),
   ...(config.replication.replicas > 0 ? { replication: config.replication } : {}),
 });

@@ -266,6 +266,20 @@ export type ExtendLockReply = ReturnType<typeof decodeExtendLock>;
 export const decodeDeleteIfEquals = outcomeOf('deleteIfEquals', { deleted: DoneCode.done, not_ours: DoneCode.notDone });
 export type DeleteIfEqualsReply = ReturnType<typeof decodeDeleteIfEquals>;
 
+/** lua/appendBacklog-2.lua: the backlog's length after the append, and what it dropped (this call, in all). */
+export interface AppendBacklogReply {
+  pending: number;
+  dropped: number;
+  droppedTotal: number;
+}
+
+export function decodeAppendBacklog(reply: unknown): AppendBacklogReply {
+  const counts = Array.isArray(reply) && reply.length === 3 && reply.every((n) => Number.isSafeInteger(n) && n >= 0);
+  if (!counts) throw unexpected('appendBacklog', reply);
+  const [pending, dropped, droppedTotal] = reply as number[];
+  return { pending: pending!, dropped: dropped!, droppedTotal: droppedTotal! };
+}
+
 // ---- orders
 
 /** What ending an undecided order did: ended it now, found it decided (left as it was), or found none. */

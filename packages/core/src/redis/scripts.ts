@@ -65,5 +65,6 @@ declare module 'ioredis' {
     rateLimit(keysThenArgs: Arg[]): Result<unknown, Context>;
     settleHold(keysThenArgs: Arg[]): Result<unknown, Context>;
     expireHolds(keysThenArgs: Arg[]): Result<unknown, Context>;
+    appendBacklog(keysThenArgs: Arg[]): Result<unknown, Context>;
   }
 }
