@@ -348,6 +348,30 @@ try {
           env: productionDefaults,
         },
       ),
+      // The pool: the same hot product and storm with API_PROCESSES=2 (the rows above run one API process),
+      // interleaved with them in each round, so the ratios compare runs minutes apart at most.
+      hotPool: endToEndScenario(
+        'Flashline hot product, through HTTP, API pool of 2',
+        `the hot product's burst with \`API_PROCESSES=2\``,
+        {
+          keyPrefix: 'hot-pool',
+          products: [{ productId: 'hot', stock: STOCK }],
+          productOf: () => 0,
+          env: { API_PROCESSES: '2' },
+        },
+      ),
+      stormPool: endToEndScenario(
+        'Flashline sold-out storm, through HTTP, production defaults, API pool of 2',
+        `the production-defaults storm with \`API_PROCESSES=2\``,
+        {
+          keyPrefix: 'storm-pool',
+          products: [{ productId: 'gone', stock: 0 }],
+          productOf: () => 0,
+          requests: STORM,
+          idempotencyKeys: true,
+          env: { ...productionDefaults, API_PROCESSES: '2' },
+        },
+      ),
     };
     const httpCeilingRuns: HttpCeilingResult[] = [];
     for (let r = 0; r < ROUNDS; r++) {
@@ -431,6 +455,8 @@ try {
     const storm = endToEndSideRow(httpSide.storm);
     const acceptDefaults = endToEndSideRow(httpSide.acceptDefaults);
     const stormDefaults = endToEndSideRow(httpSide.stormDefaults);
+    const hotPool = endToEndSideRow(httpSide.hotPool);
+    const stormPool = endToEndSideRow(httpSide.stormPool);
     const cpuOf = (variant: (typeof http)['validateOnly']) => variant.serverCpuMs / variant.total / 1000;
     // Each throughput ratio through HTTP, and beside it the API's CPU per request against the ceiling server's.
     const httpRatio = (
@@ -460,6 +486,18 @@ try {
       kind: 'min',
     });
     const httpRatios: Ratio[] = [
+      {
+        target: 'API pool of 2 ÷ 1 process: sold-out storm, production defaults (requests/s)',
+        measured: stormPool.requestsPerSecond / stormDefaults.requestsPerSecond,
+        goal: 1.5,
+        kind: 'min',
+      },
+      {
+        target: 'API pool of 2 ÷ 1 process: hot product through HTTP (requests/s)',
+        measured: hotPool.requestsPerSecond / hotHttp.requestsPerSecond,
+        goal: 1.3,
+        kind: 'min',
+      },
       nodeRatio('sold-out storm, production defaults', stormDefaults, 0.6),
       nodeRatio('accept path alone (workers stopped), production defaults', acceptDefaults, 0.45),
       ...httpRatio('hot product through HTTP', hotHttp, http.validateAndEnqueue, 'Express + Queue.add'),

@@ -14,7 +14,7 @@ import { RedisNodes } from '../cluster/redisNodes.ts';
 import { nodeDeltas, type NodeReading } from '../cluster/nodeStats.ts';
 import { wrkLoad } from '../load/wrk.ts';
 import { round } from '../measure.ts';
-import { cpuSeconds } from './cpu.ts';
+import { cpuSeconds, treeCpuSeconds } from './cpu.ts';
 import { checkInvariant, type Invariant } from './invariant.ts';
 import { targetEnv, type ClusterTarget } from './workerSide.ts';
 
@@ -108,7 +108,9 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       api: api.child.pid!,
       ...Object.fromEntries(apps.slice(1).map((w, i) => [`worker${i + 1}`, w.child.pid!])),
     };
-    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+    // The API is a pool (its primary and API_PROCESSES processes): its CPU is the whole tree's.
+    const cpuOf = (name: string, pid: number) => (name === 'api' ? treeCpuSeconds(pid) : cpuSeconds(pid));
+    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuOf(name, pid)]));
     const nodesBefore = await nodes.read();
     const load = await wrkLoad({
       url: `${url}/orders`,
@@ -121,12 +123,12 @@ export async function measureEndToEnd(options: EndToEndOptions): Promise<EndToEn
       }),
       ...(options.idempotencyKeys ? { idempotencyKeyPrefix: 'cart-' } : {}),
     });
-    const apiCpuMicros = (cpuSeconds(pids.api!) - cpuBefore.api!) * 1e6;
+    const apiCpuMicros = (cpuOf('api', pids.api!) - cpuBefore.api!) * 1e6;
     const seconds = load.elapsedMs / 1000;
     const cpu: Record<string, number> = Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [
         name,
-        round(((cpuSeconds(pid) - cpuBefore[name]!) / seconds) * 100) / 100,
+        round(((cpuOf(name, pid) - cpuBefore[name]!) / seconds) * 100) / 100,
       ]),
     );
     const perNode = nodeDeltas(nodesBefore, await nodes.read());
