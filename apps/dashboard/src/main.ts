@@ -5,6 +5,7 @@ import {
   createOrdersQueues,
   createWebhookQueues,
   listen,
+  queuesByPartition,
   runMain,
   withSecrets,
 } from '@flashline/core';
@@ -26,7 +27,16 @@ await runMain('dashboard', async (baseConfig, log) => {
   const holds = createHoldsQueues(config, redis);
   // With WEBHOOK_URL, the deliveries too (each partition's webhooks queue): failed ones are retried from the board.
   const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
-  const sale = new SaleFeed({ redis, keys, orders: orders.all, intervalMs: config.salePanelIntervalMs, log });
+  // Each partition's queues together: the panel and /metrics flag a partition with work and no worker.
+  const partitions = queuesByPartition(orders.all, holds.all, webhooks);
+  const sale = new SaleFeed({
+    redis,
+    keys,
+    orders: orders.all,
+    partitions,
+    intervalMs: config.salePanelIntervalMs,
+    log,
+  });
   const app = createDashboardApp({
     users: {
       admin: { user: config.dashboardUser, password: config.dashboardPassword },
@@ -39,7 +49,7 @@ await runMain('dashboard', async (baseConfig, log) => {
     login: new LoginThrottle(redis, keys, config.dashboardLogin),
     trustProxy: config.trustProxy,
     log,
-    metrics: dashboardMetrics(config, redis, orders.all),
+    metrics: dashboardMetrics(config, redis, orders.all, partitions),
   });
 
   if (config.env === 'production' && config.metricsToken === undefined)

@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  announcePartitions,
   connectRedis,
+  createWorkerReadiness,
+  describeUnserved,
+  listen,
+  queuesByPartition,
   createRegistry,
   createWorkerMetrics,
   errorFields,
@@ -10,6 +15,7 @@ import {
   startReconciler,
   workerId,
 } from '@flashline/core';
+import { healthHandler } from './health.ts';
 import { createHoldWorker } from './holdWorker.ts';
 import { createOrderWorker, createWorkerParts } from './orderWorker.ts';
 import { startWebhooks } from './webhooks.ts';
@@ -42,6 +48,11 @@ await runMain('worker', async (config, log) => {
   }, 5000);
   stats.unref();
 
+  // With WEBHOOK_URL: the relay of this process's partitions and their delivery workers.
+  const webhooks = config.webhooks ? startWebhooks(config, config.webhooks, redis, log, metrics) : undefined;
+  // Every queue of each partition: a partition with work that no live worker announces is flagged.
+  const partitions = queuesByPartition(queues.all, holdsQueues.all, webhooks?.queues ?? []);
+
   const stopReconciler = startReconciler(
     {
       redis,
@@ -50,21 +61,40 @@ await runMain('worker', async (config, log) => {
       afterMs: config.reconcile.afterMs,
       orderRetentionMs: config.orderRetentionMs,
       holds: parts.holdRules,
+      partitions,
       intervalMs: config.reconcile.intervalMs,
     },
     (report) => {
       metrics.observeFailed(report.failed);
       if (report.checked > 0 || report.expiredUnits > 0) log('info', 'reconciled overdue orders', { ...report });
+      // Every pass while it lasts: orders of such a partition wait `queued` for as long as nobody serves it.
+      if (report.unserved.length > 0)
+        log('warn', 'partitions have waiting work and no worker', {
+          message: describeUnserved(report.unserved),
+          unserved: report.unserved,
+        });
     },
     (error) => log('warn', 'reconciler failed', errorFields(error)),
   );
 
-  // With WEBHOOK_URL: the relay of this process's partitions and their delivery workers.
-  const webhooks = config.webhooks ? startWebhooks(config, config.webhooks, redis, log, metrics) : undefined;
-
   for (const worker of [...workers, ...holdWorkers]) void worker.run().catch(() => {});
   await Promise.all([...[...workers, ...holdWorkers].map((worker) => worker.waitUntilReady()), webhooks?.ready]);
+  // Announced once its workers are ready, so no partition reads as served before it is.
+  let announceFailures = 0;
+  const stopAnnouncing = announcePartitions(redis, keys, id, config.workerPartitions, (error) => {
+    if (announceFailures++ % 60 === 0) log('warn', 'could not announce the served partitions', errorFields(error));
+  });
+  const health =
+    config.workerHealthPort === undefined
+      ? undefined
+      : await listen(
+          healthHandler(createWorkerReadiness({ redis, keys, partitions }), log),
+          config.workerHealthPort,
+          config.host,
+          config.http,
+        );
   log('info', 'worker ready', {
+    ...(health ? { healthPort: health.port } : {}),
     pid: process.pid,
     concurrency: config.workerConcurrency,
     partitions: config.workerPartitions,
@@ -74,6 +104,9 @@ await runMain('worker', async (config, log) => {
   return async () => {
     clearInterval(stats);
     stopReconciler();
+    // Withdrawn first: from now on this process's partitions read as unserved unless another worker serves them.
+    stopAnnouncing();
+    await health?.close();
     // Stopped first: an outbox entry read but not yet added stays in its stream for the next relay.
     await webhooks?.stopRelay();
     // Deliveries in flight end alongside the orders' jobs, within the same deadline.

@@ -21,7 +21,7 @@ export {
 export { connectRedis, waitUntilReady, type RedisClient, type RedisRole } from './redis/connect.ts';
 export { waitForReplicas, type Replication } from './redis/replication.ts';
 export { pipelineBySlot, type PipelineReply } from './redis/slotPipeline.ts';
-export { createReadiness, type Readiness } from './redis/readiness.ts';
+export { createReadiness, createWorkerReadiness, type Readiness, type WorkerReadiness } from './redis/readiness.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
 export { adjustStock, getProduct, listProducts, productETag, setProduct, type Product } from './products/products.ts';
 export {
@@ -100,7 +100,15 @@ export { getProductStats, type HoldUnits, type ProductStats } from './products/p
 export { createRegistry, type MetricsJson } from './metrics/registry.ts';
 export { createApiMetrics, UNMATCHED_ROUTE, type ApiMetrics } from './metrics/apiMetrics.ts';
 export { createWorkerMetrics, type WorkerMetrics } from './metrics/workerMetrics.ts';
-export { registerQueueDepth, createReadErrors } from './metrics/queueMetrics.ts';
+export { registerQueueDepth, registerUnservedPartitions, createReadErrors } from './metrics/queueMetrics.ts';
+export {
+  announcePartitions,
+  describeUnserved,
+  queuesByPartition,
+  servedPartitions,
+  unservedPartitions,
+  type UnservedPartition,
+} from './queue/partitionServing.ts';
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
 export { webhookSettings, type WebhookSettings } from './config/webhooks.ts';

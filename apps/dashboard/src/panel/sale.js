@@ -84,12 +84,21 @@ function render(view) {
   for (const element of document.querySelectorAll('[data-queue]'))
     setText(element, number.format(queue[element.dataset.queue]));
 
+  renderUnserved(view.unserved ?? []);
   renderLocks(view.locks);
   renderRows(view.rows);
   setText(
     $('#showing'),
     `showing ${view.rows.length} of ${number.format(view.matched)} matching · ${number.format(t.products)} products`,
   );
+}
+
+// A partition with work and no worker: its orders stay queued until WORKER_PARTITIONS covers it.
+function renderUnserved(unserved) {
+  const element = $('#unserved');
+  element.hidden = unserved.length === 0;
+  const list = unserved.map((p) => `partition ${p.partition} (${number.format(p.waiting)} jobs waiting)`).join(', ');
+  setText(element, unserved.length ? `No worker serves ${list}: check WORKER_PARTITIONS.` : '');
 }
 
 function renderLocks(locks) {

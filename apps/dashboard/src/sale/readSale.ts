@@ -7,6 +7,8 @@ import {
   pipelineBySlot,
   type Keys,
   type ProductStats,
+  type UnservedPartition,
+  unservedPartitions,
 } from '@flashline/core';
 
 export interface SaleSources {
@@ -14,6 +16,8 @@ export interface SaleSources {
   keys: Keys;
   /** Every partition of the orders queue. */
   orders: readonly Queue[];
+  /** Every queue of each partition (orders, holds, webhooks); the orders partitions alone when not given. */
+  partitions?: readonly (readonly Queue[])[];
 }
 
 export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -26,22 +30,25 @@ export interface SaleReading {
   products: ProductStats[];
   jobs: JobCounts;
   workers: number;
+  /** Partitions with unfinished jobs that no live worker serves: the panel names each. */
+  unserved: UnservedPartition[];
 }
 
-export async function readSale({ redis, keys, orders }: SaleSources): Promise<SaleReading> {
+export async function readSale({ redis, keys, orders, partitions }: SaleSources): Promise<SaleReading> {
   const at = Date.now();
   const productIds = await listProducts(redis, keys);
-  const [products, counts, workers] = await Promise.all([
+  const [products, counts, workers, unserved] = await Promise.all([
     getProductStats(redis, keys, productIds),
     Promise.all(orders.map((queue) => queue.getJobCounts(...JOB_STATES))),
     Promise.all(orders.map((queue) => queue.getWorkersCount())),
+    unservedPartitions(redis, keys, partitions ?? orders.map((queue) => [queue])),
   ]);
   const jobs = Object.fromEntries(
     JOB_STATES.map((state) => [state, counts.reduce((sum, partition) => sum + (partition[state] ?? 0), 0)]),
   ) as JobCounts;
   // A worker process has a BullMQ worker on each partition it consumes: the busiest partition's count
   // is the number of processes when every one consumes every partition (the default).
-  return { at, products, jobs, workers: Math.max(0, ...workers) };
+  return { at, products, jobs, workers: Math.max(0, ...workers), unserved };
 }
 
 export interface LockState {

@@ -84,6 +84,7 @@ export class SaleFeed {
         totals: totalsOf(products),
         jobs: reading.jobs,
         workers: reading.workers,
+        unserved: reading.unserved,
         products,
         locks,
       };

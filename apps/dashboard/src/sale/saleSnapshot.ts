@@ -1,4 +1,4 @@
-import type { HoldUnits, ProductStats } from '@flashline/core';
+import type { HoldUnits, ProductStats, UnservedPartition } from '@flashline/core';
 import type { JobCounts, LockState, SaleReading } from './readSale.ts';
 
 export interface ProductRow extends ProductStats {
@@ -32,6 +32,8 @@ export interface SaleSnapshot {
   totals: SaleTotals;
   jobs: JobCounts;
   workers: number;
+  /** Partitions with work waiting and no live worker serving them. */
+  unserved: UnservedPartition[];
   products: ProductRow[];
   locks: LockState[];
 }

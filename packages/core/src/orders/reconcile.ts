@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
 import { finishedJobAges, type OrderJob, type OrdersQueues } from '../queue/ordersQueue.ts';
@@ -6,6 +7,7 @@ import { decodeExtendLock } from '../redis/replies.ts';
 import { listProducts } from '../products/products.ts';
 import { failOrders } from './failOrders.ts';
 import { expireHolds, type HoldRules } from './holds.ts';
+import { unservedPartitions, type UnservedPartition } from '../queue/partitionServing.ts';
 
 export interface ReconcileDeps {
   redis: RedisClient;
@@ -18,6 +20,8 @@ export interface ReconcileDeps {
   orderRetentionMs: number;
   /** The sweep of holds past their deadline, the backstop of the expiry timers; none when not given. */
   holds?: HoldRules;
+  /** Every queue of each partition (orders, holds, webhooks): a pass reports those with work and no worker. */
+  partitions?: readonly (readonly Queue[])[];
 }
 
 export interface ReconcileReport {
@@ -31,6 +35,11 @@ export interface ReconcileReport {
   removedJobs: number;
   /** Units of holds past their deadline by more than HOLD_SWEEP_GRACE_MS that the sweep gave back (their timer was late or lost). */
   expiredUnits: number;
+  /**
+   * Partitions with unfinished jobs that no live worker announces (WORKER_PARTITIONS leaves them out): their
+   * orders stay `queued` until a worker serves them. A re-drive cannot help, so the pass only reports them.
+   */
+  unserved: UnservedPartition[];
   /** When the pass began (ms since the epoch) and how long it took. */
   startedAt: number;
   durationMs: number;
@@ -79,10 +88,12 @@ export async function reconcileOnce(
     failed: 0,
     removedJobs: 0,
     expiredUnits: 0,
+    unserved: [],
     startedAt: Date.now(),
     durationMs: 0,
     leaseLost: false,
   };
+  if (deps.partitions) report.unserved = await unservedPartitions(redis, keys, deps.partitions);
   const products = await listProducts(redis, keys);
   for (let i = 0; i < products.length && !report.leaseLost; i += PRODUCTS_AT_ONCE) {
     if (i > 0 && !(await stillHeld())) report.leaseLost = true;

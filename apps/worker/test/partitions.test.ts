@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  connectRedis,
+  createKeys,
+  createOrdersQueues,
+  getOrder,
+  loadConfig,
+  partitionOfGroup,
+  setProduct,
+} from '@flashline/core';
+import {
+  acceptOrThrow,
+  freePort,
+  requestJson,
+  startApp,
+  testAcceptor,
+  useRedisServer,
+  type AppProcess,
+} from '@flashline/test-utils';
+
+/** The first product ids (`p0`, `p1`, ...) of each partition of `partitions`. */
+function productsByPartition(keys: ReturnType<typeof createKeys>, partitions: number, each: number): string[][] {
+  const found: string[][] = Array.from({ length: partitions }, () => []);
+  for (let i = 0; found.some((list) => list.length < each); i++) {
+    const list = found[partitionOfGroup(keys.group(`p${i}`), partitions)]!;
+    if (list.length < each) list.push(`p${i}`);
+  }
+  return found;
+}
+
+describe('a partition no worker serves (WORKER_PARTITIONS leaving it out)', () => {
+  const ctx = useRedisServer();
+
+  it('is flagged by the worker’s /readyz and the reconciler’s log, and served once a worker takes it', async () => {
+    const prefix = 'unserved';
+    const env = {
+      REDIS_URL: ctx.server.url,
+      KEY_PREFIX: prefix,
+      QUEUE_PARTITIONS: '2',
+      RECONCILE_INTERVAL_MS: '200',
+      RECONCILE_AFTER_MS: '1000',
+      JOB_LOCK_MS: '2000',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+    };
+    const config = loadConfig(env);
+    const keys = createKeys(prefix);
+    const redis = connectRedis(config, 'worker');
+    const queues = createOrdersQueues(config, redis);
+    const port = await freePort();
+    const processes: AppProcess[] = [];
+    try {
+      const onlyZero = startApp('apps/worker/src/main.ts', {
+        ...env,
+        WORKER_PARTITIONS: '0',
+        WORKER_HEALTH_PORT: String(port),
+      });
+      processes.push(onlyZero);
+      await onlyZero.waitForLog(/worker ready/, 30_000);
+      const readyz = () => requestJson(`http://127.0.0.1:${port}/readyz`);
+      assert.deepEqual((await readyz()).body, { status: 'ready' }, 'not ready with nothing waiting');
+
+      // 16 orders, 8 on products of each partition: partition 1's wait for a worker.
+      const [zero, one] = productsByPartition(keys, 2, 2) as [string[], string[]];
+      for (const productId of [...zero, ...one]) await setProduct(redis, keys, productId, { stock: 100 });
+      const acceptor = testAcceptor({ redis, keys, queues });
+      const placed = await Promise.all(
+        Array.from({ length: 16 }, (_, i) =>
+          acceptOrThrow(acceptor, { productId: [...zero, ...one][i % 4]!, userId: `u${i}`, quantity: 1 }),
+        ),
+      );
+
+      const warning = await onlyZero.waitForLog(/partitions have waiting work and no worker/, 5000);
+      assert.deepEqual(
+        (warning.unserved as { partition: number }[]).map((p) => p.partition),
+        [1],
+        'the reconciler named another partition',
+      );
+      await sleep(1100); // the last answer stands a second
+      const notReady = await readyz();
+      assert.equal(notReady.status, 503);
+      const body = notReady.body as unknown as {
+        error: { code: string; message: string };
+        unserved: { partition: number }[];
+      };
+      assert.equal(body.error.code, 'unavailable');
+      assert.match(body.error.message, /partition 1 \(\d+ jobs waiting\)/);
+      assert.deepEqual(
+        body.unserved.map((p) => p.partition),
+        [1],
+      );
+
+      // A worker for partition 1 decides its orders, and the flag clears.
+      const onlyOne = startApp('apps/worker/src/main.ts', { ...env, WORKER_PARTITIONS: '1' });
+      processes.push(onlyOne);
+      await onlyOne.waitForLog(/worker ready/, 30_000);
+      const deadline = Date.now() + 10_000;
+      const statuses = async () =>
+        Promise.all(placed.map(async ({ orderId }) => (await getOrder(redis, keys, orderId))?.status));
+      while ((await statuses()).some((status) => status === 'queued') && Date.now() < deadline) await sleep(50);
+      assert.deepEqual(await statuses(), Array(16).fill('confirmed'));
+      await sleep(1100);
+      assert.deepEqual((await readyz()).body, { status: 'ready' });
+    } finally {
+      await Promise.all(processes.map((process) => process.stop()));
+      await queues.close();
+      redis.disconnect();
+    }
+  });
+});
