@@ -3,7 +3,9 @@ import {
   announcePartitions,
   connectRedis,
   createWorkerReadiness,
+  describeRetired,
   describeUnserved,
+  findRetiredPartitions,
   listen,
   queuesByPartition,
   createRegistry,
@@ -26,6 +28,19 @@ await runMain('worker', async (config, log) => {
   // and the dashboard's GET /metrics serves them (docs/metrics.md).
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
+  // Partitions above QUEUE_PARTITIONS (it was lowered) that still hold jobs: none would be served, nor shown
+  // on the board. Unfinished work there refuses the start, naming it; finished jobs are cleaned at their age.
+  const retired = await findRetiredPartitions(config, redis);
+  const retiredQueues = retired.flatMap((r) => r.queues);
+  const stranded = retired.filter((r) => Object.keys(r.unfinished).length > 0);
+  if (stranded.length > 0) {
+    await Promise.all(retiredQueues.map((queue) => queue.close()));
+    throw new Error(describeRetired(stranded, config.queuePartitions));
+  }
+  if (retired.length > 0)
+    log('warn', 'partitions above QUEUE_PARTITIONS keep finished jobs: removed once past their retention', {
+      partitions: retired.map(({ partition, finished }) => ({ partition, finished })),
+    });
   const parts = createWorkerParts(config, redis, metrics);
   const { keys, queues, holdsQueues } = parts;
   // One BullMQ worker per partition this process consumes (WORKER_PARTITIONS, every one by default).
@@ -62,6 +77,7 @@ await runMain('worker', async (config, log) => {
       orderRetentionMs: config.orderRetentionMs,
       holds: parts.holdRules,
       partitions,
+      retired: retiredQueues,
       intervalMs: config.reconcile.intervalMs,
     },
     (report) => {
@@ -121,7 +137,7 @@ await runMain('worker', async (config, log) => {
     }
     await webhooksClosed;
     stopPublishing();
-    await Promise.all([queues.close(), holdsQueues.close()]);
+    await Promise.all([queues.close(), holdsQueues.close(), ...retiredQueues.map((queue) => queue.close())]);
     await redis.quit().catch(() => redis.disconnect());
   };
 });

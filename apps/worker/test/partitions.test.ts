@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue, Worker } from 'bullmq';
 import {
   connectRedis,
   createKeys,
@@ -8,6 +9,8 @@ import {
   getOrder,
   loadConfig,
   partitionOfGroup,
+  partitionQueue,
+  webhookPartitionQueue,
   setProduct,
 } from '@flashline/core';
 import {
@@ -105,6 +108,58 @@ describe('a partition no worker serves (WORKER_PARTITIONS leaving it out)', () =
     } finally {
       await Promise.all(processes.map((process) => process.stop()));
       await queues.close();
+      redis.disconnect();
+    }
+  });
+
+  it('refuses to start while a partition above QUEUE_PARTITIONS holds unfinished jobs, and cleans the finished ones', async () => {
+    const prefix = 'retired';
+    const before = loadConfig({ REDIS_URL: ctx.server.url, KEY_PREFIX: prefix, QUEUE_PARTITIONS: '4' });
+    const redis = connectRedis(before, 'worker');
+    // What QUEUE_PARTITIONS=4 left behind: a webhook delivery waiting in partition 3, a failed order job in 2.
+    const webhooks = new Queue(webhookPartitionQueue(before, 3).name, {
+      connection: redis,
+      prefix: webhookPartitionQueue(before, 3).prefix,
+    });
+    const orders2 = partitionQueue(before, 2);
+    const orders = new Queue(orders2.name, { connection: redis, prefix: orders2.prefix });
+    const failing = new Worker(orders2.name, () => Promise.reject(new Error('boom')), {
+      connection: redis,
+      prefix: orders2.prefix,
+    });
+    const env = {
+      REDIS_URL: ctx.server.url,
+      KEY_PREFIX: prefix,
+      QUEUE_PARTITIONS: '1',
+      ORDER_RETENTION_S: '1',
+      IDEMPOTENCY_TTL_S: '1',
+      RECONCILE_INTERVAL_MS: '200',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+    };
+    let worker: AppProcess | undefined;
+    try {
+      await webhooks.add('order.confirmed', { event: 'o1.1' }, { jobId: 'o1.1' });
+      const failed = await orders.add('order', { orderId: 'o2', productId: 'p', userId: 'buyer-2', quantity: 1 });
+      while ((await orders.getJobState(failed.id!)) !== 'failed') await sleep(20);
+      await failing.close();
+
+      worker = startApp('apps/worker/src/main.ts', env);
+      const refusal = await worker.waitForLog(/failed to start/, 30_000);
+      assert.match(JSON.stringify(refusal.error), /partition 3 \(1 unfinished in webhooks-3\)/);
+      assert.match(JSON.stringify(refusal), /QUEUE_PARTITIONS=4/);
+      assert.equal(await worker.stop(), 1);
+
+      // Delivered (here: removed): the start goes on, and the failed job naming a buyer goes at its age.
+      await webhooks.obliterate({ force: true });
+      worker = startApp('apps/worker/src/main.ts', env);
+      await worker.waitForLog(/worker ready/, 30_000);
+      const deadline = Date.now() + 5000;
+      while ((await orders.getJob(failed.id!)) && Date.now() < deadline) await sleep(100);
+      assert.equal(await orders.getJob(failed.id!), undefined, 'the failed job of partition 2 was never removed');
+    } finally {
+      await worker?.stop();
+      await failing.close();
+      await Promise.all([webhooks.close(), orders.close()]);
       redis.disconnect();
     }
   });

@@ -109,6 +109,12 @@ export {
   unservedPartitions,
   type UnservedPartition,
 } from './queue/partitionServing.ts';
+export {
+  MAX_PARTITIONS,
+  describeRetired,
+  findRetiredPartitions,
+  type RetiredPartition,
+} from './queue/retiredPartitions.ts';
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
 export { webhookSettings, type WebhookSettings } from './config/webhooks.ts';

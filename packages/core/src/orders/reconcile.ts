@@ -22,6 +22,11 @@ export interface ReconcileDeps {
   holds?: HoldRules;
   /** Every queue of each partition (orders, holds, webhooks): a pass reports those with work and no worker. */
   partitions?: readonly (readonly Queue[])[];
+  /**
+   * Queues of partitions above QUEUE_PARTITIONS that keep finished jobs (findRetiredPartitions): no one
+   * else removes them, and they name buyers, so they are cleaned at the same ages as the served ones.
+   */
+  retired?: readonly Queue[];
 }
 
 export interface ReconcileReport {
@@ -204,7 +209,7 @@ async function sweepHolds(
 async function removeJobsPastRetention(deps: ReconcileDeps): Promise<number> {
   const { failed, completed } = finishedJobAges(deps.orderRetentionMs);
   const removed = await Promise.all(
-    deps.queues.all.flatMap((queue) => [
+    [...deps.queues.all, ...(deps.retired ?? [])].flatMap((queue) => [
       queue.clean(failed * 1000, JOBS_REMOVED_PER_PASS, 'failed'),
       queue.clean(completed * 1000, JOBS_REMOVED_PER_PASS, 'completed'),
     ]),
