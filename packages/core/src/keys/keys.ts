@@ -108,7 +108,7 @@ export function createKeys(prefix: string) {
     readinessProbe: () => `${prefix}:readyz`,
     /**
      * Pub/sub channel (no key is stored): after each job, the worker PUBLISHes on it the space-separated ids
-     * of the job's orders that are decided; every API process SUBSCRIBEs to it once and wakes the requests
+     * of the job's orders that are decided (the reconciler, those it ends processing_failed); every API process SUBSCRIBEs to it once and wakes the requests
      * waiting on those orders (`GET /orders/:id?wait=`). Classic pub/sub, not sharded: on a cluster each
      * message is relayed to every node, and an API process's one subscription may sit on any of them
      * (docs/http.md#waiting-for-the-decision).

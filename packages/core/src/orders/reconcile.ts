@@ -5,6 +5,7 @@ import type { Keys } from '../keys/keys.ts';
 import { finishedJobAges, type OrderJob, type OrdersQueues } from '../queue/ordersQueue.ts';
 import { decodeExtendLock } from '../redis/replies.ts';
 import { listProducts } from '../products/products.ts';
+import { publishDecided } from './decisions.ts';
 import { failOrders } from './failOrders.ts';
 import { expireHolds, type HoldRules } from './holds.ts';
 import { unservedPartitions, type UnservedPartition } from '../queue/partitionServing.ts';
@@ -176,6 +177,13 @@ async function reconcileProducts(
     Promise.all(toRedrive.filter((r) => r.staleJob).map(({ order }) => queueOf(order).remove(order.orderId))),
   ]);
   report.failed += failed;
+  // Announced as a worker announces its decisions, so a request waiting on one of them (`?wait=`) answers now,
+  // not at the end of its wait. Best effort, as the worker's: the decision is in the order's record.
+  await publishDecided(
+    redis,
+    keys,
+    toFail.map((order) => order.orderId),
+  ).catch(() => {});
   if (toRedrive.length === 0) return;
   await Promise.all(
     toRedrive.map(({ order: { orderId, productId, userId, quantity } }) =>
