@@ -228,8 +228,11 @@ async function removeJobsPastRetention(deps: ReconcileDeps): Promise<number> {
 /**
  * Runs `reconcileOnce` every `intervalMs` in whichever process holds the reconciler lease, so a
  * pool of workers reconciles once per interval, not once per process. The pass extends the lease
- * before each group of products and stops when it lost it: two passes never overlap, however long
- * one takes. Returns a stop function.
+ * before each group of products and stops when it lost it, so passes seldom overlap. A lease cannot
+ * promise they never do: a process paused past its lease (GC, a stopped VM) resumes mid-group beside
+ * the next holder. Overlapping passes are safe instead: every change goes through an idempotent step
+ * (failOrder and the hold scripts end an order once, a re-drive's job id is the order's, the commit
+ * decides once), so two passes at once cost reads, never a second change. Returns a stop function.
  */
 export function startReconciler(
   deps: ReconcileDeps & { intervalMs: number },
