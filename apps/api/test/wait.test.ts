@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listen, publishDecided, type Listening } from '@flashline/core';
+import { UnrecoverableError, Worker } from 'bullmq';
+import {
+  connectRedis,
+  createOrdersQueue,
+  listen,
+  onePartition,
+  partitionQueue,
+  publishDecided,
+  reconcileOnce,
+  type Listening,
+} from '@flashline/core';
 import {
   requestJson,
   snapshotCluster,
@@ -129,6 +139,44 @@ describe('GET /orders/:id?wait=: waiting for the decision', () => {
     const lagMs = answer.at - decidedAt;
     assert.ok(lagMs < 250, `answered ${lagMs} ms after the decision`);
     assert.equal(s.api.waiters.size, 0);
+  });
+
+  it('answers an order the reconciler ends processing_failed (its job failed) within a small bound', async () => {
+    const orderId = await queuedOrder(s, 'reconciled');
+    // A worker that dies on the job without ending the order: the reconciler is the one to end it.
+    const { name, prefix } = partitionQueue(s.api.config, 0);
+    const blocking = s.server.client.duplicate();
+    const crashing = new Worker(name, () => Promise.reject(new UnrecoverableError('boom')), {
+      connection: blocking,
+      prefix,
+    });
+    // The reconciler's side: a worker's connection (with Flashline's scripts).
+    const worker = connectRedis(s.api.config, 'worker');
+    const queue = createOrdersQueue(s.api.config, worker);
+    try {
+      const jobId = (await s.server.client.hget(s.api.keys.order('tv', orderId), 'job')) ?? orderId;
+      await until(async () => (await queue.getJobState(jobId)) === 'failed', 'the job failed');
+      await crashing.close();
+      const reply = waitFor(s, orderId, '10');
+      await until(() => s.api.waiters.size === 1, 'the request waits');
+      const report = await reconcileOnce({
+        redis: worker,
+        keys: s.api.keys,
+        queues: onePartition(queue),
+        afterMs: 1,
+        orderRetentionMs: 60_000,
+      });
+      const failedAt = Date.now();
+      assert.equal(report.failed, 1);
+      const answer = await reply;
+      assert.deepEqual([answer.body.status, answer.body.reason], ['rejected', 'processing_failed']);
+      assert.ok(answer.at - failedAt < 250, `answered ${answer.at - failedAt} ms after the reconciler ended it`);
+    } finally {
+      await crashing.close();
+      await queue.close();
+      worker.disconnect();
+      blocking.disconnect();
+    }
   });
 
   it('answers an order already decided at once, and without wait as before', async () => {

@@ -6,6 +6,7 @@ import {
   createOrdersQueues,
   createWebhookQueues,
   listen,
+  queuesByPartition,
   runMain,
   withSecrets,
 } from '@flashline/core';
@@ -29,11 +30,14 @@ await runMain('dashboard', async (baseConfig, log) => {
   const holds = createHoldsQueues(config, redis);
   // With WEBHOOK_URL, the deliveries too (each partition's webhooks queue): failed ones are retried from the board.
   const webhooks = config.webhooks ? createWebhookQueues(config, config.webhooks, redis) : [];
+  // Each partition's queues together: the panel and /metrics flag a partition with work and no worker.
+  const partitions = queuesByPartition(orders.all, holds.all, webhooks);
   const sale = new SaleFeed({
     redis,
     keys,
     orders: orders.all,
     webhooks,
+    partitions,
     intervalMs: config.salePanelIntervalMs,
     log,
   });
@@ -49,7 +53,7 @@ await runMain('dashboard', async (baseConfig, log) => {
     login: new LoginThrottle(redis, keys, config.dashboardLogin),
     trustProxy: config.trustProxy,
     log,
-    metrics: dashboardMetrics(config, redis, orders.all),
+    metrics: dashboardMetrics(config, redis, orders.all, partitions),
   });
 
   if (config.env === 'production' && config.metricsToken === undefined)

@@ -3,7 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import request from 'supertest';
-import { listen, loadConfig, setProduct, type Listening, type OrdersJobData } from '@flashline/core';
+import {
+  announcePartitions,
+  listen,
+  loadConfig,
+  setProduct,
+  type Listening,
+  type OrdersJobData,
+} from '@flashline/core';
 import { startRedis, type TestRedis, acceptOrThrow, testAcceptor, bodyOf } from '@flashline/test-utils';
 import { ADMIN, VIEWER, dashboardOn, type DashboardFixture } from './fixture.ts';
 import { basic, readEvents } from './saleEvents.ts';
@@ -75,6 +82,30 @@ describe('sale panel', () => {
     assert.equal(view.rows[0]!.productId, 'p-0042', 'busiest first: the product with orders queued');
     assert.equal(view.rows[0]!.queued, 5);
     assert.ok(Math.abs(Date.now() - view.at) < 5000, 'each snapshot says when it was read');
+  });
+
+  it('names a partition with work and no live worker (and /metrics counts it), until a worker announces it', async () => {
+    const [view] = await readEvents(`${base}/sale/events`, 1);
+    assert.deepEqual(view?.unserved, [{ partition: 0, waiting: 5 }]);
+    const page = await request(fixture.app).get('/sale/assets/sale.js').auth(VIEWER.user, VIEWER.password);
+    assert.match(page.text, /No worker serves/, 'the page shows no warning line');
+    const metrics = dashboardOn(server, 'sale', { intervalMs: 100, metrics: true });
+    try {
+      const scrape = async () =>
+        (await request(metrics.app).get('/metrics').auth(VIEWER.user, VIEWER.password).expect(200)).text;
+      assert.match(await scrape(), /^flashline_partitions_unserved 1$/m);
+      const stop = announcePartitions(fixture.redis, fixture.keys, 'test:1', [0], () => {});
+      try {
+        await sleep(50);
+        assert.match(await scrape(), /^flashline_partitions_unserved 0$/m);
+        const views = await readEvents(`${base}/sale/events`, 3);
+        assert.deepEqual(views.at(-1)?.unserved, []);
+      } finally {
+        stop();
+      }
+    } finally {
+      await metrics.close();
+    }
   });
 
   it('searches and sorts on the server', async () => {

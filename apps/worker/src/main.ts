@@ -1,8 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  announcePartitions,
   awaitRedis,
   connectRedis,
   createKeys,
+  createWorkerReadiness,
+  describeRetired,
+  describeUnserved,
+  findRetiredPartitions,
+  listen,
+  queuesByPartition,
   createRegistry,
   createWorkerMetrics,
   errorFields,
@@ -13,6 +20,7 @@ import {
   startWebhookEvents,
   workerId,
 } from '@flashline/core';
+import { healthHandler } from './health.ts';
 import { createHoldWorker } from './holdWorker.ts';
 import { createOrderWorker, createWorkerParts } from './orderWorker.ts';
 import { startWebhooks } from './webhooks.ts';
@@ -25,6 +33,19 @@ await runMain('worker', async (config, log) => {
   // and the dashboard's GET /metrics serves them (docs/metrics.md).
   const id = workerId();
   const metrics = createWorkerMetrics(createRegistry({ worker: id }));
+  // Partitions above QUEUE_PARTITIONS (it was lowered) that still hold jobs: none would be served, nor shown
+  // on the board. Unfinished work there refuses the start, naming it; finished jobs are cleaned at their age.
+  const retired = await findRetiredPartitions(config, redis);
+  const retiredQueues = retired.flatMap((r) => r.queues);
+  const stranded = retired.filter((r) => Object.keys(r.unfinished).length > 0);
+  if (stranded.length > 0) {
+    await Promise.all(retiredQueues.map((queue) => queue.close()));
+    throw new Error(describeRetired(stranded, config.queuePartitions));
+  }
+  if (retired.length > 0)
+    log('warn', 'partitions above QUEUE_PARTITIONS keep finished jobs: removed once past their retention', {
+      partitions: retired.map(({ partition, finished }) => ({ partition, finished })),
+    });
   // The system's webhooks setting: announced with WEBHOOK_URL, read without it (docs/webhooks.md).
   // Polled every second without WEBHOOK_URL: the commits read it as they go.
   const webhookEvents = startWebhookEvents(redis, createKeys(config.keyPrefix), config, {
@@ -54,6 +75,11 @@ await runMain('worker', async (config, log) => {
   }, 5000);
   stats.unref();
 
+  // With WEBHOOK_URL: the relay of this process's partitions and their delivery workers.
+  const webhooks = config.webhooks ? startWebhooks(config, config.webhooks, redis, log, metrics) : undefined;
+  // Every queue of each partition: a partition with work that no live worker announces is flagged.
+  const partitions = queuesByPartition(queues.all, holdsQueues.all, webhooks?.queues ?? []);
+
   const stopReconciler = startReconciler(
     {
       redis,
@@ -62,21 +88,41 @@ await runMain('worker', async (config, log) => {
       afterMs: config.reconcile.afterMs,
       orderRetentionMs: config.orderRetentionMs,
       holds: parts.holdRules,
+      partitions,
+      retired: retiredQueues,
       intervalMs: config.reconcile.intervalMs,
     },
     (report) => {
       metrics.observeFailed(report.failed);
       if (report.checked > 0 || report.expiredUnits > 0) log('info', 'reconciled overdue orders', { ...report });
+      // Every pass while it lasts: orders of such a partition wait `queued` for as long as nobody serves it.
+      if (report.unserved.length > 0)
+        log('warn', 'partitions have waiting work and no worker', {
+          message: describeUnserved(report.unserved),
+          unserved: report.unserved,
+        });
     },
     (error) => log('warn', 'reconciler failed', errorFields(error)),
   );
 
-  // With WEBHOOK_URL: the relay of this process's partitions and their delivery workers.
-  const webhooks = config.webhooks ? startWebhooks(config, config.webhooks, redis, log, metrics) : undefined;
-
   for (const worker of [...workers, ...holdWorkers]) void worker.run().catch(() => {});
   await Promise.all([...[...workers, ...holdWorkers].map((worker) => worker.waitUntilReady()), webhooks?.ready]);
+  // Announced once its workers are ready, so no partition reads as served before it is.
+  let announceFailures = 0;
+  const stopAnnouncing = announcePartitions(redis, keys, id, config.workerPartitions, (error) => {
+    if (announceFailures++ % 60 === 0) log('warn', 'could not announce the served partitions', errorFields(error));
+  });
+  const health =
+    config.workerHealthPort === undefined
+      ? undefined
+      : await listen(
+          healthHandler(createWorkerReadiness({ redis, keys, partitions }), log),
+          config.workerHealthPort,
+          config.host,
+          config.http,
+        );
   log('info', 'worker ready', {
+    ...(health ? { healthPort: health.port } : {}),
     pid: process.pid,
     concurrency: config.workerConcurrency,
     partitions: config.workerPartitions,
@@ -87,6 +133,9 @@ await runMain('worker', async (config, log) => {
     clearInterval(stats);
     webhookEvents.stop();
     stopReconciler();
+    // Withdrawn first: from now on this process's partitions read as unserved unless another worker serves them.
+    stopAnnouncing();
+    await health?.close();
     // Stopped first: an outbox entry read but not yet added stays in its stream for the next relay.
     await webhooks?.stopRelay();
     // Deliveries in flight end alongside the orders' jobs, within the same deadline.
@@ -101,7 +150,7 @@ await runMain('worker', async (config, log) => {
     }
     await webhooksClosed;
     stopPublishing();
-    await Promise.all([queues.close(), holdsQueues.close()]);
+    await Promise.all([queues.close(), holdsQueues.close(), ...retiredQueues.map((queue) => queue.close())]);
     await redis.quit().catch(() => redis.disconnect());
   };
 });

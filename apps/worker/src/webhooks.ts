@@ -94,6 +94,8 @@ export function startWebhooks(
   for (const [i, worker] of workers.entries()) promoteOnRecovery(worker, queues[config.workerPartitions[i]!]!, log);
   for (const worker of workers) void worker.run().catch(() => {});
   return {
+    /** Each partition's webhooks queue: readiness and the reconciler look for partitions nobody serves. */
+    queues,
     ready: Promise.all(workers.map((worker) => worker.waitUntilReady())),
     stopRelay: () => relay.stop(),
     /** Lets deliveries in flight end within the deadline; past it they stall and another worker redoes them. */

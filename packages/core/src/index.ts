@@ -22,7 +22,7 @@ export { connectRedis, waitUntilReady, type RedisClient, type RedisRole } from '
 export { awaitRedis, redisLocation, RedisUnreachableError } from './redis/awaitRedis.ts';
 export { waitForReplicas, type Replication } from './redis/replication.ts';
 export { pipelineBySlot, type PipelineReply } from './redis/slotPipeline.ts';
-export { createReadiness, type Readiness } from './redis/readiness.ts';
+export { createReadiness, createWorkerReadiness, type Readiness, type WorkerReadiness } from './redis/readiness.ts';
 export { ProductLocks, lockHolder, type Lease, type LockObserver } from './locks/productLock.ts';
 export {
   adjustStock,
@@ -111,7 +111,21 @@ export { getProductStats, type HoldUnits, type ProductStats } from './products/p
 export { createRegistry, type MetricsJson } from './metrics/registry.ts';
 export { createApiMetrics, UNMATCHED_ROUTE, type ApiMetrics } from './metrics/apiMetrics.ts';
 export { createWorkerMetrics, type WorkerMetrics } from './metrics/workerMetrics.ts';
-export { registerQueueDepth, createReadErrors } from './metrics/queueMetrics.ts';
+export { registerQueueDepth, registerUnservedPartitions, createReadErrors } from './metrics/queueMetrics.ts';
+export {
+  announcePartitions,
+  describeUnserved,
+  queuesByPartition,
+  servedPartitions,
+  unservedPartitions,
+  type UnservedPartition,
+} from './queue/partitionServing.ts';
+export {
+  MAX_PARTITIONS,
+  describeRetired,
+  findRetiredPartitions,
+  type RetiredPartition,
+} from './queue/retiredPartitions.ts';
 export { publishMetrics, readPublishedMetrics, workerId, type PublishOptions } from './metrics/publication.ts';
 export { metricsHandler, ownMetrics, mergedMetrics, type Exposition } from './metrics/endpoint.ts';
 export { pooledMetrics, servePoolMetrics } from './metrics/poolMetrics.ts';

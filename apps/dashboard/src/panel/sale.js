@@ -88,6 +88,7 @@ function render(view) {
 
   renderDoor(view.door);
   renderWebhooks(view.webhooks);
+  renderUnserved(view.unserved ?? []);
   renderLocks(view.locks);
   renderRows(view.rows);
   setText(
@@ -122,6 +123,14 @@ function renderWebhooks(webhooks) {
     const value = webhooks[field];
     setText(element, field === 'lastDroppedAt' ? (value ? `(last ${value})` : '') : number.format(value));
   }
+}
+
+// A partition with work and no worker: its orders stay queued until WORKER_PARTITIONS covers it.
+function renderUnserved(unserved) {
+  const element = $('#unserved');
+  element.hidden = unserved.length === 0;
+  const list = unserved.map((p) => `partition ${p.partition} (${number.format(p.waiting)} jobs waiting)`).join(', ');
+  setText(element, unserved.length ? `No worker serves ${list}: check WORKER_PARTITIONS.` : '');
 }
 
 function renderLocks(locks) {

@@ -11,6 +11,8 @@ import {
   type Keys,
   type ProductStats,
   type WebhookBacklog,
+  type UnservedPartition,
+  unservedPartitions,
 } from '@flashline/core';
 
 export interface SaleSources {
@@ -19,6 +21,8 @@ export interface SaleSources {
   /** Every partition of the orders queue. */
   orders: readonly Queue[];
   /** Every partition of the webhooks queue (with WEBHOOK_URL; none: the panel shows no webhooks line). */
+  /** Every queue of each partition (orders, holds, webhooks); the orders partitions alone when not given. */
+  partitions?: readonly (readonly Queue[])[];
   webhooks?: readonly Queue[];
 }
 
@@ -44,6 +48,8 @@ export interface SaleReading {
   /** The door counts every live API process published. */
   door: DoorCopy[];
   webhooks: WebhooksLine | null;
+  /** Partitions with unfinished jobs that no live worker serves: the panel names each. */
+  unserved: UnservedPartition[];
 }
 
 async function readWebhooks(redis: RedisClient, keys: Keys, queues: readonly Queue[]): Promise<WebhooksLine | null> {
@@ -62,22 +68,23 @@ async function readWebhooks(redis: RedisClient, keys: Keys, queues: readonly Que
   };
 }
 
-export async function readSale({ redis, keys, orders, webhooks = [] }: SaleSources): Promise<SaleReading> {
+export async function readSale({ redis, keys, orders, webhooks = [], partitions }: SaleSources): Promise<SaleReading> {
   const at = Date.now();
   const productIds = await listProducts(redis, keys);
-  const [products, counts, workers, door, webhooksLine] = await Promise.all([
+  const [products, counts, workers, door, webhooksLine, unserved] = await Promise.all([
     getProductStats(redis, keys, productIds),
     Promise.all(orders.map((queue) => queue.getJobCounts(...JOB_STATES))),
     Promise.all(orders.map((queue) => queue.getWorkersCount())),
     readDoorCounts(redis, keys),
     readWebhooks(redis, keys, webhooks),
+    unservedPartitions(redis, keys, partitions ?? orders.map((queue) => [queue])),
   ]);
   const jobs = Object.fromEntries(
     JOB_STATES.map((state) => [state, counts.reduce((sum, partition) => sum + (partition[state] ?? 0), 0)]),
   ) as JobCounts;
   // A worker process has a BullMQ worker on each partition it consumes: the busiest partition's count
   // is the number of processes when every one consumes every partition (the default).
-  return { at, products, jobs, workers: Math.max(0, ...workers), door, webhooks: webhooksLine };
+  return { at, products, jobs, workers: Math.max(0, ...workers), door, webhooks: webhooksLine, unserved };
 }
 
 export interface LockState {

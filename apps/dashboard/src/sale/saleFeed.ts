@@ -90,6 +90,7 @@ export class SaleFeed {
         workers: reading.workers,
         door: this.door.view(reading.door),
         webhooks: reading.webhooks,
+        unserved: reading.unserved,
         products,
         locks,
       };

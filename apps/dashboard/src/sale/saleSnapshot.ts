@@ -1,4 +1,4 @@
-import type { HoldUnits, ProductStats } from '@flashline/core';
+import type { HoldUnits, ProductStats, UnservedPartition } from '@flashline/core';
 import type { DoorView } from './doorRates.ts';
 import type { JobCounts, LockState, SaleReading, WebhooksLine } from './readSale.ts';
 
@@ -37,6 +37,8 @@ export interface SaleSnapshot {
   door: DoorView;
   /** Null without WEBHOOK_URL on the dashboard. */
   webhooks: WebhooksLine | null;
+  /** Partitions with work waiting and no live worker serving them. */
+  unserved: UnservedPartition[];
   products: ProductRow[];
   locks: LockState[];
 }

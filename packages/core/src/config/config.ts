@@ -112,6 +112,8 @@ const schema = z
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: int(0, 3000),
     DASHBOARD_PORT: int(0, 3001),
+    // A worker's /healthz and /readyz (on HOST); unset, a worker serves no HTTP. 0 = a free port (logged).
+    WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     DASHBOARD_USER: z.string().min(1).default('admin'),
     DASHBOARD_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
@@ -283,6 +285,7 @@ const schema = z
     host: env.HOST,
     port: env.PORT,
     dashboardPort: env.DASHBOARD_PORT,
+    workerHealthPort: env.WORKER_HEALTH_PORT,
     adminToken: env.ADMIN_TOKEN,
     dashboardUser: env.DASHBOARD_USER,
     dashboardPassword: env.DASHBOARD_PASSWORD,

@@ -122,7 +122,7 @@ export function createKeys(prefix: string) {
     readinessProbe: () => `${prefix}:readyz`,
     /**
      * Pub/sub channel (no key is stored): after each job, the worker PUBLISHes on it the space-separated ids
-     * of the job's orders that are decided; every API process SUBSCRIBEs to it once and wakes the requests
+     * of the job's orders that are decided (the reconciler, those it ends processing_failed); every API process SUBSCRIBEs to it once and wakes the requests
      * waiting on those orders (`GET /orders/:id?wait=`). Classic pub/sub, not sharded: on a cluster each
      * message is relayed to every node, and an API process's one subscription may sit on any of them
      * (docs/http.md#waiting-for-the-decision).
@@ -161,6 +161,13 @@ export function createKeys(prefix: string) {
      * WAIT covers every write that master had made by then, not only this connection's (REDIS_WAIT_REPLICAS).
      */
     replicationMark: (key: string) => `${prefix}:${hashTagOf(key)}:replicated`,
+    /**
+     * Sorted set: ids (`<host>:<pid>`) of the workers announcing the queue partitions they serve, scored by
+     * their last announcement (epoch ms): an index only, the expiring `servedBy` key is the heartbeat.
+     */
+    partitionWorkers: () => `${prefix}:{workers}:serving`,
+    /** String: the partitions one worker serves (`0,2,5`), expiring a few seconds after its last announcement. */
+    servedBy: (workerId: string) => `${prefix}:{workers}:serves:${workerId}`,
     /** Sorted set: ids (`<host>:<pid>`) of the workers publishing metrics, scored by their last write (epoch ms). */
     metricsWorkers: () => `${prefix}:{metrics}:workers`,
     /** String: one worker's metrics (prom-client JSON), expiring a few seconds after its last write. */

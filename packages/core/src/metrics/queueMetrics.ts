@@ -68,8 +68,34 @@ export function registerQueueDepth(
 export function createReadErrors(registry: Registry): Counter<'source'> {
   return new Counter({
     name: 'flashline_metrics_read_errors_total',
-    help: 'Scrapes that could not read a source in time (queue: the queue counts; workers: published worker metrics)',
+    help: 'Scrapes that could not read a source in time (queue: the queue counts; workers: published worker metrics; partitions: the served partitions)',
     labelNames: ['source'] as const,
     registers: [registry],
+  });
+}
+
+/**
+ * `flashline_partitions_unserved`: partitions with unfinished jobs that no live worker serves (their orders
+ * wait `queued` until one does; the sale panel and the reconciler's log name them). Left out of a scrape
+ * that cannot read Redis within `timeoutMs`, as the queue depth is.
+ */
+export function registerUnservedPartitions(
+  registry: Registry,
+  read: () => Promise<readonly unknown[]>,
+  readErrors: Counter<'source'>,
+  timeoutMs = 1000,
+): void {
+  new Gauge({
+    name: 'flashline_partitions_unserved',
+    help: 'Queue partitions with unfinished jobs that no live worker serves (WORKER_PARTITIONS leaves them out)',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        this.set((await withTimeout(read(), timeoutMs, 'reading the served partitions')).length);
+      } catch {
+        readErrors.inc({ source: 'partitions' });
+      }
+    },
   });
 }

@@ -25,6 +25,11 @@ export class HoldTimers {
     private readonly keys: Keys,
   ) {}
 
+  /** The job id of the timer of the product's hold due at `dueAt` (epoch ms): its product and slot. */
+  static jobIdOf(productId: string, dueAt: number): string {
+    return `expire~${productId}~${Math.ceil(dueAt / HOLD_TIMER_SLOT_MS) * HOLD_TIMER_SLOT_MS}`;
+  }
+
   /** Makes sure a timer fires for the product's hold due at `dueAt` (epoch ms) within one slot after it. */
   schedule(productId: string, dueAt: number): Promise<void> {
     const slot = Math.ceil(dueAt / HOLD_TIMER_SLOT_MS) * HOLD_TIMER_SLOT_MS;
@@ -34,7 +39,11 @@ export class HoldTimers {
     this.prune();
     const added = this.queues
       .ofGroup(this.keys.group(productId))
-      .add('expire', { productId }, { jobId: `expire~${id}`, delay: Math.max(0, slot - Date.now()) })
+      .add(
+        'expire',
+        { productId },
+        { jobId: HoldTimers.jobIdOf(productId, dueAt), delay: Math.max(0, slot - Date.now()) },
+      )
       .then(
         () => undefined,
         (error: unknown) => {

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../keys/keys.ts';
 import { finishedJobAges, type OrderJob, type OrdersQueues } from '../queue/ordersQueue.ts';
 import { decodeExtendLock } from '../redis/replies.ts';
 import { listProducts } from '../products/products.ts';
+import { publishDecided } from './decisions.ts';
 import { failOrders } from './failOrders.ts';
 import { expireHolds, type HoldRules } from './holds.ts';
+import { unservedPartitions, type UnservedPartition } from '../queue/partitionServing.ts';
 
 export interface ReconcileDeps {
   redis: RedisClient;
@@ -18,6 +21,13 @@ export interface ReconcileDeps {
   orderRetentionMs: number;
   /** The sweep of holds past their deadline, the backstop of the expiry timers; none when not given. */
   holds?: HoldRules;
+  /** Every queue of each partition (orders, holds, webhooks): a pass reports those with work and no worker. */
+  partitions?: readonly (readonly Queue[])[];
+  /**
+   * Queues of partitions above QUEUE_PARTITIONS that keep finished jobs (findRetiredPartitions): no one
+   * else removes them, and they name buyers, so they are cleaned at the same ages as the served ones.
+   */
+  retired?: readonly Queue[];
 }
 
 export interface ReconcileReport {
@@ -31,6 +41,11 @@ export interface ReconcileReport {
   removedJobs: number;
   /** Units of holds past their deadline by more than HOLD_SWEEP_GRACE_MS that the sweep gave back (their timer was late or lost). */
   expiredUnits: number;
+  /**
+   * Partitions with unfinished jobs that no live worker announces (WORKER_PARTITIONS leaves them out): their
+   * orders stay `queued` until a worker serves them. A re-drive cannot help, so the pass only reports them.
+   */
+  unserved: UnservedPartition[];
   /** When the pass began (ms since the epoch) and how long it took. */
   startedAt: number;
   durationMs: number;
@@ -79,10 +94,12 @@ export async function reconcileOnce(
     failed: 0,
     removedJobs: 0,
     expiredUnits: 0,
+    unserved: [],
     startedAt: Date.now(),
     durationMs: 0,
     leaseLost: false,
   };
+  if (deps.partitions) report.unserved = await unservedPartitions(redis, keys, deps.partitions);
   const products = await listProducts(redis, keys);
   for (let i = 0; i < products.length && !report.leaseLost; i += PRODUCTS_AT_ONCE) {
     if (i > 0 && !(await stillHeld())) report.leaseLost = true;
@@ -160,6 +177,13 @@ async function reconcileProducts(
     Promise.all(toRedrive.filter((r) => r.staleJob).map(({ order }) => queueOf(order).remove(order.orderId))),
   ]);
   report.failed += failed;
+  // Announced as a worker announces its decisions, so a request waiting on one of them (`?wait=`) answers now,
+  // not at the end of its wait. Best effort, as the worker's: the decision is in the order's record.
+  await publishDecided(
+    redis,
+    keys,
+    toFail.map((order) => order.orderId),
+  ).catch(() => {});
   if (toRedrive.length === 0) return;
   await Promise.all(
     toRedrive.map(({ order: { orderId, productId, userId, quantity } }) =>
@@ -193,7 +217,7 @@ async function sweepHolds(
 async function removeJobsPastRetention(deps: ReconcileDeps): Promise<number> {
   const { failed, completed } = finishedJobAges(deps.orderRetentionMs);
   const removed = await Promise.all(
-    deps.queues.all.flatMap((queue) => [
+    [...deps.queues.all, ...(deps.retired ?? [])].flatMap((queue) => [
       queue.clean(failed * 1000, JOBS_REMOVED_PER_PASS, 'failed'),
       queue.clean(completed * 1000, JOBS_REMOVED_PER_PASS, 'completed'),
     ]),
@@ -204,8 +228,11 @@ async function removeJobsPastRetention(deps: ReconcileDeps): Promise<number> {
 /**
  * Runs `reconcileOnce` every `intervalMs` in whichever process holds the reconciler lease, so a
  * pool of workers reconciles once per interval, not once per process. The pass extends the lease
- * before each group of products and stops when it lost it: two passes never overlap, however long
- * one takes. Returns a stop function.
+ * before each group of products and stops when it lost it, so passes seldom overlap. A lease cannot
+ * promise they never do: a process paused past its lease (GC, a stopped VM) resumes mid-group beside
+ * the next holder. Overlapping passes are safe instead: every change goes through an idempotent step
+ * (failOrder and the hold scripts end an order once, a re-drive's job id is the order's, the commit
+ * decides once), so two passes at once cost reads, never a second change. Returns a stop function.
  */
 export function startReconciler(
   deps: ReconcileDeps & { intervalMs: number },

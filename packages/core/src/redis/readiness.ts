@@ -1,4 +1,6 @@
+import type { Queue } from 'bullmq';
 import type { RedisClient } from './connect.ts';
+import { describeUnserved, unservedPartitions, type UnservedPartition } from '../queue/partitionServing.ts';
 import { AppError, isRedisFull } from '../errors/appError.ts';
 import type { Keys } from '../keys/keys.ts';
 
@@ -40,6 +42,51 @@ export function createReadiness(deps: { redis: RedisClient; keys: Keys }): { che
         const readiness = probe();
         answer = { readiness, until: Number.POSITIVE_INFINITY };
         // The answer stands from the moment it came, not from when it was asked.
+        void readiness.then(() => {
+          if (answer?.readiness === readiness) answer.until = Date.now() + ANSWER_STANDS_MS;
+        });
+      }
+      return answer.readiness;
+    },
+  };
+}
+
+/** A worker's readiness: Redis takes writes, and no partition has work that no live worker serves. */
+export type WorkerReadiness = Readiness & { unserved: UnservedPartition[] };
+
+/**
+ * A worker's /readyz. Besides Redis taking writes, it answers not ready while a partition has unfinished
+ * jobs and no live worker announces it (WORKER_PARTITIONS leaving it out, or its workers gone): those
+ * orders would stay `queued`, so a deployment that checks its workers' readiness sees the gap at once.
+ * Answers stand for a second, as the API's do.
+ */
+export function createWorkerReadiness(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  partitions: readonly (readonly Queue[])[];
+}): { check(): Promise<WorkerReadiness> } {
+  const redisReadiness = createReadiness(deps);
+  let answer: { readiness: Promise<WorkerReadiness>; until: number } | undefined;
+  async function probe(): Promise<WorkerReadiness> {
+    const redis = await redisReadiness.check();
+    if (!redis.ready) return { ...redis, unserved: [] };
+    try {
+      const unserved = await unservedPartitions(deps.redis, deps.keys, deps.partitions);
+      if (unserved.length === 0) return { ready: true, unserved };
+      return { ready: false, error: new AppError('unavailable', describeUnserved(unserved)), unserved };
+    } catch (error) {
+      return {
+        ready: false,
+        error: new AppError('unavailable', 'the served partitions could not be read', { cause: error }),
+        unserved: [],
+      };
+    }
+  }
+  return {
+    check() {
+      if (!answer || Date.now() >= answer.until) {
+        const readiness = probe();
+        answer = { readiness, until: Number.POSITIVE_INFINITY };
         void readiness.then(() => {
           if (answer?.readiness === readiness) answer.until = Date.now() + ANSWER_STANDS_MS;
         });
