@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -17,18 +17,26 @@ describe('the embedded Redis', () => {
   it('starts redis-server from PATH when nothing answers, durable, bounded and never evicting', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'flashline-embedded-'));
     const url = `redis://127.0.0.1:${await freePort()}`;
+    let serverPid = 0;
     const embedded = await ensureRedis({
       url,
       urlGiven: false,
       dataDir,
       maxmemoryBytes: redisMaxmemoryBytes,
       path: process.env.PATH,
-      log: quiet,
+      log: (_level, msg, fields) => {
+        if (msg === 'started embedded redis-server') serverPid = Number(fields?.pid);
+      },
       ...flashline,
     });
     const client = new Redis(url);
     try {
       assert.ok(embedded.stop, 'expected an embedded server');
+      // Its own process group: a Ctrl-C (SIGINT to the terminal's foreground group) reaches the apps, not Redis,
+      // which the stack stops after them (npm run start:cluster's nodes are started the same way).
+      const stat = readFileSync(`/proc/${serverPid}/stat`, 'utf8');
+      const processGroup = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      assert.equal(processGroup, serverPid, "redis-server shares the stack's process group");
       assert.deepEqual(await client.config('GET', 'appendonly'), ['appendonly', 'yes']);
       assert.deepEqual(await client.config('GET', 'appendfsync'), ['appendfsync', 'everysec']);
       assert.deepEqual(await client.config('GET', 'maxmemory-policy'), ['maxmemory-policy', 'noeviction']);
