@@ -113,7 +113,7 @@ const schema = z
     PORT: int(0, 3000),
     DASHBOARD_PORT: int(0, 3001),
     // A worker's /healthz and /readyz (on HOST); unset, a worker serves no HTTP. 0 = a free port (logged).
-    WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+    WORKER_HEALTH_PORT: wholeNumber(0).pipe(z.number().max(65_535, 'at most 65535')).optional(),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     DASHBOARD_USER: z.string().min(1).default('admin'),
     DASHBOARD_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
