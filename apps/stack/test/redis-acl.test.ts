@@ -40,7 +40,7 @@ describe('Redis ACL user with least privilege', () => {
     try {
       const waiting = await api.waitForLog(/waiting for Redis/, 15_000);
       assert.match(String(waiting.error), /WRONGPASS/);
-      assert.match(String(waiting.redisUrl), /flashline:\*\*\*@/, 'the password must not reach the logs');
+      assert.match(waiting.msg as string, /flashline:\*\*\*@/, 'the password must not reach the logs');
       assert.doesNotMatch(api.output(), /wrong-password/);
     } finally {
       await api.stop('SIGKILL');

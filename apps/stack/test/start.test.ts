@@ -66,6 +66,8 @@ describe('npm start', () => {
         DASHBOARD_PORT: String(await freePort()),
         WORKERS: '1',
         KEY_PREFIX: 'start2',
+        // The first test's stack left its keys (KEY_PREFIX start) in this Redis: shared on purpose here.
+        REDIS_ALLOW_FOREIGN_KEYS: 'true',
       };
       const stack = startApp('apps/stack/src/main.ts', env);
       await stack.waitForLog(/stack ready/, 60_000);
